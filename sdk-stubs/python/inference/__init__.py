@@ -1,0 +1,1 @@
+"""Generated from proto/inference by sdk-stubs/generate.py. Do not edit."""

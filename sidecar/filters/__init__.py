@@ -1,0 +1,1 @@
+"""Filters on the request path: one shape for every concern (readiness, metrics, auth, limits)."""

@@ -1,0 +1,35 @@
+"""The filter chain: `async def __call__(call, next) -> Outcome`, composed once per route.
+
+A filter may read or add metadata, stop the call by returning an Outcome
+without calling `next`, or observe the Outcome `next` returned. The terminal
+handler belongs to the transport and performs the exchange itself, so a
+streaming call is one `next` like a unary one. Knows nothing about transports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from sidecar.core.call import Call, Outcome
+
+Next = Callable[[Call], Awaitable[Outcome]]
+
+
+class Filter(Protocol):
+    async def __call__(self, call: Call, next: Next) -> Outcome: ...
+
+
+def build_chain(filters: Sequence[Filter], terminal: Next) -> Next:
+    """Compose filters around terminal, first filter outermost. Done once per route at start-up."""
+    handler = terminal
+    for f in reversed(filters):
+        handler = _bind(f, handler)
+    return handler
+
+
+def _bind(f: Filter, next: Next) -> Next:
+    async def step(call: Call) -> Outcome:
+        return await f(call, next)
+
+    return step
