@@ -1,0 +1,1 @@
+"""Model health: the readiness state machine and the background probe that drives it."""

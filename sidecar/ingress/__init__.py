@@ -1,0 +1,1 @@
+"""Ingress: the listeners callers reach the model through (gRPC data plane, OIP REST binding, probes)."""

@@ -1,0 +1,242 @@
+"""The grpc.aio data plane: forwards any gRPC method to the model as raw bytes, through the filter chain.
+
+Contract methods known to be unary are served as unary (grpc.aio's cheaper
+path); every other method, known or not, as bidirectional streaming, which
+carries unary, client-, server- and bidi-streaming calls alike on the wire.
+Also serves grpc.health.v1 itself, reflecting the model's readiness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from inference import grpc_service_pb2 as pb
+from sidecar.core.call import Call, Outcome
+from sidecar.core.deadline import Deadline
+from sidecar.core.status import Code
+from sidecar.filters.chain import Filter, Next, build_chain
+from sidecar.health.readiness import Readiness, ReadinessSnapshot
+from sidecar.ingress.metadata import forwardable
+from sidecar.model.grpc_link import GrpcModelLink, from_grpc_code, to_grpc_code
+
+log = logging.getLogger(__name__)
+
+_OIP = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+CONTRACT_UNARY = tuple(
+    f"/{_OIP.full_name}/{m.name}"
+    for m in _OIP.methods
+    if not m.client_streaming and not m.server_streaming
+)
+CONTRACT_STREAMING = tuple(
+    f"/{_OIP.full_name}/{m.name}" for m in _OIP.methods if m.client_streaming or m.server_streaming
+)
+
+
+@dataclass(slots=True)
+class _Unary:
+    context: grpc.aio.ServicerContext[Any, Any]
+    request: bytes
+    response: bytes | None = None
+
+
+@dataclass(slots=True)
+class _Streaming:
+    context: grpc.aio.ServicerContext[Any, Any]
+    requests: AsyncIterator[bytes]
+
+
+class GrpcioDataplane:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        link: GrpcModelLink,
+        filters: Sequence[Filter],
+        readiness: Readiness,
+        max_message_bytes: int,
+    ) -> None:
+        self._host = host
+        self._requested_port = port
+        self._port = 0
+        self._link = link
+        self._readiness = readiness
+        self._unary_chain: Next = build_chain(filters, self._forward_unary)
+        self._stream_chain: Next = build_chain(filters, self._forward_streaming)
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_send_message_length", max_message_bytes),
+                ("grpc.max_receive_message_length", max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        for method in CONTRACT_UNARY:
+            self._handlers[method] = self._unary_handler(method)
+        for method in CONTRACT_STREAMING:
+            self._handlers[method] = self._streaming_handler(method)
+        link.cache_methods(CONTRACT_UNARY + CONTRACT_STREAMING)
+        self._server.add_generic_rpc_handlers(
+            (_Passthrough(self._handlers, self._streaming_handler),)
+        )
+        self._health_updates: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        self._port = self._server.add_insecure_port(f"{self._host}:{self._requested_port}")
+        if self._port == 0:
+            raise OSError(f"cannot listen for gRPC on {self._host}:{self._requested_port}")
+        # The library's servicer starts out SERVING; the model has not been probed yet.
+        for service in ("", _OIP.full_name):
+            await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._readiness.watch(self._on_readiness)
+        await self._server.start()
+
+    async def stop(self, grace: float) -> None:
+        await self._server.stop(grace)
+        if self._health_updates:
+            await asyncio.gather(*self._health_updates, return_exceptions=True)
+
+    def _on_readiness(self, state: ReadinessSnapshot) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if state.ready
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+
+        async def update() -> None:
+            await self._health.set("", status)
+            await self._health.set(_OIP.full_name, status)
+
+        task = asyncio.get_running_loop().create_task(update())
+        self._health_updates.add(task)
+        task.add_done_callback(self._health_updates.discard)
+
+    def _unary_handler(self, method: str) -> grpc.RpcMethodHandler:
+        chain = self._unary_chain
+
+        async def handle(
+            request: bytes, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> bytes | None:
+            exchange = _Unary(context, request)
+            outcome = await chain(_call(method, context, exchange))
+            await _finish(context, outcome)
+            return exchange.response
+
+        return grpc.unary_unary_rpc_method_handler(handle)
+
+    def _streaming_handler(self, method: str) -> grpc.RpcMethodHandler:
+        chain = self._stream_chain
+
+        async def handle(
+            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
+        ) -> None:
+            outcome = await chain(_call(method, context, _Streaming(context, requests)))
+            await _finish(context, outcome)
+
+        return grpc.stream_stream_rpc_method_handler(handle)
+
+    async def _forward_unary(self, call: Call) -> Outcome:
+        exchange = call.exchange
+        assert isinstance(exchange, _Unary)
+        timeout = call.deadline.remaining() if call.deadline else None
+        upstream = self._link.raw_unary(call.method)(
+            exchange.request, metadata=call.metadata, timeout=timeout
+        )
+        try:
+            exchange.response = await upstream
+            initial = await upstream.initial_metadata()
+            if initial:
+                await exchange.context.send_initial_metadata(initial)
+            trailing = await upstream.trailing_metadata()
+        except grpc.aio.AioRpcError as e:
+            return await _upstream_failed(exchange.context, e)
+        return Outcome(Code.OK, "", list(trailing) if trailing else [])
+
+    async def _forward_streaming(self, call: Call) -> Outcome:
+        exchange = call.exchange
+        assert isinstance(exchange, _Streaming)
+        context = exchange.context
+        timeout = call.deadline.remaining() if call.deadline else None
+        upstream = self._link.raw_stream(call.method)(
+            exchange.requests, metadata=call.metadata, timeout=timeout
+        )
+        try:
+            initial = await upstream.initial_metadata()
+            if initial:
+                await context.send_initial_metadata(initial)
+            while True:
+                message = await upstream.read()
+                if message is grpc.aio.EOF:
+                    break
+                await context.write(message)
+            code = await upstream.code()
+            details = await upstream.details()
+            trailing = await upstream.trailing_metadata()
+        except grpc.aio.AioRpcError as e:
+            return await _upstream_failed(context, e)
+        finally:
+            if not upstream.done():
+                upstream.cancel()
+        return Outcome(from_grpc_code(code), details or "", list(trailing) if trailing else [])
+
+
+class _Passthrough(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is untyped
+    def __init__(
+        self,
+        handlers: dict[str, grpc.RpcMethodHandler],
+        streaming: Callable[[str], grpc.RpcMethodHandler],
+    ) -> None:
+        self._handlers = handlers
+        self._streaming = streaming
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        method: str = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is None:
+            # Not cached: a hostile client must not grow memory with method names.
+            handler = self._streaming(method)
+        return handler
+
+
+def _call(method: str, context: grpc.aio.ServicerContext[Any, Any], exchange: object) -> Call:
+    remaining = context.time_remaining()
+    return Call(
+        method=method,
+        metadata=forwardable(context.invocation_metadata() or ()),
+        deadline=Deadline.after(remaining) if remaining is not None else None,
+        protocol="grpc",
+        peer=context.peer(),
+        exchange=exchange,
+    )
+
+
+async def _upstream_failed(
+    context: grpc.aio.ServicerContext[Any, Any], e: grpc.aio.AioRpcError
+) -> Outcome:
+    initial = e.initial_metadata()
+    if initial:
+        await context.send_initial_metadata(initial)
+    trailing = e.trailing_metadata()
+    return Outcome(from_grpc_code(e.code()), e.details() or "", list(trailing) if trailing else [])
+
+
+async def _finish(context: grpc.aio.ServicerContext[Any, Any], outcome: Outcome) -> None:
+    if outcome.trailing_metadata:
+        context.set_trailing_metadata(tuple(outcome.trailing_metadata))
+    if outcome.code is not Code.OK:
+        context.set_code(to_grpc_code(outcome.code))
+        context.set_details(outcome.message)

@@ -1,0 +1,275 @@
+"""The HTTP listener: the OIP v2 REST binding transcoded to the model's gRPC calls, plus /livez and /readyz.
+
+Every error answers `{"error": "<message>"}` with the HTTP status mapped from
+the gRPC code (sidecar.core.status.http_status). Knows nothing about the
+gRPC data plane.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.message import Message
+
+from inference import grpc_service_pb2 as pb
+from sidecar.core.call import Call, Metadata, Outcome
+from sidecar.core.deadline import Deadline
+from sidecar.core.errors import SidecarError
+from sidecar.core.status import Code, http_status
+from sidecar.filters.chain import Filter, Next, build_chain
+from sidecar.health.readiness import Readiness
+from sidecar.ingress.metadata import HOP_BY_HOP
+from sidecar.model.grpc_link import OIP_SERVICE, GrpcModelLink
+from sidecar.oip import json_codec
+
+log = logging.getLogger(__name__)
+
+_METHOD = {
+    name: f"/{OIP_SERVICE}/{name}"
+    for name in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name
+}
+
+# HTTP headers that describe this HTTP exchange, not the call: never metadata.
+_NOT_METADATA = HOP_BY_HOP | {
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cookie",
+    "origin",
+    "referer",
+    "expect",
+    "inference-header-content-length",
+}
+_METADATA_KEY = re.compile(r"^[0-9a-z_.\-]+$")
+
+
+@dataclass(slots=True)
+class _Exchange:
+    request: Message
+    response_type: type[Message]
+    response: Message | None = None
+
+
+class HttpIngress:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        link: GrpcModelLink,
+        filters: Sequence[Filter],
+        readiness: Readiness,
+        max_message_bytes: int,
+        timeout: float,
+        shutdown_timeout: float,
+    ) -> None:
+        self._host = host
+        self._requested_port = port
+        self._port = 0
+        self._link = link
+        self._readiness = readiness
+        self._timeout = timeout
+        self._chain: Next = build_chain(filters, self._forward)
+        # Probes of the model's own health are not gated on the sidecar's view of it.
+        self._ungated: Next = self._forward
+        app = web.Application(client_max_size=max_message_bytes, middlewares=[_errors_as_json])
+        r = app.router
+        r.add_get("/livez", self._livez)
+        r.add_get("/readyz", self._readyz)
+        r.add_get("/v2/health/live", self._server_live)
+        r.add_get("/v2/health/ready", self._server_ready)
+        r.add_get("/v2", self._server_metadata)
+        for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
+            r.add_get(prefix, self._model_metadata)
+            r.add_get(prefix + "/ready", self._model_ready)
+            r.add_post(prefix + "/infer", self._infer)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._requested_port, reuse_port=False)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    # -- probes of the sidecar itself
+
+    async def _livez(self, request: web.Request) -> web.Response:
+        return web.json_response({"live": True})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        state = self._readiness.current
+        if state.ready:
+            return web.json_response({"ready": True})
+        return web.json_response({"ready": False, "error": state.reason}, status=503)
+
+    # -- the OIP v2 REST binding
+
+    async def _server_live(self, request: web.Request) -> web.Response:
+        resp = await self._call(
+            request, "ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse, gated=False
+        )
+        assert isinstance(resp, pb.ServerLiveResponse)
+        return _boolean(resp.live, "server is not live")
+
+    async def _server_ready(self, request: web.Request) -> web.Response:
+        resp = await self._call(
+            request, "ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse, gated=False
+        )
+        assert isinstance(resp, pb.ServerReadyResponse)
+        return _boolean(resp.ready, "server is not ready")
+
+    async def _model_ready(self, request: web.Request) -> web.Response:
+        model, version = _model(request)
+        resp = await self._call(
+            request,
+            "ModelReady",
+            pb.ModelReadyRequest(name=model, version=version),
+            pb.ModelReadyResponse,
+            gated=False,
+        )
+        assert isinstance(resp, pb.ModelReadyResponse)
+        return _boolean(resp.ready, f'model "{model}" is not ready')
+
+    async def _server_metadata(self, request: web.Request) -> web.Response:
+        resp = await self._call(
+            request, "ServerMetadata", pb.ServerMetadataRequest(), pb.ServerMetadataResponse
+        )
+        assert isinstance(resp, pb.ServerMetadataResponse)
+        return web.json_response(json_codec.server_metadata_to_json(resp))
+
+    async def _model_metadata(self, request: web.Request) -> web.Response:
+        model, version = _model(request)
+        resp = await self._call(
+            request,
+            "ModelMetadata",
+            pb.ModelMetadataRequest(name=model, version=version),
+            pb.ModelMetadataResponse,
+        )
+        assert isinstance(resp, pb.ModelMetadataResponse)
+        return web.json_response(json_codec.model_metadata_to_json(resp))
+
+    async def _infer(self, request: web.Request) -> web.Response:
+        model, version = _model(request)
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise SidecarError(
+                Code.INVALID_ARGUMENT, f"request body is not valid JSON: {e}"
+            ) from None
+        if not isinstance(body, dict):
+            raise SidecarError(Code.INVALID_ARGUMENT, "request body must be a JSON object")
+        infer = json_codec.infer_request_from_json(body, model, version)
+        resp = await self._call(request, "ModelInfer", infer, pb.ModelInferResponse)
+        assert isinstance(resp, pb.ModelInferResponse)
+        return web.json_response(json_codec.infer_response_to_json(resp), dumps=_dumps)
+
+    async def _call(
+        self,
+        request: web.Request,
+        name: str,
+        message: Message,
+        response_type: type[Message],
+        *,
+        gated: bool = True,
+    ) -> Message:
+        exchange = _Exchange(message, response_type)
+        call = Call(
+            method=_METHOD[name],
+            metadata=_metadata(request),
+            deadline=Deadline.after(self._timeout),
+            protocol="http",
+            peer=request.remote or "",
+            model=request.match_info.get("model", ""),
+            exchange=exchange,
+        )
+        outcome = await (self._chain if gated else self._ungated)(call)
+        if not outcome.ok:
+            raise SidecarError(outcome.code, outcome.message)
+        assert exchange.response is not None
+        return exchange.response
+
+    async def _forward(self, call: Call) -> Outcome:
+        exchange = call.exchange
+        assert isinstance(exchange, _Exchange)
+        timeout = call.deadline.remaining() if call.deadline else None
+        try:
+            exchange.response, _, trailing = await self._link.call(
+                call.method,
+                exchange.request,
+                exchange.response_type,
+                timeout=timeout,
+                metadata=call.metadata,
+            )
+        except SidecarError as e:
+            return Outcome(e.code, e.message)
+        return Outcome(Code.OK, "", trailing)
+
+
+def _model(request: web.Request) -> tuple[str, str]:
+    return request.match_info["model"], request.match_info.get("version", "")
+
+
+def _metadata(request: web.Request) -> Metadata:
+    md: Metadata = []
+    for key, value in request.headers.items():
+        k = key.lower()
+        if k in _NOT_METADATA or not _METADATA_KEY.match(k) or k.endswith("-bin"):
+            continue
+        if value.isascii() and value.isprintable():
+            md.append((k, value))
+    return md
+
+
+def _boolean(value: bool, why_not: str) -> web.Response:
+    # OIP REST: a health endpoint's status code is its answer; 4xx means false.
+    if value:
+        return web.json_response({})
+    return web.json_response({"error": why_not}, status=400)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except SidecarError as e:
+        return web.json_response({"error": e.message}, status=http_status(e.code))
+    except web.HTTPRequestEntityTooLarge as e:
+        return web.json_response(
+            {"error": f"request body too large: {e.text} (max_message_bytes)"}, status=413
+        )
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        reason = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
+        return web.json_response(
+            {"error": f"{request.method} {request.path}: {reason}"}, status=e.status
+        )
+    except Exception:
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        return web.json_response(
+            {
+                "error": f"internal error serving {request.method} {request.path}; see the sidecar log"
+            },
+            status=500,
+        )

@@ -1,0 +1,1 @@
+"""The link from the sidecar to its local model process."""

@@ -1,0 +1,1 @@
+"""The Open Inference Protocol (OIP v2) bindings other than gRPC: pure translation, no I/O."""
