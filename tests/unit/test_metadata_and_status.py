@@ -5,7 +5,7 @@ from sidecar.ingress.metadata import forwardable
 
 
 def test_hop_by_hop_and_pseudo_headers_are_dropped_custom_metadata_kept():
-    md = [
+    md: list[tuple[str, str | bytes]] = [
         (":authority", "x"),
         ("te", "trailers"),
         ("grpc-timeout", "1S"),

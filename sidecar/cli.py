@@ -1,0 +1,120 @@
+"""The `ai-sidecar` command: parses arguments, sets up logging and the event loop, runs the app.
+
+Knows nothing about what the app does; it is the only place that installs uvloop and runs a loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from sidecar import __version__
+from sidecar.config import CONFIG_ENV, SETTINGS, add_arguments, from_arguments
+from sidecar.core.errors import ConfigError
+
+PROG = "ai-sidecar"
+USAGE_ERROR = 2  # what argparse exits with, so a bad config fails the same way as a bad flag
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run `ai-sidecar` with `argv` (default: sys.argv[1:]) and exit with its status."""
+    args = build_parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.command_main
+    try:
+        code = command(args)
+    except ConfigError as e:
+        print(f"{PROG}: error: {str(e).replace(chr(10), ' ')}", file=sys.stderr)
+        code = USAGE_ERROR
+    except KeyboardInterrupt:
+        # The app handles SIGINT itself; this is a ^C before its handler was set, or a second one.
+        code = INTERRUPTED
+    sys.exit(code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A governance sidecar for inference services behind one OIP v2 contract.",
+        epilog=settings_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run = commands.add_parser(
+        "run",
+        help="serve in front of a model server until SIGTERM",
+        description=(
+            "Serve OIP v2 gRPC and REST in front of a model server until SIGTERM. Each setting"
+            " is a flag, a SIDECAR_* environment variable, or a key in the --config YAML file;"
+            " flags win over the environment, which wins over the file."
+        ),
+        allow_abbrev=False,
+        formatter_class=_wide_help,
+    )
+    add_arguments(run)
+    run.set_defaults(command_main=_run)
+    return parser
+
+
+def settings_table() -> str:
+    """Every setting of `run` with its flag, environment variable and default, for --help."""
+    rows = [("flag", "environment", "default")]
+    rows += [(f"{s.flag} {s.kind.metavar}", s.env, s.shown_default()) for s in SETTINGS]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [
+        f"settings of `{PROG} run` (flags > environment > --config FILE / {CONFIG_ENV} > default;",
+        "in the YAML file each key is the setting's name, e.g. grpc_port or grpc-port):",
+    ]
+    for flag, env, default in rows:
+        lines.append(f"  {flag:<{widths[0]}}  {env:<{widths[1]}}  {default}")
+    return "\n".join(lines)
+
+
+def _wide_help(prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, max_help_position=36)
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stderr: ours at `level` and above, other libraries' at INFO and up.
+
+    Third-party DEBUG stays off even at DEBUG: grpc, for one, logs every event-loop lookup.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    threshold = logging.getLevelNamesMapping()[level]
+    logging.basicConfig(level=max(threshold, logging.INFO), handlers=[handler], force=True)
+    logging.getLogger("sidecar").setLevel(threshold)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Folds tracebacks and multi-line messages in, so that one record is one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", " | ")
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = from_arguments(args, os.environ)
+    configure_logging(config.log_level)
+    # Imported here: the composition root pulls in every transport, none of which --help needs.
+    from sidecar.app import serve
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        code: int = runner.run(serve(config))
+    return code
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed; None means asyncio's default."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
