@@ -9,6 +9,7 @@ Also serves grpc.health.v1 itself, reflecting the model's readiness.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -171,9 +172,11 @@ class GrpcioDataplane:
         assert isinstance(exchange, _Streaming)
         context = exchange.context
         timeout = call.deadline.remaining() if call.deadline else None
-        upstream = self._link.raw_stream(call.method)(
-            exchange.requests, metadata=call.metadata, timeout=timeout
-        )
+        upstream = self._link.raw_stream(call.method)(metadata=call.metadata, timeout=timeout)
+        # Our own task moves request messages up, so the handler can stop it (and
+        # await it) before it returns: a read still pending on the downstream call
+        # when the handler returns makes grpc end the call with INTERNAL.
+        pump = asyncio.create_task(_pump_requests(exchange.requests, upstream))
         try:
             initial = await upstream.initial_metadata()
             if initial:
@@ -191,7 +194,20 @@ class GrpcioDataplane:
         finally:
             if not upstream.done():
                 upstream.cancel()
+            if not pump.done():
+                pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
         return Outcome(from_grpc_code(code), details or "", list(trailing) if trailing else [])
+
+
+async def _pump_requests(requests: AsyncIterator[bytes], upstream: grpc.aio.StreamStreamCall) -> None:
+    try:
+        async for message in requests:
+            await upstream.write(message)
+        await upstream.done_writing()
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        pass  # the upstream call ended first; its status is what the caller gets
 
 
 class _Passthrough(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is untyped

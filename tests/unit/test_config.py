@@ -63,7 +63,7 @@ def test_defaults():
     assert config.models == ()
     assert (config.probe_interval, config.probe_timeout) == (2.0, 1.0)
     assert (config.probe_failure_threshold, config.probe_success_threshold) == (3, 1)
-    assert (config.drain_timeout, config.drain_delay, config.rest_timeout) == (30.0, 0.0, 60.0)
+    assert (config.drain_timeout, config.drain_delay, config.rest_timeout) == (30.0, None, 60.0)
     assert config.log_level == "INFO"
 
 
@@ -414,3 +414,11 @@ def test_file_that_is_not_a_mapping(yaml_file, text, kind):
 def test_file_problems_come_before_missing_settings(yaml_file):
     # The file may be where the required settings were meant to come from.
     assert error("--config", "/nope.yaml", required=False).startswith("config file /nope.yaml")
+
+
+def test_readme_documents_every_setting():
+    from tests.support import REPO
+
+    readme = (REPO / "README.md").read_text()
+    missing = [s.name for s in SETTINGS if f"| `{s.name}` | `{s.flag}` | `{s.env}` |" not in readme]
+    assert missing == [], f"add these settings to README.md's table: {missing}"

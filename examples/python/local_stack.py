@@ -1,0 +1,157 @@
+"""Start the digits model and an ai-sidecar as local processes on free ports (demo, bench, tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DIGITS_SERVER = REPO / "examples" / "python" / "digits_server.py"
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[bytes]
+    log_path: pathlib.Path
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        self.popen.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout)
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self.popen.stdout:
+            self.popen.stdout.close()
+        return self.popen.returncode
+
+
+def _read_line(
+    proc: subprocess.Popen[bytes], prefix: str, timeout: float, log: pathlib.Path
+) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}:\n{log.read_text()}")
+        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            buf += chunk
+            for line in buf.decode(errors="replace").splitlines():
+                if line.startswith(prefix):
+                    return line
+    raise TimeoutError(f"no line starting {prefix!r} within {timeout}s:\n{log.read_text()}")
+
+
+def start_model(*flags: str, port: int = 0, startup_timeout: float = 30.0) -> Proc:
+    log = pathlib.Path(tempfile.mkstemp(prefix="digits-", suffix=".log")[1])
+    with log.open("ab") as err:  # the child keeps its own copy of the descriptor
+        popen = subprocess.Popen(
+            [sys.executable, str(DIGITS_SERVER), "--host", HOST, "--port", str(port), *flags],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            cwd=REPO,
+        )
+    line = _read_line(popen, "digits model listening on", startup_timeout, log)
+    bound = int(line.rsplit(":", 1)[1])
+    return Proc(popen, log, {"grpc": bound})
+
+
+def start_sidecar(
+    model_port: int,
+    *flags: str,
+    wait_ready: bool = True,
+    app_name: str = "digits",
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 30.0,
+) -> Proc:
+    grpc_port, http_port, admin_port = free_port(), free_port(), free_port()
+    log = pathlib.Path(tempfile.mkstemp(prefix="sidecar-", suffix=".log")[1])
+    settings = {
+        "app-name": app_name,
+        "model-address": f"{HOST}:{model_port}",
+        "listen-host": HOST,
+        "grpc-port": grpc_port,
+        "http-port": http_port,
+        "admin-port": admin_port,
+        "probe-interval": "0.2",
+        "probe-timeout": "0.5",
+        "drain-delay": "0",  # flags given by the caller come later and win
+    }
+    args = [sys.executable, "-m", "sidecar", "run"]
+    for key, value in settings.items():
+        args += [f"--{key}", str(value)]
+    args += flags
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    full_env.update(env or {})
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        popen = subprocess.Popen(args, stdout=out, stderr=out, cwd=REPO, env=full_env)
+    proc = Proc(popen, log, {"grpc": grpc_port, "http": http_port, "admin": admin_port})
+    wait_http(proc, "/readyz" if wait_ready else "/livez", startup_timeout)
+    return proc
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_http(proc: Proc, path: str, timeout: float, status: int = 200) -> None:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"sidecar exited with {proc.popen.returncode}:\n{proc.log()}")
+        with contextlib.suppress(OSError):
+            last = http_get(proc.ports["http"], path, timeout=1.0)
+            if last[0] == status:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{path} never answered {status} (last {last!r}):\n{proc.log()}")
+
+
+@contextlib.contextmanager
+def running(proc: Proc) -> Iterator[Proc]:
+    try:
+        yield proc
+    finally:
+        proc.stop()

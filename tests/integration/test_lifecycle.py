@@ -1,0 +1,91 @@
+"""Model death and return, and the SIGTERM drain, with real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import aiohttp
+import grpc
+import grpc.aio
+import pytest
+
+from inference import grpc_service_pb2 as pb
+from inference import grpc_service_pb2_grpc as pb_grpc
+from tests.support.digits import images, raw_request
+from tests.support.procs import HOST, http_get, running, start_model, start_sidecar, wait_http
+
+pytestmark = pytest.mark.integration
+
+INTERVAL, TIMEOUT, FAILURES = 0.2, 0.5, 3
+
+
+async def test_model_killed_then_restarted_without_restarting_the_sidecar():
+    model = start_model()
+    port = model.ports["grpc"]
+    flags = (
+        "--probe-interval",
+        str(INTERVAL),
+        "--probe-timeout",
+        str(TIMEOUT),
+        "--probe-failure-threshold",
+        str(FAILURES),
+    )
+    with running(start_sidecar(port, *flags)) as sidecar:
+        model.popen.kill()
+        model.stop()
+        t0 = time.monotonic()
+        wait_http(sidecar, "/readyz", timeout=5, status=503)
+        took = time.monotonic() - t0
+        # Each failed probe of a dead local port is refused at once, so the bound
+        # is the failure streak plus one probe timeout (and scheduling slack).
+        assert took < INTERVAL * FAILURES + TIMEOUT + 0.5, took
+        status, body = http_get(sidecar.ports["http"], "/readyz")
+        assert status == 503 and b"model not ready" in body
+
+        async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
+            stub = pb_grpc.GRPCInferenceServiceStub(ch)
+            t0 = time.monotonic()
+            with pytest.raises(grpc.aio.AioRpcError) as e:
+                await stub.ModelInfer(raw_request(images()[0][:1]), timeout=10)
+            assert time.monotonic() - t0 < 0.5
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "model not ready" in (e.value.details() or "")
+            async with (
+                aiohttp.ClientSession() as s,
+                s.post(
+                    f"http://{HOST}:{sidecar.ports['http']}/v2/models/digits/infer",
+                    json={"inputs": []},
+                ) as r,
+            ):
+                assert r.status == 503 and "model not ready" in (await r.json())["error"]
+
+            with running(start_model(port=port)):
+                wait_http(sidecar, "/readyz", timeout=10)
+                resp = await stub.ModelInfer(raw_request(images()[0][:2]), timeout=5)
+                assert len(resp.outputs) == 2
+        assert sidecar.stop() == 0
+
+
+async def test_sigterm_drains_twenty_in_flight_calls_then_exits_zero():
+    with (
+        running(start_model()) as model,
+        running(start_sidecar(model.ports["grpc"], "--drain-timeout", "20")) as sidecar,
+    ):
+        async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
+            stub = pb_grpc.GRPCInferenceServiceStub(ch)
+            slow = {"sleep_ms": pb.InferParameter(int64_param=1500)}
+            calls = [
+                stub.ModelInfer(
+                    raw_request(images()[0][i : i + 1], id=str(i), parameters=slow), timeout=30
+                )
+                for i in range(20)
+            ]
+            tasks = [asyncio.ensure_future(c) for c in calls]
+            await asyncio.sleep(0.5)  # all 20 are now inside the model
+            sidecar.signal(signal.SIGTERM)
+            results = await asyncio.gather(*tasks)
+        assert sorted(int(r.id) for r in results) == list(range(20))
+        assert await asyncio.to_thread(sidecar.wait, 10) == 0
+        assert "Traceback" not in sidecar.log()
