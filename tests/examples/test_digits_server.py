@@ -1,4 +1,4 @@
-"""Integration tests of examples/python/digits_server.py: a real process on a real port, grpc.aio."""
+"""Integration tests of examples/python/digits_server.py: a real process, a real port, grpc.aio."""
 
 from __future__ import annotations
 
@@ -581,11 +581,17 @@ async def test_hang_until_cancelled_and_sigterm_cancels_what_is_in_flight(tmp_pa
             assert error.code() == Code.DEADLINE_EXCEEDED
             assert [e["event"] for e in await server.wait_for_event("hung")] == ["cancelled"]
 
-            in_flight = stub.ModelInfer(raw_request(images(1)[0], "last"), metadata=SENT[:1])
-            # The echoed header is sent from inside the handler: the call has reached the model.
-            assert ("x-echo-tenant", "acme") in list(await in_flight.initial_metadata())
+            # Called as unary-stream, ModelInfer's headers arrive as soon as the handler sends
+            # them (a unary-unary call only sees them at the end), and the echo is sent from
+            # inside the handler: once it arrives, the call has reached the model.
+            in_flight = channel.unary_stream(
+                f"/{INFER_SERVICE}/ModelInfer",
+                request_serializer=pb.ModelInferRequest.SerializeToString,
+                response_deserializer=pb.ModelInferResponse.FromString,
+            )(raw_request(images(1)[0], "last"), metadata=SENT[:1])
+            assert ("x-echo-tenant", "acme") in list(await in_flight.initial_metadata() or ())
             server.process.send_signal(signal.SIGTERM)
-            error = await rpc_error(in_flight)
+            error = await rpc_error(in_flight.read())
             assert error.code() in (Code.CANCELLED, Code.UNAVAILABLE)
         assert await asyncio.to_thread(server.process.wait, 5) == 0
         assert [e["event"] for e in server.events("last")] == ["cancelled"]
