@@ -77,7 +77,7 @@ def settings_table() -> str:
 
 
 def _wide_help(prog: str) -> argparse.HelpFormatter:
-    return argparse.HelpFormatter(prog, max_help_position=36)
+    return argparse.HelpFormatter(prog, max_help_position=48)
 
 
 def configure_logging(level: str) -> None:

@@ -18,294 +18,48 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-import ipaddress
-import json
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn, Protocol
+from typing import Any, Final, NoReturn
 
 import yaml
 
+from sidecar.config_values import (
+    AppName,
+    AutoDuration,
+    Choice,
+    Duration,
+    Host,
+    HostPort,
+    Int,
+    Invalid,
+    KiB,
+    Kind,
+    MiB,
+    Names,
+    Size,
+    Text,
+    Urls,
+)
 from sidecar.core.errors import ConfigError
 
 # The one place SIDECAR_* environment variables are declared: each setting's own, plus these.
 ENV_PREFIX: Final = "SIDECAR_"
 CONFIG_ENV: Final = "SIDECAR_CONFIG"
 
-KiB: Final = 1024
-MiB: Final = 1024 * KiB
-GiB: Final = 1024 * MiB
-
 _META: Final = "sidecar.setting"
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-
-
-class _Invalid(ValueError):
-    """A raw value failed its parser; the text says why, without the key or the source."""
-
-
-def _shown(raw: object) -> str:
-    """A raw value as it appears in a message: numbers bare, strings quoted."""
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, int | float):
-        return str(raw)
-    if isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
-        return raw.strip()
-    return json.dumps(raw, ensure_ascii=False, default=str)
-
-
-def _text(raw: object) -> str:
-    if not isinstance(raw, str):
-        raise _Invalid(f"{_shown(raw)} is not a string (quote it in YAML)")
-    return raw.strip()
-
-
-# Value kinds: each parses a raw value (a str from flags and env; any YAML scalar or list from
-# the file) into the field's type, and shows a typed value back for --help.
-
-
-class _Kind(Protocol):
-    @property
-    def metavar(self) -> str: ...
-
-    def parse(self, raw: object) -> Any: ...
-
-    def show(self, value: Any) -> str: ...
-
-
-@dataclass(frozen=True)
-class _Int:
-    lo: int
-    hi: int | None = None
-    metavar: str = "N"
-
-    def parse(self, raw: object) -> int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            value = raw
-        elif isinstance(raw, str) and re.fullmatch(r"[+-]?\d+", raw.strip()):
-            value = int(raw)
-        else:
-            raise _Invalid(f"{_shown(raw)} is not an integer")
-        if self.hi is None and value < self.lo:
-            raise _Invalid(f"{value} is below the minimum of {self.lo}")
-        if self.hi is not None and not self.lo <= value <= self.hi:
-            raise _Invalid(f"{value} is out of range {self.lo}..{self.hi}")
-        return value
-
-    def show(self, value: int) -> str:
-        return str(value)
-
-
-_DURATION_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)")
-_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
-
-
-@dataclass(frozen=True)
-class _Duration:
-    """Seconds: a plain number, or units like `500ms`, `2s`, `1m30s`, `1h`."""
-
-    positive: bool
-    metavar: str = "DURATION"
-
-    def parse(self, raw: object) -> float:
-        text = raw.strip() if isinstance(raw, str) else None
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            seconds = float(raw)
-        elif text is not None and _NUMBER.fullmatch(text):
-            seconds = float(text)
-        elif text is not None and _DURATION.fullmatch(text):
-            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
-        else:
-            raise _Invalid(f"{_shown(raw)} is not a duration (seconds, or e.g. 500ms, 2s, 1m)")
-        if not math.isfinite(seconds):
-            raise _Invalid(f"{_shown(raw)} is not a finite duration")
-        if self.positive and seconds <= 0:
-            raise _Invalid(f"{_shown(raw)} must be more than 0")
-        if seconds < 0:
-            raise _Invalid(f"{_shown(raw)} must not be negative")
-        return seconds
-
-    def show(self, value: float) -> str:
-        if value == int(value):
-            return f"{int(value)}s"
-        millis = value * 1000
-        if abs(millis - round(millis)) < 1e-9:
-            return f"{round(millis)}ms"
-        return f"{value:g}s"
-
-
-_SIZE_UNITS: Final = {
-    "": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": KiB, "mib": MiB, "gib": GiB,
-}  # fmt: skip
-_SIZE = re.compile(r"(\d+)\s*([A-Za-z]*)")
-
-
-@dataclass(frozen=True)
-class _Size:
-    """Bytes: a plain integer, or units like `1KiB`, `64MiB` (binary) or `1MB` (decimal)."""
-
-    lo: int
-    hi: int
-    metavar: str = "BYTES"
-
-    def parse(self, raw: object) -> int:
-        match = _SIZE.fullmatch(raw.strip()) if isinstance(raw, str) else None
-        unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            value = raw
-        elif match is not None and unit is not None:
-            value = int(match.group(1)) * unit
-        else:
-            raise _Invalid(f"{_shown(raw)} is not a size (bytes, or e.g. 1KiB, 64MiB)")
-        if value < self.lo:
-            raise _Invalid(f"{_shown(raw)} is below the minimum of {self.show(self.lo)}")
-        if value > self.hi:
-            raise _Invalid(f"{_shown(raw)} is above the maximum of {self.hi} bytes")
-        return value
-
-    def show(self, value: int) -> str:
-        for suffix, unit in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-            if value and value % unit == 0:
-                return f"{value // unit}{suffix}"
-        return str(value)
-
-
-@dataclass(frozen=True)
-class _Choice:
-    choices: tuple[str, ...]
-    upper: bool
-    planned: tuple[str, ...] = ()  # known values the validator rejects until implemented
-    metavar: str = "NAME"
-
-    def parse(self, raw: object) -> str:
-        text = _text(raw)
-        value = text.upper() if self.upper else text.lower()
-        if value in self.choices:
-            return value
-        options = ", ".join(self.choices)
-        if value in self.planned:
-            raise _Invalid(f'"{text}" is not supported yet (choose from: {options})')
-        raise _Invalid(f"{_shown(text)} is not one of: {options}")
-
-    def show(self, value: str) -> str:
-        return value
-
-
-_APP_NAME = re.compile(r"[A-Za-z0-9._-]+")
-_HOSTNAME = re.compile(r"[A-Za-z0-9._-]+")
-
-
-@dataclass(frozen=True)
-class _AppName:
-    metavar: str = "NAME"
-
-    def parse(self, raw: object) -> str:
-        text = _text(raw)
-        if not text:
-            raise _Invalid("must not be empty")
-        if not _APP_NAME.fullmatch(text):
-            raise _Invalid(f'{_shown(text)} may contain only letters, digits, "-", "_" and "."')
-        return text
-
-    def show(self, value: str) -> str:
-        return value
-
-
-def _host(text: str) -> str:
-    """A bare host name, IPv4 or IPv6 address (brackets removed); raises _Invalid otherwise."""
-    bracketed = text.startswith("[") and text.endswith("]")
-    bare = text[1:-1] if bracketed else text
-    if _is_ipv6(bare) or (not bracketed and _HOSTNAME.fullmatch(bare)):
-        return bare
-    raise _Invalid(f"{_shown(text)} is not a host name or IP address")
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class _Host:
-    metavar: str = "HOST"
-
-    def parse(self, raw: object) -> str:
-        text = _text(raw)
-        if not text:
-            raise _Invalid("must not be empty")
-        return _host(text)
-
-    def show(self, value: str) -> str:
-        return value
-
-
-@dataclass(frozen=True)
-class _HostPort:
-    """HOST:PORT with port 1..65535; IPv6 hosts in brackets. Kept as text, as gRPC targets are."""
-
-    metavar: str = "HOST:PORT"
-
-    def parse(self, raw: object) -> str:
-        text = _text(raw)
-        host, sep, port = text.rpartition(":")
-        if not sep or not host or not port:
-            raise _Invalid(f"{_shown(text)} is not HOST:PORT")
-        if ":" in host and not (host.startswith("[") and host.endswith("]")):
-            raise _Invalid(f"{_shown(text)}: an IPv6 host needs brackets, e.g. [::1]:{port}")
-        _host(host)
-        if not port.isdigit():
-            raise _Invalid(f"{_shown(text)}: port {_shown(port)} is not an integer")
-        if not 1 <= int(port) <= 65535:
-            raise _Invalid(f"{_shown(text)}: port {int(port)} is out of range 1..65535")
-        return f"{host}:{int(port)}"
-
-    def show(self, value: str) -> str:
-        return value
-
-
-_MODEL_NAME = re.compile(r"[^\s,/]+")
-
-
-@dataclass(frozen=True)
-class _Names:
-    """Model names: a comma-separated string, or a list of them (YAML, repeated flags)."""
-
-    metavar: str = "NAME"
-
-    def parse(self, raw: object) -> tuple[str, ...]:
-        if raw is None:
-            return ()
-        items = raw if isinstance(raw, list) else [raw]
-        names: dict[str, None] = {}  # ordered and de-duplicated
-        for item in items:
-            for name in _text(item).split(","):
-                name = name.strip()
-                if name and not _MODEL_NAME.fullmatch(name):
-                    raise _Invalid(f"{_shown(name)} is not a model name (no spaces or slashes)")
-                if name:
-                    names[name] = None
-        return tuple(names)
-
-    def show(self, value: tuple[str, ...]) -> str:
-        return ",".join(value) if value else "none"
 
 
 @dataclass(frozen=True)
 class _About:
-    kind: _Kind
+    kind: Kind
     help: str
     flag: str | None
     repeatable: bool
 
 
-def _about(kind: _Kind, help: str, *, flag: str | None = None, repeatable: bool = False) -> dict[str, _About]:
+def _about(kind: Kind, help: str, *, flag: str | None = None, repeatable: bool = False) -> dict[str, _About]:
     return {_META: _About(kind, help, flag, repeatable)}
 
 
@@ -316,37 +70,37 @@ _PORT_HELP = "0 picks a free port"
 class SidecarConfig:
     """Every setting of `ai-sidecar run`, validated. Build it with `load_config`."""
 
-    app_name: str = field(metadata=_about(_AppName(), "Name this service registers and reports under."))
+    app_name: str = field(metadata=_about(AppName(), "Name this service registers and reports under."))
     model_address: str = field(
-        metadata=_about(_HostPort(), "The model server, HOST:PORT ([::1]:PORT for IPv6).")
+        metadata=_about(HostPort(), "The model server, HOST:PORT ([::1]:PORT for IPv6).")
     )
     model_protocol: str = field(
         default="grpc",
         metadata=_about(
-            _Choice(("grpc",), upper=False, planned=("http",)), "Protocol the model server speaks."
+            Choice(("grpc",), upper=False, planned=("http",)), "Protocol the model server speaks."
         ),
     )
     listen_host: str = field(
         default="0.0.0.0",
-        metadata=_about(_Host(), "Address the gRPC and HTTP listeners bind (the pod IP)."),
+        metadata=_about(Host(), "Address the gRPC and HTTP listeners bind (the pod IP)."),
     )
     grpc_port: int = field(
         default=8081,
-        metadata=_about(_Int(0, 65535, "PORT"), f"OIP v2 gRPC listen port; {_PORT_HELP}."),
+        metadata=_about(Int(0, 65535, "PORT"), f"OIP v2 gRPC listen port; {_PORT_HELP}."),
     )
     http_port: int = field(
         default=8080,
-        metadata=_about(_Int(0, 65535, "PORT"), f"OIP v2 REST listen port; {_PORT_HELP}."),
+        metadata=_about(Int(0, 65535, "PORT"), f"OIP v2 REST listen port; {_PORT_HELP}."),
     )
-    admin_host: str = field(default="127.0.0.1", metadata=_about(_Host(), "Address admin listeners bind."))
+    admin_host: str = field(default="127.0.0.1", metadata=_about(Host(), "Address admin listeners bind."))
     max_message_bytes: int = field(
         default=64 * MiB,
-        metadata=_about(_Size(KiB, 2**31 - 1), "Largest request or response message (e.g. 64MiB)."),
+        metadata=_about(Size(KiB, 2**31 - 1), "Largest request or response message (e.g. 64MiB)."),
     )
     models: tuple[str, ...] = field(
         default=(),
         metadata=_about(
-            _Names(),
+            Names(),
             "Model to probe and advertise; repeat or comma-separate.",
             flag="--model",
             repeatable=True,
@@ -354,41 +108,100 @@ class SidecarConfig:
     )
     probe_interval: float = field(
         default=2.0,
-        metadata=_about(_Duration(positive=True), "Time between model health probes."),
+        metadata=_about(Duration(positive=True), "Time between model health probes."),
     )
     probe_timeout: float = field(
-        default=1.0, metadata=_about(_Duration(positive=True), "Deadline of one health probe.")
+        default=1.0, metadata=_about(Duration(positive=True), "Deadline of one health probe.")
     )
     probe_failure_threshold: int = field(
         default=3,
-        metadata=_about(_Int(1), "Consecutive failed probes before the model is not ready."),
+        metadata=_about(Int(1), "Consecutive failed probes before the model is not ready."),
     )
     probe_success_threshold: int = field(
         default=1,
-        metadata=_about(_Int(1), "Consecutive passed probes before the model is ready again."),
+        metadata=_about(Int(1), "Consecutive passed probes before the model is ready again."),
     )
     drain_timeout: float = field(
         default=30.0,
-        metadata=_about(_Duration(positive=False), "On SIGTERM, how long in-flight calls may finish."),
+        metadata=_about(Duration(positive=False), "On SIGTERM, how long in-flight calls may finish."),
     )
-    drain_delay: float = field(
-        default=0.0,
+    drain_delay: float | None = field(
+        default=None,
         metadata=_about(
-            _Duration(positive=False),
-            "On SIGTERM, how long to keep serving while reporting not ready.",
+            AutoDuration(positive=False),
+            "On SIGTERM, serve this long while reporting not ready; auto: with Eureka"
+            " registry_fetch_interval + 5s, else 5s.",
         ),
     )
     rest_timeout: float = field(
         default=60.0,
         metadata=_about(
-            _Duration(positive=True),
+            Duration(positive=True),
             "Deadline of a REST call to the model if the client sets none.",
+        ),
+    )
+    admin_port: int = field(
+        default=15000,
+        metadata=_about(
+            Int(0, 65535, "PORT"), "Admin listen port on admin_host (drain, registry); 0 = any free port."
+        ),
+    )
+    eureka_url: tuple[str, ...] = field(
+        default=(),
+        metadata=_about(
+            Urls(), "Eureka server URLs, comma-separated, tried in order (e.g. http://eureka:8761/eureka/)."
+        ),
+    )
+    zone: str = field(
+        default="",
+        metadata=_about(
+            Text(r"[A-Za-z0-9._-]+", "a zone name"), "Zone this instance runs in (Eureka metadata)."
+        ),
+    )
+    weight: int = field(
+        default=1, metadata=_about(Int(1, 1000), "Load-balancing weight advertised in Eureka metadata.")
+    )
+    instance_id: str = field(
+        default="{host}:{app}:{grpc_port}",
+        metadata=_about(
+            Text(r"[^\s/]*", "an instance id template (no spaces or slashes)", empty=False),
+            "Eureka instance id; {host}, {app}, {grpc_port}, {http_port} are filled in.",
+        ),
+    )
+    advertise_host: str = field(
+        default="",
+        metadata=_about(
+            Text(r"[A-Za-z0-9._-]+", "a host name"), "Host name registered in Eureka; empty = this machine's."
+        ),
+    )
+    advertise_ip: str = field(
+        default="",
+        metadata=_about(
+            Text(r"[0-9A-Fa-f.:]+", "an IP address"),
+            "IP registered in Eureka (the pod IP); empty = listen_host if specific, else the host name's.",
+        ),
+    )
+    lease_renewal_interval: int = field(
+        default=30, metadata=_about(Int(1, 3600, "SECONDS"), "Seconds between Eureka heartbeats.")
+    )
+    lease_duration: int = field(
+        default=90,
+        metadata=_about(Int(1, 36000, "SECONDS"), "Seconds Eureka keeps an instance without a heartbeat."),
+    )
+    registry_fetch_interval: float = field(
+        default=30.0,
+        metadata=_about(Duration(positive=True), "Time between registry (delta) fetches for discovery."),
+    )
+    registry_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path"), "Static YAML registry used for discovery when there is no Eureka."
         ),
     )
     log_level: str = field(
         default="INFO",
         metadata=_about(
-            _Choice(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True, metavar="LEVEL"),
+            Choice(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True, metavar="LEVEL"),
             "Least severe log records written.",
         ),
     )
@@ -399,7 +212,7 @@ class Setting:
     """One row of the settings table: how a SidecarConfig field is spelled, parsed and shown."""
 
     name: str
-    kind: _Kind
+    kind: Kind
     help: str
     default: object  # dataclasses.MISSING when required
     flag: str
@@ -487,7 +300,7 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
         raw, source = found
         try:
             values[s.name], sources[s.name] = s.kind.parse(raw), source
-        except _Invalid as e:
+        except Invalid as e:
             raise ConfigError(f"{s.name}: {e} (from {source})") from None
 
     grpc_port, http_port = values["grpc_port"], values["http_port"]

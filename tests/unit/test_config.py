@@ -5,7 +5,8 @@ import pathlib
 
 import pytest
 
-from sidecar.config import SETTINGS, KiB, MiB, SidecarConfig, load_config
+from sidecar.config import SETTINGS, SidecarConfig, load_config
+from sidecar.config_values import KiB, MiB
 from sidecar.core.errors import ConfigError
 
 REQUIRED = ["--app-name", "digits", "--model-address", "127.0.0.1:8001"]
