@@ -1,20 +1,32 @@
 """The composition root: builds every part from the config, owns start/stop order and the drain.
 
-Start order: model link → readiness + prober → listeners. Stop order is the
-reverse, and a SIGTERM drains first: report not-ready, keep serving for
-`drain_delay`, stop accepting, let in-flight calls finish up to
-`drain_timeout`, then close the link.
+Start order: model link → readiness + prober → discovery → listeners →
+registrar (which registers once the model is ready). On SIGTERM or
+POST /admin/drain: report not-ready (readiness, grpc health, Eureka
+OUT_OF_SERVICE), keep serving for `drain_delay` so callers notice, stop
+accepting, let in-flight calls finish up to `drain_timeout`, deregister,
+close the rest in reverse order, exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import pathlib
 import signal
+import socket
+
+import aiohttp
 
 from sidecar import __version__
+from sidecar.admin.http_admin import AdminListener
 from sidecar.config import SidecarConfig
+from sidecar.core.errors import ConfigError
+from sidecar.discovery.endpoint import Discovery, Snapshot
+from sidecar.discovery.eureka_discovery import EurekaDiscovery
+from sidecar.discovery.static_file import StaticDiscovery
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.prober import Prober
@@ -22,13 +34,31 @@ from sidecar.health.readiness import Readiness
 from sidecar.ingress.grpc_server import GrpcioDataplane
 from sidecar.ingress.http_server import HttpIngress
 from sidecar.model.grpc_link import GrpcModelLink
+from sidecar.registry.eureka_http import EurekaHttp
+from sidecar.registry.instance import InstanceSpec, instance_id
+from sidecar.registry.model_info import model_metadata
+from sidecar.registry.registrar import Registrar
 
 log = logging.getLogger("sidecar")
+
+# Kubernetes takes a few seconds to remove a not-ready pod from its Service endpoints.
+_DRAIN_DELAY_WITHOUT_REGISTRY = 5.0
+_DRAIN_DELAY_MARGIN = 5.0
+
+
+def drain_delay(config: SidecarConfig) -> float:
+    if config.drain_delay is not None:
+        return config.drain_delay
+    if config.eureka_url:
+        # Callers pick instances from a registry copy refreshed every fetch interval.
+        return config.registry_fetch_interval + _DRAIN_DELAY_MARGIN
+    return _DRAIN_DELAY_WITHOUT_REGISTRY
 
 
 class Sidecar:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
+        self.stopping = asyncio.Event()
         self.link = GrpcModelLink(config.model_address, config.max_message_bytes)
         self.readiness = Readiness(config.probe_failure_threshold, config.probe_success_threshold)
         self.prober = Prober(
@@ -57,63 +87,145 @@ class Sidecar:
             timeout=config.rest_timeout,
             shutdown_timeout=config.drain_timeout,
         )
-        self._prober_task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.eureka: EurekaHttp | None = None
+        self.registrar: Registrar | None = None
+        self.discovery: Discovery
+        if config.eureka_url:
+            self._session = aiohttp.ClientSession()
+            self.eureka = EurekaHttp(config.eureka_url, self._session)
+            self.discovery = EurekaDiscovery(self.eureka, config.registry_fetch_interval)
+        elif config.registry_file:
+            self.discovery = StaticDiscovery.from_file(pathlib.Path(config.registry_file))
+        else:
+            self.discovery = StaticDiscovery(Snapshot())
+        self.admin = AdminListener(
+            host=config.admin_host,
+            port=config.admin_port,
+            discovery=self.discovery,
+            registration=self._registration,
+            drain=self.stopping.set,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._prober_task = asyncio.create_task(self.prober.run(), name="model-prober")
+        self._tasks.append(asyncio.create_task(self.prober.run(), name="model-prober"))
+        self._tasks.append(asyncio.create_task(self.discovery.run(), name="discovery"))
         await self.grpc.start()
         await self.http.start()
+        await self.admin.start()
+        if self.eureka is not None:
+            self.registrar = Registrar(
+                self.eureka,
+                self._instance_spec(),
+                self.readiness,
+                lambda: model_metadata(self.link, self.config.models, self.config.probe_timeout),
+            )
+            self.registrar.start()
         log.info(
-            "ai-sidecar %s serving app %s: gRPC on %s:%d, HTTP on %s:%d, model at %s",
+            "ai-sidecar %s serving app %s: gRPC on %s:%d, HTTP on %s:%d, admin on %s:%d, model at %s",
             __version__,
             self.config.app_name,
             self.config.listen_host,
             self.grpc.port,
             self.config.listen_host,
             self.http.port,
+            self.config.admin_host,
+            self.admin.port,
             self.config.model_address,
         )
 
+    def _instance_spec(self) -> InstanceSpec:
+        c = self.config
+        host = c.advertise_host or socket.gethostname()
+        try:
+            iid = instance_id(
+                c.instance_id, host=host, app=c.app_name, grpc_port=self.grpc.port, http_port=self.http.port
+            )
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"instance_id: {c.instance_id!r} has an unknown placeholder {e}") from None
+        return InstanceSpec(
+            app=c.app_name,
+            instance_id=iid,
+            host_name=host,
+            ip_addr=_advertised_ip(c, host),
+            http_port=self.http.port,
+            grpc_port=self.grpc.port,
+            admin_port=self.admin.port,
+            zone=c.zone,
+            weight=c.weight,
+            lease_renewal_seconds=c.lease_renewal_interval,
+            lease_duration_seconds=c.lease_duration,
+        )
+
+    def _registration(self) -> dict[str, object]:
+        if self.registrar is None:
+            return {"registry": "none"}
+        return {
+            "registry": "eureka",
+            "urls": list(self.config.eureka_url),
+            "registered": self.registrar.registered,
+        }
+
     async def drain_and_stop(self) -> None:
         self.readiness.drain()
-        if self.config.drain_delay > 0:
-            log.info("draining: reporting not ready, serving for %gs more", self.config.drain_delay)
-            await asyncio.sleep(self.config.drain_delay)
+        if self.registrar is not None:
+            await self.registrar.drain()
+        delay = drain_delay(self.config)
+        if delay > 0:
+            log.info("draining: reporting not ready, serving for %gs more", delay)
+            await asyncio.sleep(delay)
         log.info(
-            "draining: closing listeners, waiting up to %gs for in-flight calls",
-            self.config.drain_timeout,
+            "draining: closing listeners, waiting up to %gs for in-flight calls", self.config.drain_timeout
         )
         await asyncio.gather(self.grpc.stop(self.config.drain_timeout), self.http.stop())
-        await self._close_link()
+        await self._close()
 
     async def stop(self) -> None:
         """Stop at once, without draining (start-up failed)."""
         await asyncio.gather(self.grpc.stop(0), self.http.stop())
-        await self._close_link()
+        await self._close()
 
-    async def _close_link(self) -> None:
-        if self._prober_task is not None:
-            self._prober_task.cancel()
+    async def _close(self) -> None:
+        if self.registrar is not None:
+            await self.registrar.stop()
+        await self.admin.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._prober_task
+                await task
+        if self._session is not None:
+            await self._session.close()
         await self.link.close()
 
 
+def _advertised_ip(config: SidecarConfig, host: str) -> str:
+    if config.advertise_ip:
+        return config.advertise_ip
+    with contextlib.suppress(ValueError):
+        if not ipaddress.ip_address(config.listen_host).is_unspecified:
+            return config.listen_host
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return "127.0.0.1"
+
+
 async def serve(config: SidecarConfig) -> int:
-    """Run until SIGTERM or SIGINT, then drain. Returns the process exit code."""
+    """Run until SIGTERM, SIGINT or POST /admin/drain, then drain. Returns the process exit code."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     sidecar = Sidecar(config)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, sidecar.stopping.set)
     try:
         await sidecar.start()
     except OSError as e:
         log.error("cannot start: %s", e)
         await sidecar.stop()
         return 1
-    await stop.wait()
-    log.info("stop signal received")
+    await sidecar.stopping.wait()
+    log.info("drain requested")
     await sidecar.drain_and_stop()
     log.info("stopped")
     return 0

@@ -1,0 +1,77 @@
+"""The admin listener (loopback by default): POST /admin/drain, GET /registry, GET /hosts/{app}.
+
+Reads the discovery snapshot and the registration state; triggers the drain
+through a callback. Knows nothing about ingress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from sidecar.discovery.endpoint import Discovery
+
+
+class AdminListener:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        discovery: Discovery,
+        registration: Callable[[], dict[str, object]],
+        drain: Callable[[], None],
+    ) -> None:
+        self._host, self._requested_port, self._port = host, port, 0
+        self._discovery = discovery
+        self._registration = registration
+        self._drain = drain
+        app = web.Application()
+        app.router.add_post("/admin/drain", self._post_drain)
+        app.router.add_get("/registry", self._get_registry)
+        app.router.add_get("/hosts/{app}", self._get_hosts)
+        self._runner = web.AppRunner(app, access_log=None)
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._requested_port).start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    async def _post_drain(self, request: web.Request) -> web.Response:
+        self._drain()
+        return web.json_response({"draining": True}, status=202)
+
+    async def _get_registry(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "registration": self._registration(),
+                "discovery": self._discovery.current.to_json(),
+                "discovery_fetches": self._discovery.stats(),
+            }
+        )
+
+    async def _get_hosts(self, request: web.Request) -> web.Response:
+        # The shape of Spring Cloud Netflix Sidecar's /hosts/{serviceId}.
+        app = request.match_info["app"]
+        return web.json_response(
+            [
+                {
+                    "serviceId": e.app.lower(),
+                    "instanceId": e.instance_id,
+                    "host": e.host,
+                    "port": e.http_port,
+                    "uri": f"http://{e.host}:{e.http_port}",
+                    "secure": False,
+                    "metadata": dict(e.metadata),
+                }
+                for e in self._discovery.current.endpoints(app)
+            ]
+        )

@@ -1,0 +1,1 @@
+"""Registration of this sidecar's app in a service registry (Eureka), gated on model readiness."""
