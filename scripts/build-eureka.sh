@@ -34,7 +34,9 @@ else
     start=$(date +%s%N)
     rm -rf "$cds"
     java -Djarmode=tools -jar "$jar" extract --destination "$cds" >/dev/null
-    java -XX:ArchiveClassesAtExit="$cds/eureka-server.jsa" -Xlog:cds=off -Xlog:cds+dynamic=off \
+    # The training run is itself a start-up, so it takes the fast-start flags of tests/support/eureka.py.
+    java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+        -XX:ArchiveClassesAtExit="$cds/eureka-server.jsa" -Xlog:cds=off -Xlog:cds+dynamic=off \
         -Dspring.context.exit=onRefresh -jar "$PWD/$cds/eureka-server.jar" --server.port=0 \
         >"$cds/training.log" 2>&1 \
         || { echo "build-eureka: CDS training run failed, see $cds/training.log" >&2; exit 1; }
