@@ -1,0 +1,1 @@
+"""Circuit breakers in the Resilience4j model. Knows nothing about gRPC, HTTP or sockets."""
