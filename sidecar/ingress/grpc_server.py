@@ -9,7 +9,6 @@ Also serves grpc.health.v1 itself, reflecting the model's readiness.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -22,11 +21,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from inference import grpc_service_pb2 as pb
 from sidecar.core.call import Call, Outcome
 from sidecar.core.deadline import Deadline
-from sidecar.core.status import Code
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.ingress.metadata import forwardable
-from sidecar.model.grpc_link import GrpcModelLink, from_grpc_code, to_grpc_code
+from sidecar.model.grpc_link import GrpcModelLink
+from sidecar.transport import grpc_forward as forward
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +133,7 @@ class GrpcioDataplane:
         ) -> bytes | None:
             exchange = _Unary(context, request)
             outcome = await chain(_call(method, context, exchange))
-            await _finish(context, outcome)
+            forward.finish(context, outcome)
             return exchange.response
 
         return grpc.unary_unary_rpc_method_handler(handle)
@@ -146,7 +145,7 @@ class GrpcioDataplane:
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
         ) -> None:
             outcome = await chain(_call(method, context, _Streaming(context, requests)))
-            await _finish(context, outcome)
+            forward.finish(context, outcome)
 
         return grpc.stream_stream_rpc_method_handler(handle)
 
@@ -154,60 +153,20 @@ class GrpcioDataplane:
         exchange = call.exchange
         assert isinstance(exchange, _Unary)
         timeout = call.deadline.remaining() if call.deadline else None
-        upstream = self._link.raw_unary(call.method)(
-            exchange.request, metadata=call.metadata, timeout=timeout
+        result = await forward.unary(
+            self._link.raw_unary(call.method), exchange.request, call.metadata, timeout
         )
-        try:
-            exchange.response = await upstream
-            initial = await upstream.initial_metadata()
-            if initial:
-                await exchange.context.send_initial_metadata(initial)
-            trailing = await upstream.trailing_metadata()
-        except grpc.aio.AioRpcError as e:
-            return await _upstream_failed(exchange.context, e)
-        return Outcome(Code.OK, "", list(trailing) if trailing else [])
+        exchange.response = await forward.send_unary_reply(exchange.context, result)
+        return result.outcome
 
     async def _forward_streaming(self, call: Call) -> Outcome:
         exchange = call.exchange
         assert isinstance(exchange, _Streaming)
-        context = exchange.context
         timeout = call.deadline.remaining() if call.deadline else None
-        upstream = self._link.raw_stream(call.method)(metadata=call.metadata, timeout=timeout)
-        # Our own task moves request messages up, so the handler can stop it (and
-        # await it) before it returns: a read still pending on the downstream call
-        # when the handler returns makes grpc end the call with INTERNAL.
-        pump = asyncio.create_task(_pump_requests(exchange.requests, upstream))
-        try:
-            initial = await upstream.initial_metadata()
-            if initial:
-                await context.send_initial_metadata(initial)
-            while True:
-                message = await upstream.read()
-                if message is grpc.aio.EOF:
-                    break
-                await context.write(message)
-            code = await upstream.code()
-            details = await upstream.details()
-            trailing = await upstream.trailing_metadata()
-        except grpc.aio.AioRpcError as e:
-            return await _upstream_failed(context, e)
-        finally:
-            if not upstream.done():
-                upstream.cancel()
-            if not pump.done():
-                pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
-        return Outcome(from_grpc_code(code), details or "", list(trailing) if trailing else [])
-
-
-async def _pump_requests(requests: AsyncIterator[bytes], upstream: grpc.aio.StreamStreamCall) -> None:
-    try:
-        async for message in requests:
-            await upstream.write(message)
-        await upstream.done_writing()
-    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
-        pass  # the upstream call ended first; its status is what the caller gets
+        result = await forward.streaming(
+            self._link.raw_stream(call.method), exchange.requests, exchange.context, call.metadata, timeout
+        )
+        return result.outcome
 
 
 class _Passthrough(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is untyped
@@ -238,21 +197,3 @@ def _call(method: str, context: grpc.aio.ServicerContext[Any, Any], exchange: ob
         peer=context.peer(),
         exchange=exchange,
     )
-
-
-async def _upstream_failed(
-    context: grpc.aio.ServicerContext[Any, Any], e: grpc.aio.AioRpcError
-) -> Outcome:
-    initial = e.initial_metadata()
-    if initial:
-        await context.send_initial_metadata(initial)
-    trailing = e.trailing_metadata()
-    return Outcome(from_grpc_code(e.code()), e.details() or "", list(trailing) if trailing else [])
-
-
-async def _finish(context: grpc.aio.ServicerContext[Any, Any], outcome: Outcome) -> None:
-    if outcome.trailing_metadata:
-        context.set_trailing_metadata(tuple(outcome.trailing_metadata))
-    if outcome.code is not Code.OK:
-        context.set_code(to_grpc_code(outcome.code))
-        context.set_details(outcome.message)

@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2
 from sidecar.core.call import Metadata
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
+from sidecar.transport.grpc_forward import from_grpc_code
 
 M = TypeVar("M", bound=Message)
 
@@ -30,19 +31,6 @@ _RECONNECT_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
-
-_CODES_BY_VALUE = {c.value[0]: c for c in grpc.StatusCode}
-
-
-def to_grpc_code(code: Code) -> grpc.StatusCode:
-    return _CODES_BY_VALUE[int(code)]
-
-
-def from_grpc_code(code: grpc.StatusCode | None) -> Code:
-    if code is None:
-        return Code.UNKNOWN
-    return Code(code.value[0])
-
 
 def rpc_error(e: grpc.aio.AioRpcError) -> SidecarError:
     return SidecarError(from_grpc_code(e.code()), e.details() or "")

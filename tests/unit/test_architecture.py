@@ -6,7 +6,8 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[2] / "sidecar"
 
 # Pure mechanisms and vocabulary: no I/O libraries, no adapters.
-PURE = ["core", "filters/chain.py", "health/readiness.py", "oip"]
+PURE = ["core", "filters/chain.py", "health/readiness.py", "oip", "breaker", "balancer", "outlier", "retry",
+        "discovery/endpoint.py", "discovery/eureka_registry.py", "registry/instance.py"]
 IO_LIBRARIES = {"grpc", "grpc_health", "aiohttp", "uvloop", "yaml", "socket", "asyncio.subprocess"}
 
 

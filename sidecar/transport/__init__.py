@@ -1,0 +1,1 @@
+"""gRPC forwarding shared by ingress and egress: raw bytes, metadata, trailers, status, deadline."""
