@@ -27,11 +27,16 @@ from sidecar.core.errors import ConfigError
 from sidecar.discovery.endpoint import Discovery, Snapshot
 from sidecar.discovery.eureka_discovery import EurekaDiscovery
 from sidecar.discovery.static_file import StaticDiscovery
+from sidecar.egress.channels import ChannelPool
+from sidecar.egress.grpc_listener import GrpcEgress
+from sidecar.egress.http_listener import HttpEgress
+from sidecar.egress.policy import load_policies
+from sidecar.egress.router import EgressRouter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.grpc_server import GrpcioDataplane
+from sidecar.ingress.grpc_server import CONTRACT_UNARY, GrpcioDataplane
 from sidecar.ingress.http_server import HttpIngress
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.registry.eureka_http import EurekaHttp
@@ -99,11 +104,36 @@ class Sidecar:
             self.discovery = StaticDiscovery.from_file(pathlib.Path(config.registry_file))
         else:
             self.discovery = StaticDiscovery(Snapshot())
+        self.router = EgressRouter(
+            self.discovery,
+            load_policies(pathlib.Path(config.egress_policy_file) if config.egress_policy_file else None),
+            zone=config.zone,
+        )
+        self.channels = ChannelPool(config.max_message_bytes)
+        self.discovery.watch(self.channels.retain)
+        egress_filters: list[Filter] = []
+        self.grpc_egress = GrpcEgress(
+            host=config.admin_host,
+            port=config.egress_grpc_port,
+            router=self.router,
+            channels=self.channels,
+            filters=egress_filters,
+            unary_methods=CONTRACT_UNARY,
+            max_message_bytes=config.max_message_bytes,
+        )
+        self.http_egress = HttpEgress(
+            host=config.admin_host,
+            port=config.egress_http_port,
+            router=self.router,
+            filters=egress_filters,
+            max_message_bytes=config.max_message_bytes,
+        )
         self.admin = AdminListener(
             host=config.admin_host,
             port=config.admin_port,
             discovery=self.discovery,
             registration=self._registration,
+            egress=self.router.stats,
             drain=self.stopping.set,
         )
         self._tasks: list[asyncio.Task[None]] = []
@@ -114,6 +144,8 @@ class Sidecar:
         await self.grpc.start()
         await self.http.start()
         await self.admin.start()
+        await self.grpc_egress.start()
+        await self.http_egress.start()
         if self.eureka is not None:
             self.registrar = Registrar(
                 self.eureka,
@@ -123,7 +155,8 @@ class Sidecar:
             )
             self.registrar.start()
         log.info(
-            "ai-sidecar %s serving app %s: gRPC on %s:%d, HTTP on %s:%d, admin on %s:%d, model at %s",
+            "ai-sidecar %s serving app %s: gRPC on %s:%d, HTTP on %s:%d, admin on %s:%d, "
+            "egress gRPC %d and HTTP %d, model at %s",
             __version__,
             self.config.app_name,
             self.config.listen_host,
@@ -132,6 +165,8 @@ class Sidecar:
             self.http.port,
             self.config.admin_host,
             self.admin.port,
+            self.grpc_egress.port,
+            self.http_egress.port,
             self.config.model_address,
         )
 
@@ -178,12 +213,20 @@ class Sidecar:
         log.info(
             "draining: closing listeners, waiting up to %gs for in-flight calls", self.config.drain_timeout
         )
-        await asyncio.gather(self.grpc.stop(self.config.drain_timeout), self.http.stop())
+        await asyncio.gather(
+            self.grpc.stop(self.config.drain_timeout),
+            self.http.stop(),
+            # The model may still call out while its last requests finish.
+            self.grpc_egress.stop(self.config.drain_timeout),
+            self.http_egress.stop(),
+        )
         await self._close()
 
     async def stop(self) -> None:
         """Stop at once, without draining (start-up failed)."""
-        await asyncio.gather(self.grpc.stop(0), self.http.stop())
+        await asyncio.gather(
+            self.grpc.stop(0), self.http.stop(), self.grpc_egress.stop(0), self.http_egress.stop()
+        )
         await self._close()
 
     async def _close(self) -> None:
@@ -197,6 +240,7 @@ class Sidecar:
                 await task
         if self._session is not None:
             await self._session.close()
+        await self.channels.close()
         await self.link.close()
 
 

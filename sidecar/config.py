@@ -198,6 +198,25 @@ class SidecarConfig:
             Text(describe="a path"), "Static YAML registry used for discovery when there is no Eureka."
         ),
     )
+    egress_grpc_port: int = field(
+        default=15001,
+        metadata=_about(
+            Int(0, 65535, "PORT"), "Loopback gRPC egress port (call services by name); 0 = any free port."
+        ),
+    )
+    egress_http_port: int = field(
+        default=15080,
+        metadata=_about(
+            Int(0, 65535, "PORT"), "Loopback HTTP egress port: /{service}/{path}; 0 = any free port."
+        ),
+    )
+    egress_policy_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path"),
+            "YAML of egress policies (balancer, retries, breakers, ejection) per target service.",
+        ),
+    )
     log_level: str = field(
         default="INFO",
         metadata=_about(

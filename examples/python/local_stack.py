@@ -60,9 +60,7 @@ class Proc:
         return self.popen.returncode
 
 
-def _read_line(
-    proc: subprocess.Popen[bytes], prefix: str, timeout: float, log: pathlib.Path
-) -> str:
+def _read_line(proc: subprocess.Popen[bytes], prefix: str, timeout: float, log: pathlib.Path) -> str:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     buf = b""
@@ -102,6 +100,7 @@ def start_sidecar(
     startup_timeout: float = 30.0,
 ) -> Proc:
     grpc_port, http_port, admin_port = free_port(), free_port(), free_port()
+    egress_grpc, egress_http = free_port(), free_port()
     log = pathlib.Path(tempfile.mkstemp(prefix="sidecar-", suffix=".log")[1])
     settings = {
         "app-name": app_name,
@@ -110,6 +109,8 @@ def start_sidecar(
         "grpc-port": grpc_port,
         "http-port": http_port,
         "admin-port": admin_port,
+        "egress-grpc-port": egress_grpc,
+        "egress-http-port": egress_http,
         "probe-interval": "0.2",
         "probe-timeout": "0.5",
         "drain-delay": "0",  # flags given by the caller come later and win
@@ -122,7 +123,14 @@ def start_sidecar(
     full_env.update(env or {})
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         popen = subprocess.Popen(args, stdout=out, stderr=out, cwd=REPO, env=full_env)
-    proc = Proc(popen, log, {"grpc": grpc_port, "http": http_port, "admin": admin_port})
+    ports = {
+        "grpc": grpc_port,
+        "http": http_port,
+        "admin": admin_port,
+        "egress_grpc": egress_grpc,
+        "egress_http": egress_http,
+    }
+    proc = Proc(popen, log, ports)
     wait_http(proc, "/readyz" if wait_ready else "/livez", startup_timeout)
     return proc
 

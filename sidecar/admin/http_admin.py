@@ -21,16 +21,19 @@ class AdminListener:
         port: int,
         discovery: Discovery,
         registration: Callable[[], dict[str, object]],
+        egress: Callable[[], dict[str, object]],
         drain: Callable[[], None],
     ) -> None:
         self._host, self._requested_port, self._port = host, port, 0
         self._discovery = discovery
         self._registration = registration
+        self._egress = egress
         self._drain = drain
         app = web.Application()
         app.router.add_post("/admin/drain", self._post_drain)
         app.router.add_get("/registry", self._get_registry)
         app.router.add_get("/hosts/{app}", self._get_hosts)
+        app.router.add_get("/egress", self._get_egress)
         self._runner = web.AppRunner(app, access_log=None)
 
     @property
@@ -57,6 +60,9 @@ class AdminListener:
                 "discovery_fetches": self._discovery.stats(),
             }
         )
+
+    async def _get_egress(self, request: web.Request) -> web.Response:
+        return web.json_response(self._egress())
 
     async def _get_hosts(self, request: web.Request) -> web.Response:
         # The shape of Spring Cloud Netflix Sidecar's /hosts/{serviceId}.

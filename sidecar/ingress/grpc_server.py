@@ -23,9 +23,9 @@ from sidecar.core.call import Call, Outcome
 from sidecar.core.deadline import Deadline
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
-from sidecar.ingress.metadata import forwardable
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.transport import grpc_forward as forward
+from sidecar.transport.metadata import forwardable
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.metadata import HOP_BY_HOP
 from sidecar.model.grpc_link import OIP_SERVICE, GrpcModelLink
 from sidecar.oip import json_codec
+from sidecar.transport.metadata import HOP_BY_HOP
 
 log = logging.getLogger(__name__)
 

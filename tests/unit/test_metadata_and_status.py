@@ -1,7 +1,7 @@
 from sidecar.core.clock import FakeClock
 from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code, http_status
-from sidecar.ingress.metadata import forwardable
+from sidecar.transport.metadata import forwardable
 
 
 def test_hop_by_hop_and_pseudo_headers_are_dropped_custom_metadata_kept():

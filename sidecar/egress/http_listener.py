@@ -1,0 +1,144 @@
+"""The loopback HTTP egress listener: `/{service}/{path}` goes to a chosen instance's HTTP ingress.
+
+As Spring Cloud's sidecar did: the path's first segment names the service.
+Hop-by-hop headers are dropped both ways (RFC 9110 section 7.6.1, including
+those the Connection header names). The request body is read once (bounded by
+max_message_bytes) so an attempt refused at connect can go to another
+instance; the response streams back as it arrives. Only failures before any
+response byte are retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from sidecar.core.call import Call, Outcome
+from sidecar.core.errors import SidecarError
+from sidecar.core.status import Code, http_status
+from sidecar.discovery.endpoint import Endpoint
+from sidecar.egress.router import AttemptResult, EgressRouter
+from sidecar.filters.chain import Filter, Next, build_chain
+from sidecar.transport.metadata import HOP_BY_HOP
+
+log = logging.getLogger(__name__)
+
+# Headers aiohttp's client sets itself, or that describe this hop.
+_NOT_FORWARDED = HOP_BY_HOP - {"content-type", "user-agent"} | {"host", "content-length"}
+
+
+def _end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
+    # A multi-dict: repeated fields (Set-Cookie, Via) must all cross.
+    pairs = [(str(k), str(v)) for k, v in headers.items()]
+    named = {
+        token.strip().lower()
+        for k, v in pairs
+        if k.lower() == "connection"
+        for token in v.split(",")
+    }
+    return CIMultiDict((k, v) for k, v in pairs if k.lower() not in _NOT_FORWARDED and k.lower() not in named)
+
+
+class _Exchange:
+    def __init__(self, request: web.Request, service: str, path: str, body: bytes) -> None:
+        self.request = request
+        self.service = service
+        self.path = path
+        self.body = body
+        self.response: web.StreamResponse | None = None
+
+
+class HttpEgress:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        router: EgressRouter,
+        filters: Sequence[Filter],
+        max_message_bytes: int,
+    ) -> None:
+        self._host, self._requested_port, self._port = host, port, 0
+        self._router = router
+        self._chain: Next = build_chain(filters, self._forward)
+        self._session: aiohttp.ClientSession | None = None
+        app = web.Application(client_max_size=max_message_bytes)
+        app.router.add_route("*", "/{service}/{path:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        # No connection limit per host beyond aiohttp's pool; no automatic decompression.
+        self._session = aiohttp.ClientSession(auto_decompress=False, connector=aiohttp.TCPConnector(limit=0))
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._requested_port).start()
+        self._port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        service = request.match_info["service"]
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge as e:
+            return web.json_response({"error": f"egress: request body too large: {e.text}"}, status=413)
+        exchange = _Exchange(request, service, request.match_info["path"], body)
+        call = Call(
+            method=f"{request.method} /{exchange.path}",
+            metadata=[],
+            deadline=None,
+            protocol="http",
+            peer=request.remote or "",
+            exchange=exchange,
+        )
+        outcome = await self._chain(call)
+        if exchange.response is not None:
+            return exchange.response
+        return web.json_response({"error": outcome.message}, status=http_status(outcome.code))
+
+    async def _forward(self, call: Call) -> Outcome:
+        exchange = call.exchange
+        assert isinstance(exchange, _Exchange) and self._session is not None
+        session = self._session
+        request = exchange.request
+
+        async def attempt(endpoint: Endpoint, timeout: float) -> AttemptResult:
+            url = f"http://{endpoint.host}:{endpoint.http_port}/{exchange.path}"
+            try:
+                upstream = await session.request(
+                    request.method, url, params=request.query, data=exchange.body or None,
+                    headers=_end_to_end(request.headers), allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                )
+            except (aiohttp.ClientConnectionError, TimeoutError) as e:
+                # Nothing reached the caller yet: the router may try another instance.
+                return AttemptResult(Code.UNAVAILABLE, f"egress: {url}: {type(e).__name__}: {e}")
+            async with upstream:
+                response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
+                                              headers=_end_to_end(upstream.headers))
+                await response.prepare(request)
+                exchange.response = response
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+            code = Code.UNAVAILABLE if upstream.status == 503 else Code.OK
+            if upstream.status >= 500 and upstream.status != 503:
+                code = Code.INTERNAL
+            return AttemptResult(code, f"HTTP {upstream.status}", committed=True)
+
+        deadline = self._router.deadline_for(exchange.service, call.deadline)
+        try:
+            result = await self._router.call(exchange.service, deadline, attempt)
+        except SidecarError as e:
+            return Outcome(e.code, e.message)
+        return Outcome(result.code, result.message)
