@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: install the project with its test tools, lint, type-check, run every test.
-# Extra arguments go to pytest (e.g. scripts/test.sh -k rest -x).
+# The whole test suite: install the project, its test tools and what the polyglot tests need (Debian
+# packages, the Eureka server and the Java example, each skipped when already there), then lint,
+# type-check and run every test. Extra arguments go to pytest (e.g. scripts/test.sh -k rest -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 python3 -m pip install --quiet -e ".[test]"
-# The integration tests run a real Spring Cloud Eureka server; built once, then cached.
+for setup in scripts/setup-*.sh; do bash "$setup"; done
 bash scripts/build-eureka.sh
+bash scripts/build-java-example.sh
+bash scripts/build-cpp-example.sh
 python3 -m ruff check .
 python3 -m mypy
 python3 -m pytest "$@"
