@@ -14,6 +14,7 @@ import random
 import signal
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,14 +87,16 @@ def cluster() -> Iterator[Cluster]:
             for _ in range(3):
                 model = start_model()
                 c.instances.append(Instance(model, instance_sidecar(eureka, model)))
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 30
+            doc = None
             while time.monotonic() < deadline:
                 doc = eureka.app(SERVICE)
-                if doc and sum(i["status"] == "UP" for i in doc["application"]["instance"]) == 3:
+                if doc and sum(i["status"] == "UP" for i in doc["application"]["instance"]) >= 3:
                     break
                 time.sleep(0.1)
             else:
-                raise AssertionError("the three instances never were UP in Eureka")
+                logs = "\n".join(i.sidecar.log()[-2000:] for i in c.instances)
+                raise AssertionError(f"the three instances never were UP in Eureka: {doc}\n{logs}")
             yield c
         finally:
             for inst in c.instances:
@@ -252,6 +255,29 @@ def test_deadline_propagates_across_egress_and_the_remote_sidecar(cluster):
         print(f"200 ms deadline through egress ended after {elapsed * 1000:.0f} ms with {code.name}")
         assert code == grpc.StatusCode.DEADLINE_EXCEEDED
         assert 0.19 <= elapsed < 0.35
+    finally:
+        stop_client(proc)
+
+
+def test_http_egress_reaches_an_instance_by_name(cluster):
+    proc = client(cluster, {"default": {"balancer": "round_robin"}})
+    try:
+        x, y = images()
+        body = json.dumps({"inputs": [{"name": "INPUT0", "shape": [3, 64], "datatype": "FP32",
+                                       "data": x[:3].astype(float).ravel().tolist()}]}).encode()
+        base = f"http://{HOST}:{proc.ports['egress_http']}"
+        for _ in range(3):  # each instance once
+            req = urllib.request.Request(f"{base}/{SERVICE}/v2/models/digits/infer", data=body,
+                                         headers={"Content-Type": "application/json",
+                                                  "Connection": "keep-alive, x-hop", "x-hop": "1"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                out = json.load(r)
+            assert next(o for o in out["outputs"] if o["name"] == "LABEL")["data"] == y[:3].tolist()
+        status, raw = http_get(proc.ports["egress_http"], f"/{SERVICE}/v2/models/nope")
+        assert status == 404 and b"nope" in raw  # the instance's own answer, passed through
+        status, raw = http_get(proc.ports["egress_http"], "/no-such-service/v2")
+        assert status == 503 and b"no-such-service" in raw
+        assert egress_stats(proc)["requests"] == 4
     finally:
         stop_client(proc)
 

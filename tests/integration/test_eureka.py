@@ -191,3 +191,12 @@ def test_discovery_sees_peers_arrive_by_delta_and_leave(eureka):
             status, hosts = http_get(one.ports["admin"], "/hosts/peer-three")
             assert status == 200 and json.loads(hosts)[0]["port"] == third.ports["http"]
         eventually(lambda: "PEER-THREE" not in seen_apps(one), 5, "three gone from one's view")
+
+
+def test_fails_over_to_the_next_eureka_url(eureka):
+    dead = f"http://{HOST}:{free_port()}/eureka/"  # nothing listens there
+    with running(start_model()) as model, running(start_sidecar(
+            model.ports["grpc"], "--eureka-url", f"{dead},{eureka.url}", *FAST,
+            "--advertise-host", "localhost", app_name="ocr-e")) as sidecar:
+        eventually(lambda: status_of(eureka, "ocr-e") == "UP", 10, "registered through the second URL")
+        assert registry(sidecar)["registration"]["registered"] is True

@@ -1,0 +1,173 @@
+"""Egress benchmark: the cost of picking an instance at 10, 1,000 and 10,000 instances, and calls by name
+across three real instances (open loop, Poisson arrivals) against calling one instance directly.
+
+    python bench/egress.py [--rate 200] [--seconds 10] [--repeat 3]
+
+Pick cost is measured in-process (the route's pick, breaker permit included), so it shows that the
+request path does not scan instances. The end-to-end part starts three digits models with their
+sidecars and a client sidecar whose egress finds them in a static registry file; it reports p50/p99
+from the scheduled send time and the client sidecar's CPU per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import pathlib
+import random
+import statistics
+import sys
+import tempfile
+import time
+import timeit
+from typing import Any
+
+import grpc
+import grpc.aio
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "examples" / "python"), str(REPO / "bench")]
+
+from procstat import Window  # noqa: E402
+
+from local_stack import HOST, start_model, start_sidecar  # noqa: E402
+from sidecar.core.clock import monotonic  # noqa: E402
+from sidecar.discovery.endpoint import Endpoint  # noqa: E402
+from sidecar.egress.policy import ServicePolicy  # noqa: E402
+from sidecar.egress.route import Route  # noqa: E402
+
+SERVICE = "digits-svc"
+METHOD = "/inference.GRPCInferenceService/ModelInfer"
+
+
+def pick_cost(n: int, balancer: str, picks: int = 100_000) -> float:
+    """Nanoseconds per pick of a route with n instances whose load statistics are warm."""
+    route = Route("S", ServicePolicy(balancer=balancer), monotonic, random.Random(1), zone="")
+    endpoints = tuple(
+        Endpoint(app="S", instance_id=f"i{k}", host="10.0.0.1", http_port=8080, grpc_port=k + 1,
+                 weight=1 + k % 3)
+        for k in range(n)
+    )
+    route.update(endpoints)
+    rng = random.Random(2)
+    for stats in route.stats.values():
+        stats.observe(rng.uniform(0.005, 0.050))
+    empty: frozenset[str] = frozenset()
+
+    def pick() -> None:
+        _, breaker = route.pick(empty)
+        assert breaker is not None
+        breaker.release()
+
+    best = min(timeit.repeat(pick, number=picks, repeat=5))
+    return best / picks * 1e9
+
+
+async def open_loop(port: int, rate: float, seconds: float, metadata: tuple[tuple[str, str], ...]
+                    ) -> dict[str, Any]:
+    payload = _payload()
+    rng = random.Random(7)
+    latencies: list[float] = []
+    errors = 0
+    async with grpc.aio.insecure_channel(f"{HOST}:{port}") as ch:
+        mc = ch.unary_unary(METHOD)
+
+        async def one(scheduled: float) -> None:
+            nonlocal errors
+            try:
+                await mc(payload, metadata=metadata, timeout=5)
+                latencies.append(time.perf_counter() - scheduled)
+            except grpc.aio.AioRpcError:
+                errors += 1
+
+        tasks = []
+        start = time.perf_counter()
+        at = start
+        while at - start < seconds:
+            at += rng.expovariate(rate)
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(at)))
+        await asyncio.gather(*tasks)
+    latencies.sort()
+    return {
+        "sent": len(tasks),
+        "errors": errors,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+    }
+
+
+def _payload() -> bytes:
+    from inference import grpc_service_pb2 as pb
+
+    x = bytes(4 * 4 * 64)  # 4 images of 64 float32 zeros: 1 KiB
+    return pb.ModelInferRequest(
+        model_name="digits",
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=[4, 64])],
+        raw_input_contents=[x],
+    ).SerializeToString()
+
+
+def end_to_end(rate: float, seconds: float, repeat: int) -> list[dict[str, Any]]:
+    models = [start_model() for _ in range(3)]
+    instances = [start_sidecar(m.ports["grpc"], app_name=SERVICE) for m in models]
+    registry = pathlib.Path(tempfile.mkstemp(suffix=".yaml")[1])
+    registry.write_text(json.dumps({"apps": {SERVICE: [
+        {"host": HOST, "grpc_port": s.ports["grpc"], "http_port": s.ports["http"]} for s in instances
+    ]}}))
+    own = start_model()
+    client = start_sidecar(own.ports["grpc"], "--registry-file", str(registry), app_name="client")
+    rows = []
+    try:
+        for _ in range(repeat):
+            for name, port, md in (
+                ("direct to one instance's sidecar", instances[0].ports["grpc"], ()),
+                ("by name through egress", client.ports["egress_grpc"], (("x-sidecar-target", SERVICE),)),
+            ):
+                asyncio.run(open_loop(port, rate, 1.0, md))  # warm-up
+                window = Window({"client": client.pid})
+                window.start()
+                result = asyncio.run(open_loop(port, rate, seconds, md))
+                usage = window.stop()["client"]
+                result |= {"path": name, "client_cpu_us_per_call": 1e6 * usage.cpu_s / result["sent"],
+                           "client_rss_mib": usage.rss_peak_bytes / 2**20}
+                rows.append(result)
+    finally:
+        for proc in (client, own, *instances, *models):
+            proc.stop()
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    print("| balancer | 10 instances | 1,000 | 10,000 |\n|---|---|---|---|")
+    for balancer in ("peak_ewma", "least_request", "round_robin", "weighted"):
+        costs = [pick_cost(n, balancer) for n in (10, 1000, 10_000)]
+        print(f"| {balancer} | " + " | ".join(f"{c:.0f} ns" for c in costs) + " |")
+
+    rows = end_to_end(args.rate, args.seconds, args.repeat)
+    print(f"\nend to end at {args.rate:g} RPS, {args.seconds:g} s, medians of {args.repeat}:")
+    print("| path | p50 ms | p99 ms | client sidecar CPU µs/call | client RSS MiB | errors |")
+    print("|---|---|---|---|---|---|")
+    for path in dict.fromkeys(r["path"] for r in rows):
+        mine = [r for r in rows if r["path"] == path]
+
+        def med(key: str, mine: list[dict[str, Any]] = mine) -> float:
+            return float(statistics.median(r[key] for r in mine))
+
+        print(f"| {path} | {med('p50_ms'):.2f} | {med('p99_ms'):.2f} | "
+              f"{med('client_cpu_us_per_call'):.0f} | {med('client_rss_mib'):.0f} | "
+              f"{sum(r['errors'] for r in mine)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
