@@ -232,6 +232,8 @@ def payload() -> bytes:
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
     started = datetime.datetime.now(datetime.UTC)
+    # Before the processes start: the commit and tree they load are what this run measures.
+    host = machine()
     binary = loadgen_run.build()
     planned = opts.repeat * (
         len(opts.rates) * len(opts.targets) * (opts.warmup_s + opts.duration_s + PAUSE_S)
@@ -291,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = opts.out_dir / f"ingress-{started:%Y%m%dT%H%M%SZ}.json"
     doc = {
         "command": " ".join([sys.executable, *sys.argv]),
-        "machine": machine(),
+        "machine": host,
         "options": {
             k: str(v) if isinstance(v, pathlib.Path) else v for k, v in asdict(opts).items()
         },

@@ -11,7 +11,15 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 fi
 # The package's own service is not used (ingress.py runs nginx in the foreground with its own
 # prefix and config), so whether the package started it does not matter here.
-command -v go >/dev/null 2>&1 || { echo "setup.sh: go is not on PATH; the load generator needs Go >= 1.22" >&2; exit 1; }
-nginx -V 2>&1 | grep -q -- '--without-http_grpc_module' && {
-    echo "setup.sh: this nginx was built without the grpc module" >&2; exit 1; }
-echo "bench setup: $(nginx -v 2>&1), $(go version)"
+if ! command -v go >/dev/null 2>&1; then
+    echo "setup.sh: go is not on PATH; the load generator needs Go >= 1.26" >&2
+    exit 1
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+case "$("$nginx_bin" -V 2>&1)" in
+    *--without-http_grpc_module*)
+        echo "setup.sh: this nginx was built without the grpc module" >&2
+        exit 1
+        ;;
+esac
+echo "bench setup: $("$nginx_bin" -v 2>&1), $(go version)"
