@@ -43,6 +43,7 @@ from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
 from sidecar.registry.registrar import Registrar
+from sidecar.telemetry.assembly import Telemetry
 
 log = logging.getLogger("sidecar")
 
@@ -73,7 +74,19 @@ class Sidecar:
             interval=config.probe_interval,
             timeout=config.probe_timeout,
         )
-        filters: list[Filter] = [ReadinessGate(self.readiness)]
+        # Observability parts that are off add no filter; telemetry's outer filters see rejected calls too.
+        self.telemetry = Telemetry(config)
+        self.telemetry.watch(self.readiness)
+        filters: list[Filter] = [
+            *self.telemetry.outer_filters(
+                "ingress",
+                local=lambda protocol: (
+                    config.listen_host, self.grpc.port if protocol == "grpc" else self.http.port
+                ),
+            ),
+            ReadinessGate(self.readiness),
+            *self.telemetry.inner_filters("ingress", upstream=config.model_address),
+        ]
         self.grpc = GrpcioDataplane(
             host=config.listen_host,
             port=config.grpc_port,
@@ -91,6 +104,7 @@ class Sidecar:
             max_message_bytes=config.max_message_bytes,
             timeout=config.rest_timeout,
             shutdown_timeout=config.drain_timeout,
+            metrics=self.telemetry.exposition(),
         )
         self._session: aiohttp.ClientSession | None = None
         self.eureka: EurekaHttp | None = None
@@ -111,7 +125,10 @@ class Sidecar:
         )
         self.channels = ChannelPool(config.max_message_bytes)
         self.discovery.watch(self.channels.retain)
-        egress_filters: list[Filter] = []
+        egress_filters: list[Filter] = [
+            *self.telemetry.outer_filters("egress"),
+            *self.telemetry.inner_filters("egress"),
+        ]
         self.grpc_egress = GrpcEgress(
             host=config.admin_host,
             port=config.egress_grpc_port,
@@ -139,6 +156,9 @@ class Sidecar:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        self.telemetry.start()
+        if self.config.eureka_url:
+            self.telemetry.watch_registration(lambda: bool(self.registrar and self.registrar.registered))
         self._tasks.append(asyncio.create_task(self.prober.run(), name="model-prober"))
         self._tasks.append(asyncio.create_task(self.discovery.run(), name="discovery"))
         await self.grpc.start()
@@ -241,6 +261,7 @@ class Sidecar:
         if self._session is not None:
             await self._session.close()
         await self.channels.close()
+        await self.telemetry.stop()
         await self.link.close()
 
 

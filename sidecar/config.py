@@ -29,6 +29,7 @@ from sidecar.config_values import (
     AppName,
     AutoDuration,
     Choice,
+    Choices,
     Duration,
     Host,
     HostPort,
@@ -37,8 +38,11 @@ from sidecar.config_values import (
     KiB,
     Kind,
     MiB,
+    Mode,
     Names,
+    Ratio,
     Size,
+    Switch,
     Text,
     Urls,
 )
@@ -224,6 +228,61 @@ class SidecarConfig:
             "Least severe log records written.",
         ),
     )
+    metrics: bool = field(
+        default=True,
+        metadata=_about(Switch(), "Prometheus metrics at GET /metrics on the HTTP port."),
+    )
+    tracing: bool = field(
+        default=False,
+        metadata=_about(
+            Switch(), "OpenTelemetry tracing: a server span per call, a client span per upstream attempt."
+        ),
+    )
+    trace_propagation: tuple[str, ...] = field(
+        default=("w3c",),
+        metadata=_about(
+            Choices(("w3c", "b3", "b3multi")),
+            "Trace headers sent upstream (W3C traceparent, B3 single, B3 multi); all are read from callers.",
+        ),
+    )
+    trace_sample_ratio: float = field(
+        default=1.0,
+        metadata=_about(
+            Ratio(), "Share of new traces sampled (parentbased_traceidratio: a caller's decision wins)."
+        ),
+    )
+    trace_exporter: str = field(
+        default="otlp",
+        metadata=_about(
+            Choice(("otlp", "file"), upper=False),
+            "Where spans go: OTLP over gRPC to otlp_endpoint, or JSON lines appended to trace_file.",
+        ),
+    )
+    otlp_endpoint: str = field(
+        default="http://localhost:4317",
+        metadata=_about(
+            Text(r"https?://[^\s/]+/?", "an http(s):// URL of host:port", empty=False, metavar="URL"),
+            "OTLP/gRPC collector (http:// plaintext, https:// TLS).",
+        ),
+    )
+    trace_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path", metavar="PATH"), "File spans are appended to when trace_exporter is file."
+        ),
+    )
+    access_log: str = field(
+        default="off",
+        metadata=_about(
+            Mode(("off", "on", "sampled")),
+            "JSON access log on stdout: every call, or sampled (failures and access_log_sample_ratio"
+            " of the rest).",
+        ),
+    )
+    access_log_sample_ratio: float = field(
+        default=0.01,
+        metadata=_about(Ratio(), "Share of successful calls logged when access_log is sampled."),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +386,10 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
         raise ConfigError(
             f"grpc_port and http_port are both {grpc_port}; they must differ unless 0"
             f" (from {sources['grpc_port']} and {sources['http_port']})"
+        )
+    if values["tracing"] and values["trace_exporter"] == "file" and not values["trace_file"]:
+        raise ConfigError(
+            f"trace_file is required when trace_exporter is file (from {sources['trace_exporter']})"
         )
     return SidecarConfig(**values)
 

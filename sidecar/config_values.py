@@ -338,3 +338,87 @@ class AutoDuration:
 
     def show(self, value: float | None) -> str:
         return "auto" if value is None else Duration(self.positive).show(value)
+
+
+_SWITCH: Final = {
+    "on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Switch:
+    """On or off: `on`/`off` (also true/false, yes/no, 1/0, and YAML booleans, which `on` becomes)."""
+
+    metavar: str = "on|off"
+
+    def parse(self, raw: object) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        value = _SWITCH.get(as_text(raw).lower()) if isinstance(raw, str) else None
+        if value is None:
+            raise Invalid(f"{shown(raw)} is not on or off")
+        return value
+
+    def show(self, value: bool) -> str:
+        return "on" if value else "off"
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One of a few named modes, among them `off` and `on` (YAML reads a bare on/off as a boolean)."""
+
+    choices: tuple[str, ...]
+    metavar: str = "MODE"
+
+    def parse(self, raw: object) -> str:
+        if isinstance(raw, bool):
+            return "on" if raw else "off"
+        return Choice(self.choices, upper=False).parse(raw)
+
+    def show(self, value: str) -> str:
+        return value
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A fraction from 0 to 1 inclusive."""
+
+    metavar: str = "0..1"
+
+    def parse(self, raw: object) -> float:
+        number = isinstance(raw, int | float) and not isinstance(raw, bool)
+        if not number and not (isinstance(raw, str) and _NUMBER.fullmatch(raw.strip())):
+            raise Invalid(f"{shown(raw)} is not a number from 0 to 1")
+        value = float(raw)  # type: ignore[arg-type]  # a number or a numeric string, checked above
+        if not 0.0 <= value <= 1.0:
+            raise Invalid(f"{shown(raw)} is not within 0..1")
+        return value
+
+    def show(self, value: float) -> str:
+        return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Several of a fixed set of names, comma-separated or a YAML list; order kept, duplicates dropped."""
+
+    choices: tuple[str, ...]
+    metavar: str = "NAME[,NAME...]"
+
+    def parse(self, raw: object) -> tuple[str, ...]:
+        items = raw if isinstance(raw, list) else [raw]
+        picked: dict[str, None] = {}
+        for item in items:
+            for name in as_text(item).split(","):
+                name = name.strip().lower()
+                if not name:
+                    continue
+                if name not in self.choices:
+                    raise Invalid(f"{shown(name)} is not one of: {', '.join(self.choices)}")
+                picked[name] = None
+        if not picked:
+            raise Invalid(f"must name at least one of: {', '.join(self.choices)}")
+        return tuple(picked)
+
+    def show(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import json
 import random
+import re
 import signal
 import sys
 import time
@@ -268,7 +269,13 @@ class EventLog:
     def write(self, event: str, request_id: str, metadata: MetadataPairs, **extra: str) -> None:
         if self._file is None or self._file.closed:
             return
-        line = {"event": event, "id": request_id, "metadata": _metadata_json(metadata), **extra}
+        line = {
+            "event": event,
+            "id": request_id,
+            "metadata": _metadata_json(metadata),
+            **trace_context(metadata),
+            **extra,
+        }
         self._file.write(json.dumps(line) + "\n")
         self._file.flush()
 
@@ -284,6 +291,23 @@ def _metadata_json(metadata: MetadataPairs) -> dict[str, str]:
         text = base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
         out[key] = f"{out[key]},{text}" if key in out else text
     return out
+
+
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+
+
+def trace_context(metadata: MetadataPairs) -> dict[str, str]:
+    """The caller's W3C trace context (trace_id, parent_span_id), as a model continuing the trace reads it.
+
+    A model that traces itself would hand `traceparent` to its tracer (OpenTelemetry's propagator) and
+    start its span as the caller's child; this one only logs the ids.
+    """
+    for key, value in metadata:
+        if key == "traceparent" and isinstance(value, str):
+            match = _TRACEPARENT.fullmatch(value.strip())
+            if match and int(match.group(1), 16) and int(match.group(2), 16):
+                return {"trace_id": match.group(1), "parent_span_id": match.group(2)}
+    return {}
 
 
 def _request_metadata(context: Context) -> MetadataPairs:

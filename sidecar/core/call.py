@@ -31,6 +31,9 @@ class Call:
     model: str = ""
     # Transport-owned per-call state; opaque to filters.
     exchange: object = None
+    # Message bytes in each direction, where the transport counts them (access logs); None if not.
+    request_bytes: int | None = None
+    response_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

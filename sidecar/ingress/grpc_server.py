@@ -132,7 +132,9 @@ class GrpcioDataplane:
             request: bytes, context: grpc.aio.ServicerContext[Any, Any]
         ) -> bytes | None:
             exchange = _Unary(context, request)
-            outcome = await chain(_call(method, context, exchange))
+            call = _call(method, context, exchange)
+            call.request_bytes = len(request)
+            outcome = await chain(call)
             forward.finish(context, outcome)
             return exchange.response
 
@@ -157,6 +159,8 @@ class GrpcioDataplane:
             self._link.raw_unary(call.method), exchange.request, call.metadata, timeout
         )
         exchange.response = await forward.send_unary_reply(exchange.context, result)
+        if exchange.response is not None:
+            call.response_bytes = len(exchange.response)
         return result.outcome
 
     async def _forward_streaming(self, call: Call) -> Outcome:

@@ -68,7 +68,9 @@ class HttpIngress:
         max_message_bytes: int,
         timeout: float,
         shutdown_timeout: float,
+        metrics: Callable[[], tuple[bytes, str]] | None = None,
     ) -> None:
+        """`metrics`, when given, is served at GET /metrics: it returns the body and its content type."""
         self._host = host
         self._requested_port = port
         self._port = 0
@@ -82,6 +84,8 @@ class HttpIngress:
         r = app.router
         r.add_get("/livez", self._livez)
         r.add_get("/readyz", self._readyz)
+        if metrics is not None:
+            r.add_get("/metrics", _exposition(metrics))
         r.add_get("/v2/health/live", self._server_live)
         r.add_get("/v2/health/ready", self._server_ready)
         r.add_get("/v2", self._server_metadata)
@@ -195,6 +199,7 @@ class HttpIngress:
             peer=request.remote or "",
             model=request.match_info.get("model", ""),
             exchange=exchange,
+            request_bytes=request.content_length,
         )
         outcome = await (self._chain if gated else self._ungated)(call)
         if not outcome.ok:
@@ -232,6 +237,14 @@ def _metadata(request: web.Request) -> Metadata:
         if value.isascii() and value.isprintable():
             md.append((k, value))
     return md
+
+
+def _exposition(render: Callable[[], tuple[bytes, str]]) -> Handler:
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    return metrics
 
 
 def _boolean(value: bool, why_not: str) -> web.Response:

@@ -1,0 +1,126 @@
+"""A sidecar's Prometheus metrics in a registry of its own, and their text exposition for GET /metrics.
+
+Names follow Prometheus' conventions (`ai_sidecar_` prefix, `_total` counters,
+base units: `_seconds`). Request labels are bounded: method and model names
+go through `names` (unknown ones collapse to "other") and the number of
+label combinations is capped, so no client can grow the series count.
+Knows nothing about filters or transports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+from sidecar import __version__
+from sidecar.core.status import Code
+from sidecar.health.readiness import ReadinessSnapshot
+from sidecar.telemetry.names import OTHER, BoundedNames, MethodLabels
+
+PREFIX: Final = "ai_sidecar"
+# Inference takes from about a millisecond (a tiny model) to a minute (a large batch); denser where
+# latency SLOs usually sit, so P99 interpolates within a narrow bucket.
+DURATION_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+REQUEST_LABELS: Final = ("direction", "service", "method", "model", "code")
+# Label combinations of the request metrics kept apart; later ones share one "other" series per
+# direction and code. Far above what a real service uses (methods x models x codes in use).
+MAX_SERIES: Final = 2000
+
+_RequestKey = tuple[str, str, str, str, str]
+
+
+class SidecarMetrics:
+    def __init__(self, methods: MethodLabels, models: BoundedNames, *, max_series: int = MAX_SERIES) -> None:
+        self._methods = methods
+        self._models = models
+        self._max_series = max_series
+        # One `_created` series beside every counter and histogram series doubles what Prometheus
+        # stores for no use here (counter resets are detected without it). A process-wide switch.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._requests = Counter(
+            f"{PREFIX}_requests", "Calls that crossed the sidecar, by outcome.", REQUEST_LABELS, registry=r
+        )
+        self._duration = Histogram(
+            f"{PREFIX}_request_duration_seconds",
+            "Time from a call's arrival at the sidecar to its end, including the upstream call.",
+            REQUEST_LABELS,
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self._in_flight = Gauge(
+            f"{PREFIX}_requests_in_flight", "Calls inside the sidecar now.", ("direction",), registry=r
+        )
+        self._model_ready = Gauge(
+            f"{PREFIX}_model_ready",
+            "1 while the model is ready (probes pass, not draining), else 0.",
+            registry=r,
+        )
+        self._access_log_dropped = Counter(
+            f"{PREFIX}_access_log_dropped",
+            "Access log lines dropped because the buffer was full or stdout failed.",
+            registry=r,
+        )
+        info = Gauge(f"{PREFIX}_build_info", "The sidecar's version; always 1.", ("version",), registry=r)
+        info.labels(__version__).set(1)
+        ProcessCollector(registry=r)
+        self._series: dict[_RequestKey, tuple[Counter, Histogram]] = {}
+
+    def in_flight(self, direction: str) -> Gauge:
+        """The in-flight gauge of one direction, for a filter to hold."""
+        return self._in_flight.labels(direction)
+
+    def observe(self, direction: str, method: str, model: str, code: Code, seconds: float) -> None:
+        """Count one finished call and its duration."""
+        service, method_label = self._methods(method)
+        key = (direction, service, method_label, self._models(model) if model else "", code.name)
+        series = self._series.get(key)
+        if series is None:
+            series = self._add_series(key)
+        series[0].inc()
+        series[1].observe(seconds)
+
+    def _add_series(self, key: _RequestKey) -> tuple[Counter, Histogram]:
+        if len(self._series) >= self._max_series:
+            direction, *_, code = key
+            key = (direction, OTHER, OTHER, OTHER, code)
+            series = self._series.get(key)
+            if series is not None:
+                return series
+        series = (self._requests.labels(*key), self._duration.labels(*key))
+        self._series[key] = series
+        return series
+
+    def on_readiness(self, state: ReadinessSnapshot) -> None:
+        """A Readiness watcher."""
+        self._model_ready.set(1 if state.ready else 0)
+
+    def access_log_dropped(self, lines: int) -> None:
+        """Called from the access log's writer thread; prometheus_client's counters take a lock."""
+        self._access_log_dropped.inc(lines)
+
+    def watch_registration(self, registered: Callable[[], bool]) -> None:
+        """Expose Eureka registration as a gauge read at scrape time (1 registered, 0 not)."""
+        gauge = Gauge(
+            f"{PREFIX}_eureka_registered", "1 while this instance is registered in Eureka, else 0.",
+            registry=self.registry,
+        )  # fmt: skip
+        gauge.set_function(lambda: 1.0 if registered() else 0.0)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The registry in Prometheus' text format, and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4

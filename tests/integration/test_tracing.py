@@ -1,0 +1,352 @@
+"""Traces through real processes: a client's trace id in the sidecar's exported spans and the model's log.
+
+The sidecar exports to a JSON-lines file (trace_exporter: file) that the test
+reads; the digits model logs the W3C context it received in its event log.
+Links checked: the client's span -> the sidecar's SERVER span -> its CLIENT
+span -> the model, for W3C and for a client that speaks only B3; then the
+same trace carried on through egress into a second sidecar and model; and
+the OTLP exporter against an in-process collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import secrets
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from inference import grpc_service_pb2_grpc as pb_grpc
+from tests.support.digits import images, raw_request
+from tests.support.procs import HOST, Proc, free_port, running, start_model, start_sidecar
+
+pytestmark = pytest.mark.integration
+
+Span = dict[str, Any]
+OIP = "inference.GRPCInferenceService"
+INFER = f"{OIP}/ModelInfer"
+
+
+def read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for(what: str, probe, timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def spans_of(path: pathlib.Path, trace_id: str, count: int) -> list[Span]:
+    def probe() -> list[Span] | None:
+        spans = [s for s in read_jsonl(path) if s["trace_id"] == trace_id]
+        return spans if len(spans) >= count else None
+
+    return list(wait_for(f"{count} spans of trace {trace_id} in {path}", probe))
+
+
+def by_kind(spans: list[Span]) -> dict[str, Span]:
+    kinds = {s["kind"]: s for s in spans}
+    assert len(kinds) == len(spans), spans
+    return kinds
+
+
+def model_event(path: pathlib.Path, request_id: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        return next((e for e in read_jsonl(path) if e["id"] == request_id), None)
+
+    return dict(wait_for(f"model event for request {request_id}", probe))
+
+
+def access_line(proc: Proc, trace_id: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        for line in proc.log().splitlines():
+            if line.startswith("{") and f'"trace_id":"{trace_id}"' in line:
+                return dict(json.loads(line))
+        return None
+
+    return dict(wait_for(f"access log line of trace {trace_id}", probe))
+
+
+def ids() -> tuple[str, str, str]:
+    """A fresh trace id, caller span id and request id."""
+    return secrets.token_hex(16), secrets.token_hex(8), secrets.token_hex(4)
+
+
+def infer(port: int, request_id: str, metadata: list[tuple[str, str]]) -> None:
+    x, _ = images()
+    with grpc.insecure_channel(f"{HOST}:{port}") as channel:
+        response = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(
+            raw_request(x[:1], id=request_id), metadata=metadata, timeout=10
+        )
+    assert response.id == request_id
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[pathlib.Path]:
+    with tempfile.TemporaryDirectory(prefix="tracing-") as d:
+        yield pathlib.Path(d)
+
+
+@pytest.fixture(scope="module")
+def traced(workdir: pathlib.Path) -> Iterator[Proc]:
+    events, spans = workdir / "events.jsonl", workdir / "spans.jsonl"
+    with running(start_model("--event-log", str(events))) as model, running(
+        start_sidecar(
+            model.ports["grpc"],
+            *("--model", "digits", "--tracing", "on", "--trace-exporter", "file", "--trace-file", str(spans)),
+            *("--trace-propagation", "w3c,b3multi", "--access-log", "on"),
+        )
+    ) as sidecar:
+        yield sidecar
+
+
+def check_links(spans: list[Span], trace_id: str, caller_span: str | None, event: dict[str, Any]) -> Span:
+    """client's span -> SERVER -> CLIENT -> model; returns the CLIENT span."""
+    kinds = by_kind(spans)
+    server, client = kinds["SERVER"], kinds["CLIENT"]
+    assert server["name"] == client["name"] == INFER
+    assert server["parent_span_id"] == caller_span
+    assert server["parent_remote"] is (True if caller_span else None)
+    assert client["parent_span_id"] == server["span_id"] and client["parent_remote"] is False
+    assert server["attributes"]["rpc.system"] == "grpc"
+    assert server["attributes"]["rpc.service"] == "inference.GRPCInferenceService"
+    assert server["attributes"]["rpc.method"] == "ModelInfer"
+    assert server["attributes"]["rpc.grpc.status_code"] == 0
+    assert client["attributes"]["server.address"] == HOST
+    # The model saw the sidecar's client span as its parent, in the same trace.
+    assert (event["trace_id"], event["parent_span_id"]) == (trace_id, client["span_id"])
+    return client
+
+
+def test_a_w3c_trace_goes_from_the_client_through_the_sidecar_into_the_model(traced, workdir):
+    sidecar = traced
+    trace_id, caller_span, request_id = ids()
+    infer(
+        sidecar.ports["grpc"],
+        request_id,
+        [("traceparent", f"00-{trace_id}-{caller_span}-01"), ("x-client-id", "tests")],
+    )
+    spans = spans_of(workdir / "spans.jsonl", trace_id, 2)
+    event = model_event(workdir / "events.jsonl", request_id)
+    client = check_links(spans, trace_id, caller_span, event)
+    assert {s["service"] for s in spans} == {"digits"}
+    # Formats the sidecar was told to send: W3C and B3 multi, for the same span.
+    assert event["metadata"]["x-b3-traceid"] == trace_id
+    assert event["metadata"]["x-b3-spanid"] == client["span_id"]
+    line = access_line(sidecar, trace_id)
+    assert line["span_id"] == by_kind(spans)["SERVER"]["span_id"]
+    assert (line["client_id"], line["code"], line["direction"]) == ("tests", "OK", "ingress")
+    assert line["request_bytes"] > 0 and line["response_bytes"] > 0
+
+
+@pytest.mark.parametrize("form", ["single", "multi"])
+def test_a_client_that_speaks_only_b3_joins_the_same_trace(traced, workdir, form):
+    sidecar = traced
+    trace_id, caller_span, request_id = ids()
+    if form == "single":
+        headers = [("b3", f"{trace_id}-{caller_span}-1")]
+    else:
+        headers = [("x-b3-traceid", trace_id), ("x-b3-spanid", caller_span), ("x-b3-sampled", "1")]
+    infer(sidecar.ports["grpc"], request_id, headers)
+    spans = spans_of(workdir / "spans.jsonl", trace_id, 2)
+    check_links(spans, trace_id, caller_span, model_event(workdir / "events.jsonl", request_id))
+
+
+def test_a_64_bit_b3_trace_id_is_padded_to_128_bits(traced, workdir):
+    sidecar = traced
+    short, caller_span, request_id = secrets.token_hex(8), secrets.token_hex(8), secrets.token_hex(4)
+    infer(sidecar.ports["grpc"], request_id, [("b3", f"{short}-{caller_span}-1")])
+    trace_id = "0" * 16 + short
+    check_links(
+        spans_of(workdir / "spans.jsonl", trace_id, 2),
+        trace_id,
+        caller_span,
+        model_event(workdir / "events.jsonl", request_id),
+    )
+
+
+def test_a_rest_call_is_traced_too(traced, workdir):
+    sidecar = traced
+    trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    x, _ = images()
+    body = json.dumps(
+        {
+            "id": "rest-1",
+            "inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 64], "data": x[0].tolist()}],
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"http://{HOST}:{sidecar.ports['http']}/v2/models/digits/infer",
+        data=body,
+        headers={"Content-Type": "application/json", "traceparent": f"00-{trace_id}-{caller_span}-01"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status == 200
+    kinds = by_kind(spans_of(workdir / "spans.jsonl", trace_id, 2))
+    assert kinds["SERVER"]["parent_span_id"] == caller_span
+    assert kinds["SERVER"]["attributes"]["ai_sidecar.protocol"] == "http"
+    assert kinds["SERVER"]["attributes"]["ai_sidecar.model"] == "digits"
+    assert kinds["CLIENT"]["parent_span_id"] == kinds["SERVER"]["span_id"]
+    line = access_line(sidecar, trace_id)
+    assert (line["protocol"], line["model"], line["http_status"]) == ("http", "digits", 200)
+
+
+def test_a_call_without_context_starts_a_new_trace_the_model_continues(traced, workdir):
+    sidecar = traced
+    request_id = secrets.token_hex(4)
+    infer(sidecar.ports["grpc"], request_id, [])
+    event = model_event(workdir / "events.jsonl", request_id)
+    spans = spans_of(workdir / "spans.jsonl", event["trace_id"], 2)
+    check_links(spans, event["trace_id"], None, event)
+
+
+# -- egress: ingress -> model -> egress -> second sidecar -> second model
+
+
+class RelayModel:
+    """A model that answers ModelInfer by calling service `target` through its sidecar's egress,
+    passing on the trace context it received, as a model continuing the trace does."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.egress_port = 0
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)]
+        )
+        self._health = health.HealthServicer()
+        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        handler = grpc.unary_unary_rpc_method_handler(self._infer)
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(OIP, {"ModelInfer": handler}),)
+        )
+        self.port = self._server.add_insecure_port(f"{HOST}:0")
+
+    def _infer(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        trace = [(k, v) for k, v in context.invocation_metadata() if k == "traceparent"]
+        with grpc.insecure_channel(f"{HOST}:{self.egress_port}") as channel:
+            call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+            response: bytes = call(request, metadata=[*trace, ("x-sidecar-target", self.target)], timeout=10)
+        return response
+
+    def __enter__(self) -> RelayModel:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop(0)
+
+
+def test_the_trace_continues_through_egress_into_a_second_sidecar_and_model(workdir):
+    spans_a, spans_b, events_b = workdir / "a.jsonl", workdir / "b.jsonl", workdir / "events-b.jsonl"
+    tracing = ("--tracing", "on", "--trace-exporter", "file")
+    with running(start_model("--event-log", str(events_b))) as model_b, running(
+        start_sidecar(model_b.ports["grpc"], *tracing, "--trace-file", str(spans_b), app_name="digits-b")
+    ) as sidecar_b, RelayModel("digits-b") as relay:
+        registry = workdir / "registry.yaml"
+        registry.write_text(
+            json.dumps({"apps": {"digits-b": [{"host": HOST, "grpc_port": sidecar_b.ports["grpc"]}]}})
+        )
+        with running(
+            start_sidecar(
+                relay.port,
+                *(*tracing, "--trace-file", str(spans_a), "--registry-file", str(registry)),
+                app_name="relay-a",
+            )
+        ) as sidecar_a:
+            relay.egress_port = sidecar_a.ports["egress_grpc"]
+            trace_id, caller_span, request_id = ids()
+            infer(sidecar_a.ports["grpc"], request_id, [("traceparent", f"00-{trace_id}-{caller_span}-01")])
+            a = spans_of(spans_a, trace_id, 3)
+            b = spans_of(spans_b, trace_id, 2)
+    ingress_server = next(s for s in a if s["kind"] == "SERVER")
+    ingress_client, egress_client = sorted(
+        (s for s in a if s["kind"] == "CLIENT"), key=lambda s: s["start_ns"]
+    )
+    assert ingress_server["parent_span_id"] == caller_span
+    assert ingress_client["parent_span_id"] == ingress_server["span_id"]
+    # The relay passed its caller's context on unchanged, so egress continues from the ingress client span.
+    assert egress_client["parent_span_id"] == ingress_client["span_id"] and egress_client["parent_remote"]
+    kinds_b = by_kind(b)
+    assert kinds_b["SERVER"]["parent_span_id"] == egress_client["span_id"]
+    assert kinds_b["SERVER"]["service"] == "digits-b" and ingress_server["service"] == "relay-a"
+    check_links(b, trace_id, egress_client["span_id"], model_event(events_b, request_id))
+
+
+# -- the OTLP exporter, against an in-process collector
+
+
+class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self) -> None:
+        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.received = asyncio.Event()
+
+    async def Export(self, request, context):  # the generated name
+        self.requests.append(request)
+        self.received.set()
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+async def test_spans_reach_an_otlp_collector():
+    collector = Collector()
+    server = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port(f"{HOST}:{free_port()}")
+    await server.start()
+    try:
+        model = await asyncio.to_thread(start_model)
+        try:
+            sidecar = await asyncio.to_thread(
+                start_sidecar,
+                model.ports["grpc"],
+                "--tracing", "on", "--otlp-endpoint", f"http://{HOST}:{port}",
+            )  # fmt: skip
+            try:
+                trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+                await asyncio.to_thread(
+                    infer, sidecar.ports["grpc"], "otlp", [("traceparent", f"00-{trace_id}-{caller_span}-01")]
+                )
+                async with asyncio.timeout(15):
+                    while not _otlp_spans(collector, trace_id):
+                        await collector.received.wait()
+                        collector.received.clear()
+            finally:
+                await asyncio.to_thread(sidecar.stop)
+        finally:
+            await asyncio.to_thread(model.stop)
+    finally:
+        await server.stop(0)
+    spans = _otlp_spans(collector, trace_id)
+    assert sorted(kind for kind, _ in spans) == [2, 3]  # SPAN_KIND_SERVER, SPAN_KIND_CLIENT
+    attributes = collector.requests[0].resource_spans[0].resource.attributes
+    resource = {a.key: a.value.string_value for a in attributes}
+    assert resource["service.name"] == "digits"
+
+
+def _otlp_spans(collector: Collector, trace_id: str) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    for request in collector.requests:
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    if span.trace_id.hex() == trace_id:
+                        found.append((int(span.kind), span.name))
+    return found

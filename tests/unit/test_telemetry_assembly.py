@@ -1,0 +1,49 @@
+"""Which filters the config puts in a chain: a part that is off adds none."""
+
+import pathlib
+
+from sidecar.config import load_config
+from sidecar.filters.access_log import AccessLogFilter
+from sidecar.filters.metrics import MetricsFilter
+from sidecar.filters.tracing import ClientSpan, ServerSpan
+from sidecar.telemetry.assembly import CONTRACT_METHODS, Telemetry
+
+REQUIRED = ["--app-name", "digits", "--model-address", "127.0.0.1:8001"]
+
+
+def telemetry(*argv: str) -> Telemetry:
+    return Telemetry(load_config([*REQUIRED, *argv], {}))
+
+
+def kinds(filters) -> list[type]:
+    return [type(f) for f in filters]
+
+
+def test_defaults_put_only_the_metrics_filter_in_the_chain():
+    t = telemetry()
+    assert kinds(t.outer_filters("ingress")) == [MetricsFilter]
+    assert t.inner_filters("ingress", upstream="127.0.0.1:8001") == []
+    assert (t.tracing, t.access_log) == (None, None)
+    assert t.exposition() is not None
+
+
+def test_everything_off_puts_nothing_in_the_chain_and_serves_no_metrics():
+    t = telemetry("--metrics", "off")
+    assert t.outer_filters("ingress") == [] and t.inner_filters("egress") == []
+    assert t.exposition() is None
+
+
+async def test_everything_on_in_order(tmp_path: pathlib.Path):
+    t = telemetry(
+        *("--tracing", "on", "--trace-exporter", "file", "--trace-file", str(tmp_path / "s")),
+        *("--access-log", "on"),
+    )
+    assert kinds(t.outer_filters("ingress")) == [MetricsFilter, ServerSpan, AccessLogFilter]
+    assert kinds(t.inner_filters("ingress", upstream="[::1]:9000")) == [ClientSpan]
+    assert t.inner_filters("ingress", upstream="[::1]:9000")[0]._upstream == ("::1", 9000)  # type: ignore[attr-defined]
+    await t.stop()
+
+
+def test_the_contract_methods_are_known_labels():
+    assert "/inference.GRPCInferenceService/ModelInfer" in CONTRACT_METHODS
+    assert len(CONTRACT_METHODS) == 9
