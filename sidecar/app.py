@@ -39,6 +39,8 @@ from sidecar.health.readiness import Readiness
 from sidecar.ingress.grpc_server import CONTRACT_UNARY, GrpcioDataplane
 from sidecar.ingress.http_server import HttpIngress
 from sidecar.model.grpc_link import GrpcModelLink
+from sidecar.model.http_link import HttpModelLink
+from sidecar.model.link import ModelLink
 from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
@@ -65,7 +67,11 @@ class Sidecar:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
         self.stopping = asyncio.Event()
-        self.link = GrpcModelLink(config.model_address, config.max_message_bytes)
+        self.link: ModelLink = (
+            HttpModelLink(config.model_address, config.max_message_bytes)
+            if config.model_protocol == "http"
+            else GrpcModelLink(config.model_address, config.max_message_bytes)
+        )
         self.readiness = Readiness(config.probe_failure_threshold, config.probe_success_threshold)
         self.prober = Prober(
             self.link,

@@ -81,7 +81,8 @@ class SidecarConfig:
     model_protocol: str = field(
         default="grpc",
         metadata=_about(
-            Choice(("grpc",), upper=False, planned=("http",)), "Protocol the model server speaks."
+            Choice(("grpc", "http"), upper=False),
+            "Protocol the model server speaks: OIP v2 gRPC, or the OIP v2 REST binding (e.g. PHP).",
         ),
     )
     listen_host: str = field(

@@ -14,7 +14,8 @@ from inference import grpc_service_pb2 as pb
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
 from sidecar.health.readiness import Readiness
-from sidecar.model.grpc_link import OIP_SERVICE, GrpcModelLink
+from sidecar.model.grpc_link import OIP_SERVICE
+from sidecar.model.link import ModelLink
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ MODEL_READY = f"/{OIP_SERVICE}/ModelReady"
 class Prober:
     def __init__(
         self,
-        link: GrpcModelLink,
+        link: ModelLink,
         readiness: Readiness,
         *,
         models: Sequence[str],

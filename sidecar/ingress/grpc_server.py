@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -23,7 +22,9 @@ from sidecar.core.call import Call, Outcome
 from sidecar.core.deadline import Deadline
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
+from sidecar.ingress.grpc_transcode import StreamExchange, Transcoder, UnaryExchange
 from sidecar.model.grpc_link import GrpcModelLink
+from sidecar.model.link import ModelLink
 from sidecar.transport import grpc_forward as forward
 from sidecar.transport.metadata import forwardable
 
@@ -40,26 +41,13 @@ CONTRACT_STREAMING = tuple(
 )
 
 
-@dataclass(slots=True)
-class _Unary:
-    context: grpc.aio.ServicerContext[Any, Any]
-    request: bytes
-    response: bytes | None = None
-
-
-@dataclass(slots=True)
-class _Streaming:
-    context: grpc.aio.ServicerContext[Any, Any]
-    requests: AsyncIterator[bytes]
-
-
 class GrpcioDataplane:
     def __init__(
         self,
         *,
         host: str,
         port: int,
-        link: GrpcModelLink,
+        link: ModelLink,
         filters: Sequence[Filter],
         readiness: Readiness,
         max_message_bytes: int,
@@ -67,10 +55,18 @@ class GrpcioDataplane:
         self._host = host
         self._requested_port = port
         self._port = 0
-        self._link = link
         self._readiness = readiness
-        self._unary_chain: Next = build_chain(filters, self._forward_unary)
-        self._stream_chain: Next = build_chain(filters, self._forward_streaming)
+        if isinstance(link, GrpcModelLink):
+            self._passthrough: GrpcModelLink | None = link
+            self._unary_chain: Next = build_chain(filters, self._forward_unary)
+            self._stream_chain: Next = build_chain(filters, self._forward_streaming)
+            link.cache_methods(CONTRACT_UNARY + CONTRACT_STREAMING)
+        else:
+            # A model that speaks REST: the contract's calls are parsed and transcoded.
+            self._passthrough = None
+            transcoder = Transcoder(link)
+            self._unary_chain = build_chain(filters, transcoder.unary)
+            self._stream_chain = build_chain(filters, transcoder.streaming)
         self._server = grpc.aio.server(
             options=[
                 ("grpc.max_send_message_length", max_message_bytes),
@@ -85,11 +81,14 @@ class GrpcioDataplane:
             self._handlers[method] = self._unary_handler(method)
         for method in CONTRACT_STREAMING:
             self._handlers[method] = self._streaming_handler(method)
-        link.cache_methods(CONTRACT_UNARY + CONTRACT_STREAMING)
         self._server.add_generic_rpc_handlers(
             (_Passthrough(self._handlers, self._streaming_handler),)
         )
         self._health_updates: set[asyncio.Task[None]] = set()
+
+    def _raw(self) -> GrpcModelLink:
+        assert self._passthrough is not None
+        return self._passthrough
 
     @property
     def port(self) -> int:
@@ -131,7 +130,7 @@ class GrpcioDataplane:
         async def handle(
             request: bytes, context: grpc.aio.ServicerContext[Any, Any]
         ) -> bytes | None:
-            exchange = _Unary(context, request)
+            exchange = UnaryExchange(context, request)
             call = _call(method, context, exchange)
             call.request_bytes = len(request)
             outcome = await chain(call)
@@ -146,17 +145,17 @@ class GrpcioDataplane:
         async def handle(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
         ) -> None:
-            outcome = await chain(_call(method, context, _Streaming(context, requests)))
+            outcome = await chain(_call(method, context, StreamExchange(context, requests)))
             forward.finish(context, outcome)
 
         return grpc.stream_stream_rpc_method_handler(handle)
 
     async def _forward_unary(self, call: Call) -> Outcome:
         exchange = call.exchange
-        assert isinstance(exchange, _Unary)
+        assert isinstance(exchange, UnaryExchange)
         timeout = call.deadline.remaining() if call.deadline else None
         result = await forward.unary(
-            self._link.raw_unary(call.method), exchange.request, call.metadata, timeout
+            self._raw().raw_unary(call.method), exchange.request, call.metadata, timeout
         )
         exchange.response = await forward.send_unary_reply(exchange.context, result)
         if exchange.response is not None:
@@ -165,10 +164,10 @@ class GrpcioDataplane:
 
     async def _forward_streaming(self, call: Call) -> Outcome:
         exchange = call.exchange
-        assert isinstance(exchange, _Streaming)
+        assert isinstance(exchange, StreamExchange)
         timeout = call.deadline.remaining() if call.deadline else None
         result = await forward.streaming(
-            self._link.raw_stream(call.method), exchange.requests, exchange.context, call.metadata, timeout
+            self._raw().raw_stream(call.method), exchange.requests, exchange.context, call.metadata, timeout
         )
         return result.outcome
 

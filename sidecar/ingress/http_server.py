@@ -24,7 +24,9 @@ from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness
-from sidecar.model.grpc_link import OIP_SERVICE, GrpcModelLink
+from sidecar.model.grpc_link import OIP_SERVICE
+from sidecar.model.http_link import HttpModelLink, code_of_status
+from sidecar.model.link import ModelLink
 from sidecar.oip import json_codec
 from sidecar.transport.metadata import HOP_BY_HOP
 
@@ -56,13 +58,20 @@ class _Exchange:
     response: Message | None = None
 
 
+@dataclass(slots=True)
+class _RawExchange:
+    path: str
+    body: bytes
+    status: int = 0
+
+
 class HttpIngress:
     def __init__(
         self,
         *,
         host: str,
         port: int,
-        link: GrpcModelLink,
+        link: ModelLink,
         filters: Sequence[Filter],
         readiness: Readiness,
         max_message_bytes: int,
@@ -75,6 +84,8 @@ class HttpIngress:
         self._requested_port = port
         self._port = 0
         self._link = link
+        # A REST model gets inference bodies as they came, and its answers as they go.
+        self._rest_model = link if isinstance(link, HttpModelLink) else None
         self._readiness = readiness
         self._timeout = timeout
         self._chain: Next = build_chain(filters, self._forward)
@@ -126,14 +137,14 @@ class HttpIngress:
             request, "ServerLive", pb.ServerLiveRequest(), pb.ServerLiveResponse, gated=False
         )
         assert isinstance(resp, pb.ServerLiveResponse)
-        return _boolean(resp.live, "server is not live")
+        return _boolean({"live": resp.live}, "server is not live")
 
     async def _server_ready(self, request: web.Request) -> web.Response:
         resp = await self._call(
             request, "ServerReady", pb.ServerReadyRequest(), pb.ServerReadyResponse, gated=False
         )
         assert isinstance(resp, pb.ServerReadyResponse)
-        return _boolean(resp.ready, "server is not ready")
+        return _boolean({"ready": resp.ready}, "server is not ready")
 
     async def _model_ready(self, request: web.Request) -> web.Response:
         model, version = _model(request)
@@ -145,7 +156,7 @@ class HttpIngress:
             gated=False,
         )
         assert isinstance(resp, pb.ModelReadyResponse)
-        return _boolean(resp.ready, f'model "{model}" is not ready')
+        return _boolean({"name": model, "ready": resp.ready}, f'model "{model}" is not ready')
 
     async def _server_metadata(self, request: web.Request) -> web.Response:
         resp = await self._call(
@@ -168,12 +179,12 @@ class HttpIngress:
     async def _infer(self, request: web.Request) -> web.Response:
         model, version = _model(request)
         raw = await request.read()
+        if self._rest_model is not None:
+            return await self._pass_infer(request, raw)
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
-            raise SidecarError(
-                Code.INVALID_ARGUMENT, f"request body is not valid JSON: {e}"
-            ) from None
+            raise SidecarError(Code.INVALID_ARGUMENT, f"request body is not valid JSON: {e}") from None
         if not isinstance(body, dict):
             raise SidecarError(Code.INVALID_ARGUMENT, "request body must be a JSON object")
         infer = json_codec.infer_request_from_json(body, model, version)
@@ -207,8 +218,28 @@ class HttpIngress:
         assert exchange.response is not None
         return exchange.response
 
+    async def _pass_infer(self, request: web.Request, body: bytes) -> web.Response:
+        exchange = _RawExchange(request.path, body)
+        call = Call(
+            method=_METHOD["ModelInfer"],
+            metadata=_metadata(request),
+            deadline=Deadline.after(self._timeout),
+            protocol="http",
+            peer=request.remote or "",
+            model=request.match_info.get("model", ""),
+            exchange=exchange,
+            request_bytes=len(body),
+        )
+        outcome = await self._chain(call)
+        if exchange.status == 0:
+            raise SidecarError(outcome.code, outcome.message)
+        call.response_bytes = len(exchange.body)
+        return web.Response(status=exchange.status, body=exchange.body, content_type="application/json")
+
     async def _forward(self, call: Call) -> Outcome:
         exchange = call.exchange
+        if isinstance(exchange, _RawExchange):
+            return await self._forward_raw(call, exchange)
         assert isinstance(exchange, _Exchange)
         timeout = call.deadline.remaining() if call.deadline else None
         try:
@@ -222,6 +253,17 @@ class HttpIngress:
         except SidecarError as e:
             return Outcome(e.code, e.message)
         return Outcome(Code.OK, "", trailing)
+
+    async def _forward_raw(self, call: Call, exchange: _RawExchange) -> Outcome:
+        assert self._rest_model is not None
+        timeout = call.deadline.remaining() if call.deadline else None
+        try:
+            exchange.status, exchange.body = await self._rest_model.post_raw(
+                exchange.path, exchange.body, call.metadata, timeout
+            )
+        except SidecarError as e:
+            return Outcome(e.code, e.message)
+        return Outcome(Code.OK if exchange.status == 200 else code_of_status(exchange.status))
 
 
 def _model(request: web.Request) -> tuple[str, str]:
@@ -247,11 +289,12 @@ def _exposition(render: Callable[[], tuple[bytes, str]]) -> Handler:
     return metrics
 
 
-def _boolean(value: bool, why_not: str) -> web.Response:
-    # OIP REST: a health endpoint's status code is its answer; 4xx means false.
-    if value:
-        return web.json_response({})
-    return web.json_response({"error": why_not}, status=400)
+def _boolean(body: dict[str, object], why_not: str) -> web.Response:
+    # OIP REST: the status code is the answer (4xx means false); the body is the KServe
+    # OpenAPI's ({"live": true}, {"ready": true}, {"name": ..., "ready": true}).
+    if all(v is not False for v in body.values()):
+        return web.json_response(body)
+    return web.json_response({**body, "error": why_not}, status=400)
 
 
 def _dumps(obj: Any) -> str:
@@ -275,14 +318,10 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         if e.status < 400:
             raise
         reason = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
-        return web.json_response(
-            {"error": f"{request.method} {request.path}: {reason}"}, status=e.status
-        )
+        return web.json_response({"error": f"{request.method} {request.path}: {reason}"}, status=e.status)
     except Exception:
         log.exception("unexpected error serving %s %s", request.method, request.path)
         return web.json_response(
-            {
-                "error": f"internal error serving {request.method} {request.path}; see the sidecar log"
-            },
+            {"error": f"internal error serving {request.method} {request.path}; see the sidecar log"},
             status=500,
         )

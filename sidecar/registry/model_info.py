@@ -7,12 +7,13 @@ from collections.abc import Sequence
 
 from inference import grpc_service_pb2 as pb
 from sidecar.core.errors import SidecarError
-from sidecar.model.grpc_link import OIP_SERVICE, GrpcModelLink
+from sidecar.model.grpc_link import OIP_SERVICE
+from sidecar.model.link import ModelLink
 
 log = logging.getLogger(__name__)
 
 
-async def model_metadata(link: GrpcModelLink, models: Sequence[str], timeout: float) -> dict[str, str]:
+async def model_metadata(link: ModelLink, models: Sequence[str], timeout: float) -> dict[str, str]:
     """Registry metadata from the model's own answers; a call that fails is logged and left out."""
     md: dict[str, str] = {}
     try:

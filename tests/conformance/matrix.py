@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.conformance.client import Transport
-from tests.support.procs import HOST, Proc, running, start_model, start_sidecar
+from tests.support.procs import HOST, Proc, free_port, running, start_model, start_sidecar
 
 StartServer = Callable[[], Proc]
 
@@ -70,8 +70,24 @@ def grpc_model(lang: str, start: StartServer, model: str = "digits") -> tuple[Ta
 
 
 def rest_model(lang: str, start: StartServer, model: str = "digits") -> tuple[Target, ...]:
-    """A model server speaking the OIP REST binding itself: checked directly."""
-    return (Target(f"{lang}-direct-rest", "rest", model, lambda s: http_url(s.get(f"{lang}-model", start))),)
+    """A model server speaking the OIP REST binding: checked directly, and behind a sidecar
+    (--model-protocol http) over gRPC and REST."""
+
+    def server(servers: Servers) -> Proc:
+        return servers.get(f"{lang}-model", start)
+
+    def sidecar(servers: Servers) -> Proc:
+        port = server(servers).ports["http"]
+        return servers.get(
+            f"{lang}-sidecar",
+            lambda: start_sidecar(port, "--model-protocol", "http", "--model", model),
+        )
+
+    return (
+        Target(f"{lang}-direct-rest", "rest", model, lambda s: http_url(server(s))),
+        Target(f"{lang}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
+        Target(f"{lang}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
+    )
 
 
 def given(url: str, transport: Transport, model: str) -> Target:
@@ -79,4 +95,28 @@ def given(url: str, transport: Transport, model: str) -> Target:
     return Target(transport, transport, model, lambda _: url)
 
 
-MATRIX: tuple[Target, ...] = (*grpc_model("python", start_model),)
+def _cpp() -> Proc:
+    from tests.examples.test_cpp_example import BINARY, start_cpp
+
+    return start_cpp(BINARY)
+
+
+def _java() -> Proc:
+    from tests.examples.test_java_example import start_java
+
+    return start_java(0)
+
+
+def _php() -> Proc:
+    from tests.examples.test_php_example import start_php
+
+    return start_php(free_port())
+
+
+# Four languages, each behind the sidecar over both ingress protocols.
+MATRIX: tuple[Target, ...] = (
+    *grpc_model("python", start_model),
+    *grpc_model("cpp", _cpp),
+    *grpc_model("java", _java),
+    *rest_model("php", _php),
+)

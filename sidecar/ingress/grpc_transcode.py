@@ -1,0 +1,98 @@
+"""gRPC ingress for a model that speaks REST: OIP calls are parsed and made through the model link.
+
+Unlike passthrough this parses protobuf, so only the contract's methods
+exist: each unary OIP call becomes one link call; ModelStreamInfer answers
+each request of the stream in order with ModelInfer (errors in-band, as
+Triton does); anything else is UNIMPLEMENTED naming why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError, Message
+
+from inference import grpc_service_pb2 as pb
+from sidecar.core.call import Call, Outcome
+from sidecar.core.errors import SidecarError
+from sidecar.core.status import Code
+from sidecar.model.link import ModelLink
+from sidecar.transport import grpc_forward as forward
+
+_OIP = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
+_TYPES: dict[str, tuple[type[Message], type[Message]]] = {
+    f"/{_OIP.full_name}/{m.name}": (
+        getattr(pb, m.input_type.name), getattr(pb, m.output_type.name)
+    )
+    for m in _OIP.methods
+}
+STREAM_INFER = f"/{_OIP.full_name}/ModelStreamInfer"
+MODEL_INFER = f"/{_OIP.full_name}/ModelInfer"
+
+
+@dataclass(slots=True)
+class UnaryExchange:
+    context: forward.Context
+    request: bytes
+    response: bytes | None = None
+
+
+@dataclass(slots=True)
+class StreamExchange:
+    context: forward.Context
+    requests: AsyncIterator[bytes]
+
+
+class Transcoder:
+    def __init__(self, link: ModelLink) -> None:
+        self._link = link
+
+    async def unary(self, call: Call) -> Outcome:
+        exchange = call.exchange
+        assert isinstance(exchange, UnaryExchange)
+        types = _TYPES.get(call.method)
+        if types is None or call.method == STREAM_INFER:
+            return _unimplemented(call.method)
+        request_type, response_type = types
+        try:
+            request = request_type.FromString(exchange.request)
+        except DecodeError as e:
+            return Outcome(Code.INVALID_ARGUMENT, f"{call.method}: the request is not a valid message: {e}")
+        timeout = call.deadline.remaining() if call.deadline else None
+        try:
+            response, _, trailing = await self._link.call(
+                call.method, request, response_type, timeout=timeout, metadata=call.metadata
+            )
+        except SidecarError as e:
+            return Outcome(e.code, e.message)
+        exchange.response = response.SerializeToString()
+        return Outcome(Code.OK, "", trailing)
+
+    async def streaming(self, call: Call) -> Outcome:
+        exchange = call.exchange
+        assert isinstance(exchange, StreamExchange)
+        if call.method != STREAM_INFER:
+            return _unimplemented(call.method)
+        async for raw in exchange.requests:
+            answer = pb.ModelStreamInferResponse()
+            try:
+                request = pb.ModelInferRequest.FromString(raw)
+                timeout = call.deadline.remaining() if call.deadline else None
+                response, _, _ = await self._link.call(
+                    MODEL_INFER, request, pb.ModelInferResponse, timeout=timeout, metadata=call.metadata
+                )
+                answer.infer_response.CopyFrom(response)
+            except DecodeError as e:
+                answer.error_message = f"a request is not a valid ModelInferRequest: {e}"
+            except SidecarError as e:
+                answer.error_message = e.message
+            await exchange.context.write(answer.SerializeToString())
+        return Outcome(Code.OK)
+
+
+def _unimplemented(method: str) -> Outcome:
+    return Outcome(
+        Code.UNIMPLEMENTED,
+        f"{method}: the model speaks OIP REST; only the OIP calls can be transcoded to it",
+    )

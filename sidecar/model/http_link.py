@@ -1,0 +1,190 @@
+"""The link to a model that speaks the OIP v2 REST binding (e.g. PHP): OIP calls become REST requests.
+
+Translates HTTP statuses and connection errors into SidecarError at this
+boundary. Has no health service of its own: the prober falls back to OIP
+ServerReady and ModelReady, whose REST status alone decides (200 = true).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import aiohttp
+from google.protobuf.message import Message
+
+from inference import grpc_service_pb2 as pb
+from sidecar.core.call import Metadata
+from sidecar.core.errors import SidecarError
+from sidecar.core.status import Code
+from sidecar.oip import rest_model_codec
+
+M = TypeVar("M", bound=Message)
+
+OIP = "/inference.GRPCInferenceService/"
+
+_CODE_OF_STATUS = {
+    400: Code.INVALID_ARGUMENT,
+    401: Code.UNAUTHENTICATED,
+    403: Code.PERMISSION_DENIED,
+    404: Code.NOT_FOUND,
+    409: Code.ABORTED,
+    413: Code.RESOURCE_EXHAUSTED,
+    429: Code.RESOURCE_EXHAUSTED,
+    499: Code.CANCELLED,
+    501: Code.UNIMPLEMENTED,
+    502: Code.UNAVAILABLE,
+    503: Code.UNAVAILABLE,
+    504: Code.DEADLINE_EXCEEDED,
+}
+
+
+def code_of_status(status: int) -> Code:
+    return _CODE_OF_STATUS.get(status, Code.INTERNAL if status >= 500 else Code.UNKNOWN)
+
+
+def _model_path(name: str, version: str) -> str:
+    base = f"/v2/models/{name}"
+    return f"{base}/versions/{version}" if version else base
+
+
+class HttpModelLink:
+    def __init__(self, address: str, max_message_bytes: int) -> None:
+        self.address = address
+        self._base = f"http://{address}"
+        self._max = max_message_bytes
+        self._session: aiohttp.ClientSession | None = None
+        self._calls: dict[str, Callable[[Message, float | None, Metadata], Awaitable[Message]]] = {
+            OIP + "ServerLive": self._server_live,
+            OIP + "ServerReady": self._server_ready,
+            OIP + "ModelReady": self._model_ready,
+            OIP + "ServerMetadata": self._server_metadata,
+            OIP + "ModelMetadata": self._model_metadata,
+            OIP + "ModelInfer": self._model_infer,
+        }
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """The gRPC methods this link can transcode."""
+        return frozenset(self._calls)
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # Created on first use, inside the running loop; keep-alive connections are reused.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
+            )
+        return self._session
+
+    async def call(
+        self,
+        method: str,
+        request: Message,
+        response_type: type[M],
+        *,
+        timeout: float | None,
+        metadata: Metadata | None = None,
+    ) -> tuple[M, Metadata, Metadata]:
+        handler = self._calls.get(method)
+        if handler is None:
+            raise SidecarError(
+                Code.UNIMPLEMENTED, f"{method}: the model speaks OIP REST, which has no such call"
+            )
+        response = await handler(request, timeout, metadata or [])
+        return cast(M, response), [], []
+
+    async def health(self, timeout: float) -> tuple[bool, str, Code]:
+        return False, "a REST model has no grpc.health.v1", Code.UNIMPLEMENTED
+
+    async def close(self, grace: float | None = None) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _request(
+        self, verb: str, path: str, timeout: float | None, metadata: Metadata, body: Any = None
+    ) -> tuple[int, Any]:
+        headers = {k: v for k, v in metadata if isinstance(v, str) and not k.endswith("-bin")}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body, separators=(",", ":"))
+        try:
+            async with self._client().request(
+                verb,
+                self._base + path,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except TimeoutError:
+            raise SidecarError(
+                Code.DEADLINE_EXCEEDED, f"{verb} {path}: the model did not answer in time"
+            ) from None
+        except aiohttp.ClientError as e:
+            raise SidecarError(Code.UNAVAILABLE, f"{verb} {path}: cannot reach the model: {e}") from None
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return status, parsed
+
+    async def post_raw(
+        self, path: str, body: bytes, metadata: Metadata, timeout: float | None
+    ) -> tuple[int, bytes]:
+        """POST a REST body as it came and return the model's status and body untouched (passthrough)."""
+        headers = {k: v for k, v in metadata if isinstance(v, str) and not k.endswith("-bin")}
+        headers["Content-Type"] = "application/json"
+        try:
+            async with self._client().post(
+                self._base + path, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as resp:
+                return resp.status, await resp.read()
+        except TimeoutError:
+            raise SidecarError(
+                Code.DEADLINE_EXCEEDED, f"POST {path}: the model did not answer in time"
+            ) from None
+        except aiohttp.ClientError as e:
+            raise SidecarError(Code.UNAVAILABLE, f"POST {path}: cannot reach the model: {e}") from None
+
+    async def _boolean(self, path: str, timeout: float | None, metadata: Metadata) -> bool:
+        status, _ = await self._request("GET", path, timeout, metadata)
+        return status == 200
+
+    async def _json(
+        self, verb: str, path: str, timeout: float | None, metadata: Metadata, body: Any = None
+    ) -> Any:
+        status, parsed = await self._request(verb, path, timeout, metadata, body)
+        if status != 200:
+            message = parsed.get("error") if isinstance(parsed, dict) else None
+            raise SidecarError(
+                code_of_status(status), str(message or f"{verb} {path}: the model answered HTTP {status}")
+            )
+        return parsed
+
+    async def _server_live(self, req: Message, timeout: float | None, md: Metadata) -> Message:
+        return pb.ServerLiveResponse(live=await self._boolean("/v2/health/live", timeout, md))
+
+    async def _server_ready(self, req: Message, timeout: float | None, md: Metadata) -> Message:
+        return pb.ServerReadyResponse(ready=await self._boolean("/v2/health/ready", timeout, md))
+
+    async def _model_ready(self, req: Message, timeout: float | None, md: Metadata) -> Message:
+        assert isinstance(req, pb.ModelReadyRequest)
+        path = _model_path(req.name, req.version) + "/ready"
+        return pb.ModelReadyResponse(ready=await self._boolean(path, timeout, md))
+
+    async def _server_metadata(self, req: Message, timeout: float | None, md: Metadata) -> Message:
+        return rest_model_codec.server_metadata_from_json(await self._json("GET", "/v2", timeout, md))
+
+    async def _model_metadata(self, req: Message, timeout: float | None, md: Metadata) -> Message:
+        assert isinstance(req, pb.ModelMetadataRequest)
+        body = await self._json("GET", _model_path(req.name, req.version), timeout, md)
+        return rest_model_codec.model_metadata_from_json(body)
+
+    async def _model_infer(self, req: Message, timeout: float | None, md: Metadata) -> Message:
+        assert isinstance(req, pb.ModelInferRequest)
+        path = _model_path(req.model_name, req.model_version) + "/infer"
+        answer = await self._json("POST", path, timeout, md, rest_model_codec.infer_request_to_json(req))
+        return rest_model_codec.infer_response_from_json(answer)
