@@ -225,11 +225,7 @@ def test_sidecar_config_itself_is_not_an_unknown_variable():
         (["--grpc-port", "70000"], "grpc_port: 70000 is out of range 0..65535"),
         (["--http-port", "-1"], "http_port: -1 is out of range 0..65535"),
         (["--grpc-port", "80a"], 'grpc_port: "80a" is not an integer'),
-        (
-            ["--model-protocol", "http"],
-            'model_protocol: "http" is not supported yet (choose from: grpc)',
-        ),
-        (["--model-protocol", "smtp"], 'model_protocol: "smtp" is not one of: grpc'),
+        (["--model-protocol", "smtp"], 'model_protocol: "smtp" is not one of: grpc, http'),
         (["--listen-host", ""], "listen_host: must not be empty"),
         (["--admin-host", "a b"], 'admin_host: "a b" is not a host name or IP address'),
         (["--max-message-bytes", "512"], "max_message_bytes: 512 is below the minimum of 1KiB"),
