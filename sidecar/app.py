@@ -129,6 +129,7 @@ class Sidecar:
             load_policies(pathlib.Path(config.egress_policy_file) if config.egress_policy_file else None),
             zone=config.zone,
         )
+        self.telemetry.watch_egress(self.router.stats)
         self.channels = ChannelPool(config.max_message_bytes)
         self.discovery.watch(self.channels.retain)
         egress_filters: list[Filter] = [

@@ -33,6 +33,7 @@ class Counters:
     retries: int = 0
     budget_exhausted: int = 0
     rejected_by_breaker: int = 0
+    breaker_transitions: int = 0
     transitions: list[tuple[str, str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -42,7 +43,8 @@ class Counters:
             "retries": self.retries,
             "budget_exhausted": self.budget_exhausted,
             "rejected_by_breaker": self.rejected_by_breaker,
-            "breaker_transitions": [list(t) for t in self.transitions[-50:]],
+            "breaker_transitions_total": self.breaker_transitions,
+            "breaker_transitions": [list(t) for t in self.transitions],
         }
 
 
@@ -67,7 +69,9 @@ class Route:
         self._next_return = float("inf")
 
     def _moved(self, breaker: str, was: State, to: State) -> None:
+        self.counters.breaker_transitions += 1
         self.counters.transitions.append((breaker, was.value, to.value))
+        del self.counters.transitions[:-50]  # the recent ones, for GET /egress
 
     def update(self, endpoints: tuple[Endpoint, ...]) -> None:
         """New discovery snapshot for this service."""

@@ -7,8 +7,8 @@ rejected ones too), `inner_filters` last (around the upstream attempt).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
 
 from inference import grpc_service_pb2 as pb
 from sidecar.config import SidecarConfig
@@ -85,6 +85,10 @@ class Telemetry:
     def watch_registration(self, registered: Callable[[], bool]) -> None:
         if self.metrics is not None:
             self.metrics.watch_registration(registered)
+
+    def watch_egress(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        if self.metrics is not None:
+            self.metrics.watch_egress(stats)
 
     def exposition(self) -> Callable[[], tuple[bytes, str]] | None:
         """What GET /metrics serves; None when metrics are off."""

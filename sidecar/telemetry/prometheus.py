@@ -9,8 +9,8 @@ Knows nothing about filters or transports.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,7 +20,9 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.registry import Collector
 
 from sidecar import __version__
 from sidecar.core.status import Code
@@ -121,6 +123,50 @@ class SidecarMetrics:
         )  # fmt: skip
         gauge.set_function(lambda: 1.0 if registered() else 0.0)
 
+    def watch_egress(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        """Expose egress resilience (retries, budget, breakers, ejections) read at scrape time."""
+        self.registry.register(_EgressCollector(stats))
+
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+class _EgressCollector(Collector):
+    """Egress counters per target service, from the router's own tallies (one label: the service,
+    which exists only for services discovery knows, so the series count stays bounded)."""
+
+    _COUNTERS: Final = (
+        ("requests", "requests", "Calls by name sent through egress."),
+        ("attempts", "attempts", "Tries at an instance, first tries and retries."),
+        ("retries", "retries", "Retries made."),
+        ("retry_budget_exhausted", "budget_exhausted", "Retries refused by the retry budget."),
+        ("breaker_rejections", "rejected_by_breaker", "Picks skipped because an instance breaker was open."),
+        ("breaker_transitions", "breaker_transitions_total", "Breaker state changes, service and instances."),
+        ("ejections", "ejections", "Instances ejected as outliers."),
+    )
+    _STATES: Final = ("closed", "open", "half_open")
+
+    def __init__(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        for name, key, doc in self._COUNTERS:
+            family = CounterMetricFamily(f"{PREFIX}_egress_{name}", doc, labels=("service",))
+            for service, s in stats.items():
+                family.add_metric((service,), float(s.get(key, 0)))
+            yield family
+        ejected = GaugeMetricFamily(
+            f"{PREFIX}_egress_ejected_instances", "Instances ejected now.", labels=("service",)
+        )
+        breaker = GaugeMetricFamily(
+            f"{PREFIX}_egress_service_breaker_state",
+            "1 for the service breaker's current state.", labels=("service", "state"),
+        )  # fmt: skip
+        for service, s in stats.items():
+            ejected.add_metric((service,), float(len(s.get("ejected", ()))))
+            for state in self._STATES:
+                breaker.add_metric((service, state), 1.0 if s.get("service_breaker") == state else 0.0)
+        yield ejected
+        yield breaker

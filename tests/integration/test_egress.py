@@ -323,6 +323,10 @@ def test_all_instances_down_fails_fast_within_the_retry_budget(cluster):
         print(f"all down: {codes}; attempts/requests = {amplification:.3f}", stats)
         assert codes.get("OK", 0) == 0 and set(codes) == {"UNAVAILABLE"}
         assert amplification <= 1.25
+        metrics = http_get(proc.ports["http"], "/metrics")[1].decode()
+        svc = f'service="{SERVICE.upper()}"'
+        assert f'ai_sidecar_egress_service_breaker_state{{{svc},state="open"}} 1.0' in metrics
+        assert f"ai_sidecar_egress_attempts_total{{{svc}}} {float(stats['attempts'])}" in metrics
 
         async def one() -> float:
             async with grpc.aio.insecure_channel(f"{HOST}:{proc.ports['egress_grpc']}") as ch:
