@@ -77,18 +77,31 @@ def _read_line(proc: subprocess.Popen[bytes], prefix: str, timeout: float, log: 
     raise TimeoutError(f"no line starting {prefix!r} within {timeout}s:\n{log.read_text()}")
 
 
-def start_model(*flags: str, port: int = 0, startup_timeout: float = 30.0) -> Proc:
-    log = pathlib.Path(tempfile.mkstemp(prefix="digits-", suffix=".log")[1])
+LISTENING = "digits model listening on "
+
+
+def start_listening(
+    argv: list[str], *, name: str, port_key: str = "grpc", startup_timeout: float = 30.0
+) -> Proc:
+    """Start a model server that prints `digits model listening on HOST:PORT` once it serves
+    (every example does, in every language); its stderr goes to a log file."""
+    log = pathlib.Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
     with log.open("ab") as err:  # the child keeps its own copy of the descriptor
-        popen = subprocess.Popen(
-            [sys.executable, str(DIGITS_SERVER), "--host", HOST, "--port", str(port), *flags],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            cwd=REPO,
-        )
-    line = _read_line(popen, "digits model listening on", startup_timeout, log)
-    bound = int(line.rsplit(":", 1)[1])
-    return Proc(popen, log, {"grpc": bound})
+        popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, cwd=REPO)
+    proc = Proc(popen, log)
+    try:
+        line = _read_line(popen, LISTENING, startup_timeout, log)
+    except BaseException:
+        proc.stop()
+        raise
+    proc.ports[port_key] = int(line.rsplit(":", 1)[1])
+    return proc
+
+
+def start_model(*flags: str, port: int = 0, startup_timeout: float = 30.0) -> Proc:
+    """The Python digits model on HOST:port (0 picks a free one)."""
+    argv = [sys.executable, str(DIGITS_SERVER), "--host", HOST, "--port", str(port), *flags]
+    return start_listening(argv, name="digits", startup_timeout=startup_timeout)
 
 
 def start_sidecar(

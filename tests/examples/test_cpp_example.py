@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import select
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,7 +28,7 @@ from tests.examples.test_digits_server import INVALID as PYTHON_INVALID
 from tests.examples.test_digits_server import decoded
 from tests.support import REPO
 from tests.support.digits import contents_request, images, raw_request
-from tests.support.procs import HOST, Proc, running, start_sidecar
+from tests.support.procs import HOST, Proc, running, start_listening, start_sidecar
 
 # isort: split
 import digits_model  # examples/python is on sys.path once tests.support.procs is imported
@@ -60,25 +57,8 @@ def binary() -> Path:
 
 def start_cpp(binary: Path, *flags: str, timeout: float = 30.0) -> Proc:
     """The server as a process on HOST, port 0 unless flags say otherwise, once it is listening."""
-    log = Path(tempfile.mkstemp(prefix="digits-cpp-", suffix=".log")[1])
     args = [str(binary), "--host", HOST, "--port", "0", "--weights", str(WEIGHTS), *flags]
-    with log.open("ab") as err:  # the child keeps its own copy of the descriptor
-        popen = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err)
-    proc = Proc(popen, log)
-    assert popen.stdout is not None
-    deadline = time.monotonic() + timeout
-    output = b""
-    while b"\n" not in output:
-        ready, _, _ = select.select([popen.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        chunk = os.read(popen.stdout.fileno(), 4096) if ready else b""
-        if not chunk:
-            proc.stop()
-            raise AssertionError(f"digits-cpp printed {output!r} and no listening line:\n{proc.log()}")
-        output += chunk
-    line = output.decode()
-    assert line.startswith(LISTENING) and line.count("\n") == 1, line
-    proc.ports["grpc"] = int(line.strip().rsplit(":", 1)[1])
-    return proc
+    return start_listening(args, name="digits-cpp", startup_timeout=timeout)
 
 
 @pytest.fixture(scope="module")

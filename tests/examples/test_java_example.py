@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import select
 import signal
-import subprocess
-import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -27,7 +21,7 @@ from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
 from tests.support import REPO
 from tests.support.digits import contents_request, images, raw_request
-from tests.support.procs import HOST, Proc, free_port, running, start_sidecar
+from tests.support.procs import HOST, Proc, free_port, running, start_listening, start_sidecar
 
 # isort: split
 import digits_model  # examples/python is on sys.path once tests.support.procs is imported
@@ -67,28 +61,8 @@ def start_java(port: int) -> Proc:
     """The jar as a process on HOST:port (0 lets it pick), once it printed its listening line."""
     if problem := _jar_problem():
         pytest.fail(problem)
-    log = Path(tempfile.mkstemp(prefix="digits-java-", suffix=".log")[1])
-    with log.open("ab") as err:  # the child keeps its own copy of the descriptor
-        popen = subprocess.Popen(
-            ["java", "-jar", str(JAR), "--host", HOST, "--port", str(port), "--weights", str(WEIGHTS)],
-            stdout=subprocess.PIPE,
-            stderr=err,
-        )
-    proc = Proc(popen, log)
-    assert popen.stdout is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    output = b""
-    while b"\n" not in output:
-        ready, _, _ = select.select([popen.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        chunk = os.read(popen.stdout.fileno(), 4096) if ready else b""
-        if not chunk:
-            proc.stop()
-            raise AssertionError(f"digits-java printed {output!r} and no listening line:\n{proc.log()}")
-        output += chunk
-    line = output.decode().splitlines()[0]
-    assert line.startswith(LISTENING), line
-    proc.ports["grpc"] = int(line.rsplit(":", 1)[1])
-    return proc
+    args = ["java", "-jar", str(JAR), "--host", HOST, "--port", str(port), "--weights", str(WEIGHTS)]
+    return start_listening(args, name="digits-java", startup_timeout=STARTUP_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

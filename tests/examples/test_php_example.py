@@ -6,13 +6,9 @@ Needs php-cli (scripts/setup-polyglot.sh installs it).
 from __future__ import annotations
 
 import json
-import os
-import select
 import shutil
 import signal
 import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,7 +20,7 @@ import pytest
 
 from tests.support import REPO
 from tests.support.digits import images
-from tests.support.procs import HOST, Proc, free_port
+from tests.support.procs import HOST, Proc, free_port, start_listening
 
 # isort: split
 import digits_model  # examples/python is on sys.path once tests.support.procs is imported
@@ -42,28 +38,8 @@ def start_php(port: int, *flags: str, weights: Path = WEIGHTS) -> Proc:
     """serve.sh on HOST:port, once it printed its listening line."""
     if shutil.which("php") is None:
         pytest.fail("php not found: run scripts/setup-polyglot.sh (Debian package php-cli)")
-    log = Path(tempfile.mkstemp(prefix="digits-php-", suffix=".log")[1])
-    with log.open("ab") as err:  # the child keeps its own copy of the descriptor
-        popen = subprocess.Popen(
-            ["bash", str(SERVE), "--host", HOST, "--port", str(port), "--weights", str(weights), *flags],
-            stdout=subprocess.PIPE,
-            stderr=err,
-        )
-    proc = Proc(popen, log)
-    assert popen.stdout is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    output = b""
-    while b"\n" not in output:
-        ready, _, _ = select.select([popen.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        chunk = os.read(popen.stdout.fileno(), 4096) if ready else b""
-        if not chunk:
-            proc.stop()
-            raise AssertionError(f"serve.sh printed {output!r} and no listening line:\n{proc.log()}")
-        output += chunk
-    line = output.decode().splitlines()[0]
-    assert line.startswith(LISTENING), line
-    proc.ports["http"] = int(line.rsplit(":", 1)[1])
-    return proc
+    args = ["bash", str(SERVE), "--host", HOST, "--port", str(port), "--weights", str(weights), *flags]
+    return start_listening(args, name="digits-php", port_key="http", startup_timeout=STARTUP_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,12 @@ sys.path.insert(0, str(REPO / "examples" / "python"))
 
 from local_stack import (
     HOST,
+    LISTENING,
     Proc,
     free_port,
     http_get,
     running,
+    start_listening,
     start_model,
     start_sidecar,
     wait_http,
@@ -19,10 +21,12 @@ from local_stack import (
 
 __all__ = [
     "HOST",
+    "LISTENING",
     "Proc",
     "free_port",
     "http_get",
     "running",
+    "start_listening",
     "start_model",
     "start_sidecar",
     "wait_http",
