@@ -73,9 +73,10 @@ class Cluster:
 
 
 def instance_sidecar(eureka: EurekaServer, model: Proc) -> Proc:
-    # Probes tolerate a busy model: two cores carry three models, four sidecars, Eureka and the load.
+    # Probes tolerate a busy model (two cores carry three models, four sidecars, Eureka and the load)
+    # and a model restarted in place by a test: the instance stays in discovery meanwhile.
     return start_sidecar(model.ports["grpc"], "--eureka-url", eureka.url, *FAST, "--advertise-host",
-                         "localhost", "--probe-timeout", "2s", "--probe-failure-threshold", "5",
+                         "localhost", "--probe-timeout", "2s", "--probe-failure-threshold", "20",
                          app_name=SERVICE)
 
 
@@ -229,6 +230,9 @@ def test_slow_instance_trips_the_slow_call_breaker_and_recovers_through_half_ope
         assert (name, "closed", "open") in moves
         slow.restart_model()  # healed
         time.sleep(2.5)  # wait_in_open passes
+        deadline = time.monotonic() + 10
+        while len(egress_stats(proc)["pool"]) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the healed instance is back in the client's pool
         asyncio.run(load(proc.ports["egress_grpc"], 30, 2))
         moves = [tuple(t) for t in egress_stats(proc)["breaker_transitions"] if t[0] == name]
         print("slow instance's breaker:", moves)
