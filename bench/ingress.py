@@ -49,7 +49,7 @@ from procstat import MIB, Usage  # noqa: E402
 from inference import grpc_service_pb2 as pb  # noqa: E402
 from local_stack import HOST, Proc, running, start_model, start_sidecar  # noqa: E402
 
-TARGETS = ("direct", "sidecar", "nginx")
+TARGETS = ("direct", "sidecar", "relay", "nginx")  # sidecar: --dataplane grpcio; relay: --dataplane relay
 RESULTS = BENCH / "results"
 BATCH = 4  # rows of 64 FP32 features: 4 * 64 * 4 bytes = 1 KiB of raw_input_contents
 FEATURES = 64
@@ -260,6 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 targets.append(
                     Target("sidecar", procs["sidecar"].ports["grpc"], procs["sidecar"].pid)
                 )
+            if "relay" in opts.targets:
+                procs["relay"] = stack.enter_context(
+                    running(start_sidecar(model.ports["grpc"], "--dataplane", "relay"))
+                )
+                targets.append(Target("relay", procs["relay"].ports["grpc"], procs["relay"].pid))
             if "nginx" in opts.targets:
                 nginx = nginx_proxy.start_nginx(model.ports["grpc"])
                 # Registered first so it runs after nginx has stopped (the stack unwinds LIFO).

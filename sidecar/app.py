@@ -36,8 +36,10 @@ from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
+from sidecar.ingress.dataplane import GrpcDataplane
 from sidecar.ingress.grpc_server import CONTRACT_UNARY, GrpcioDataplane
 from sidecar.ingress.http_server import HttpIngress
+from sidecar.ingress.relay.dataplane import RelayDataplane
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink
@@ -93,14 +95,26 @@ class Sidecar:
             ReadinessGate(self.readiness),
             *self.telemetry.inner_filters("ingress", upstream=config.model_address),
         ]
-        self.grpc = GrpcioDataplane(
-            host=config.listen_host,
-            port=config.grpc_port,
-            link=self.link,
-            filters=filters,
-            readiness=self.readiness,
-            max_message_bytes=config.max_message_bytes,
-        )
+        self.grpc: GrpcDataplane
+        if config.dataplane == "relay":
+            if config.model_protocol != "grpc":
+                raise ConfigError("dataplane: relay forwards HTTP/2 frames and needs model_protocol grpc")
+            self.grpc = RelayDataplane(
+                host=config.listen_host,
+                port=config.grpc_port,
+                model_address=config.model_address,
+                filters=filters,
+                readiness=self.readiness,
+            )
+        else:
+            self.grpc = GrpcioDataplane(
+                host=config.listen_host,
+                port=config.grpc_port,
+                link=self.link,
+                filters=filters,
+                readiness=self.readiness,
+                max_message_bytes=config.max_message_bytes,
+            )
         self.http = HttpIngress(
             host=config.listen_host,
             port=config.http_port,

@@ -85,6 +85,13 @@ class SidecarConfig:
             "Protocol the model server speaks: OIP v2 gRPC, or the OIP v2 REST binding (e.g. PHP).",
         ),
     )
+    dataplane: str = field(
+        default="grpcio",
+        metadata=_about(
+            Choice(("grpcio", "relay"), upper=False),
+            "gRPC ingress data plane: grpcio (grpc.aio, the reference) or relay (frame-level HTTP/2 relay).",
+        ),
+    )
     listen_host: str = field(
         default="0.0.0.0",
         metadata=_about(Host(), "Address the gRPC and HTTP listeners bind (the pod IP)."),

@@ -17,9 +17,16 @@ def model() -> Iterator[Proc]:
         yield proc
 
 
+@pytest.fixture(scope="module", params=["grpcio", "relay"])
+def dataplane(request: pytest.FixtureRequest) -> str:
+    """The gRPC ingress data plane under test: every ingress test runs on both."""
+    value: str = request.param
+    return value
+
+
 @pytest.fixture(scope="module")
-def sidecar(model: Proc) -> Iterator[Proc]:
-    with running(start_sidecar(model.ports["grpc"], "--model", "digits")) as proc:
+def sidecar(model: Proc, dataplane: str) -> Iterator[Proc]:
+    with running(start_sidecar(model.ports["grpc"], "--model", "digits", "--dataplane", dataplane)) as proc:
         yield proc
 
 

@@ -164,11 +164,11 @@ async def test_grpc_health_on_the_sidecar_port_reflects_the_model(sidecar_channe
     assert resp.status == health_pb2.HealthCheckResponse.SERVING
 
 
-async def test_deadline_propagates_and_the_model_sees_the_cancellation():
+async def test_deadline_propagates_and_the_model_sees_the_cancellation(dataplane):
     events = pathlib.Path(tempfile.mkstemp(suffix=".jsonl")[1])
     with (
         running(start_model("--event-log", str(events))) as model,
-        running(start_sidecar(model.ports["grpc"])) as sidecar,
+        running(start_sidecar(model.ports["grpc"], "--dataplane", dataplane)) as sidecar,
     ):
         async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
             stub = pb_grpc.GRPCInferenceServiceStub(ch)
@@ -195,7 +195,7 @@ async def test_deadline_propagates_and_the_model_sees_the_cancellation():
 
 
 @pytest.fixture(scope="module")
-def stream_stack() -> Iterator[Proc]:
+def stream_stack(dataplane: str) -> Iterator[Proc]:
     import subprocess
     import sys
 
@@ -207,7 +207,7 @@ def stream_stack() -> Iterator[Proc]:
     assert backend.stdout is not None
     port = int(backend.stdout.readline().decode().rsplit(":", 1)[1])
     try:
-        with running(start_sidecar(port)) as sidecar:
+        with running(start_sidecar(port, "--dataplane", dataplane)) as sidecar:
             yield sidecar
     finally:
         backend.terminate()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 INTERVAL, TIMEOUT, FAILURES = 0.2, 0.5, 3
 
 
-async def test_model_killed_then_restarted_without_restarting_the_sidecar():
+async def test_model_killed_then_restarted_without_restarting_the_sidecar(dataplane):
     model = start_model()
     port = model.ports["grpc"]
     flags = (
@@ -31,6 +31,8 @@ async def test_model_killed_then_restarted_without_restarting_the_sidecar():
         str(TIMEOUT),
         "--probe-failure-threshold",
         str(FAILURES),
+        "--dataplane",
+        dataplane,
     )
     with running(start_sidecar(port, *flags)) as sidecar:
         model.popen.kill()
@@ -68,10 +70,12 @@ async def test_model_killed_then_restarted_without_restarting_the_sidecar():
         assert sidecar.stop() == 0
 
 
-async def test_sigterm_drains_twenty_in_flight_calls_then_exits_zero():
+async def test_sigterm_drains_twenty_in_flight_calls_then_exits_zero(dataplane):
     with (
         running(start_model()) as model,
-        running(start_sidecar(model.ports["grpc"], "--drain-timeout", "20")) as sidecar,
+        running(
+            start_sidecar(model.ports["grpc"], "--drain-timeout", "20", "--dataplane", dataplane)
+        ) as sidecar,
     ):
         async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
             stub = pb_grpc.GRPCInferenceServiceStub(ch)

@@ -67,3 +67,11 @@ def test_only_the_cli_installs_uvloop_or_runs_the_loop():
                 and node.value.id == "asyncio"
             ):
                 raise AssertionError(f"{path.relative_to(ROOT)} calls asyncio.run")
+
+
+def test_the_relay_data_plane_never_imports_grpc():
+    # The relay exists so that grpc's per-call machinery is off the data path.
+    for path in modules("ingress/relay"):
+        for name in imports(path):
+            top = name.split(".")[0]
+            assert top not in ("grpc", "grpc_health"), f"{path.relative_to(ROOT)} imports {name}"

@@ -1,0 +1,99 @@
+"""The relay data plane: accepts gRPC connections and relays each over its own connection to the model.
+
+Implements the GrpcDataplane seam with asyncio.start_server; answers grpc.health.v1 Check
+itself from Readiness (the sidecar's health, not the model's), so probes need no model.
+Knows nothing about how a connection relays frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from inference import grpc_service_pb2 as pb
+from sidecar.filters.chain import Filter, build_chain
+from sidecar.health.readiness import Readiness, ReadinessSnapshot
+from sidecar.ingress.relay.connection import RelayConnection, forward
+
+log = logging.getLogger(__name__)
+
+_HEALTHY_SERVICES = frozenset({"", pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name})
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class RelayDataplane:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        model_address: str,
+        filters: Sequence[Filter],
+        readiness: Readiness,
+    ) -> None:
+        self._host = host
+        self._requested_port = port
+        self._port = 0
+        self._upstream = split_host_port(model_address)
+        self._chain = build_chain(filters, forward)
+        self._readiness = readiness
+        self._server: asyncio.Server | None = None
+        self._connections: set[RelayConnection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._accept, self._host, self._requested_port, reuse_address=True
+        )
+        self._port = self._server.sockets[0].getsockname()[1]
+        self._readiness.watch(self._on_readiness)
+
+    async def stop(self, grace: float) -> None:
+        if self._server is not None:
+            self._server.close()
+        await asyncio.gather(*(c.shutdown(grace) for c in list(self._connections)))
+        # Closed connections end their tasks; any still running (mid-accept) are cancelled.
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=1.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        conn = RelayConnection(
+            reader,
+            writer,
+            upstream=self._upstream,
+            chain=self._chain,
+            readiness=self._readiness,
+            healthy_services=_HEALTHY_SERVICES,
+            on_close=self._connections.discard,
+        )
+        self._connections.add(conn)
+        try:
+            await conn.run()
+        except asyncio.CancelledError:
+            # Ending here, not re-raising: asyncio's stream callback (3.11) calls task.exception()
+            # on the handler task, which raises for a cancelled task.
+            pass
+        except Exception:
+            log.exception("relay: connection failed")
+        finally:
+            self._tasks.discard(task)
+
+    def _on_readiness(self, state: ReadinessSnapshot) -> None:
+        if state.ready:
+            for conn in list(self._connections):
+                conn.model_ready()

@@ -1,0 +1,77 @@
+"""What the relay reads from and writes into gRPC header blocks (sidecar/ingress/relay/grpc_headers.py)."""
+
+import hpack
+
+from sidecar.core.call import Metadata, Outcome
+from sidecar.core.status import Code
+from sidecar.ingress.relay import grpc_headers as gh
+
+
+def test_path_deadline_and_metadata_are_read_from_request_headers():
+    headers = [
+        (":method", "POST"),
+        (":path", "/inference.GRPCInferenceService/ModelInfer"),
+        ("content-type", "application/grpc"),
+        ("grpc-timeout", "1500m"),
+        ("x-tenant", "acme"),
+        ("x-blob-bin", "AP8"),
+        ("x-raw-bin", "\x00\x01\xff"),
+    ]
+    assert gh.pseudo(headers, ":path") == "/inference.GRPCInferenceService/ModelInfer"
+    deadline = gh.deadline(headers)
+    assert deadline is not None and 1.4 < deadline.remaining() <= 1.5
+    assert gh.metadata(headers) == [
+        ("x-tenant", "acme"),
+        ("x-blob-bin", b"\x00\xff"),
+        ("x-raw-bin", b"\x01\xff"),
+    ]
+
+
+def test_a_malformed_timeout_means_no_deadline():
+    assert gh.deadline([("grpc-timeout", "soon")]) is None
+    assert gh.deadline([("grpc-timeout", "1234567890S")]) is None
+
+
+def test_status_message_and_trailers_are_read_from_trailers():
+    got = gh.outcome([("grpc-status", "3"), ("grpc-message", "bad%20shape"), ("x-why", "shape")])
+    assert got == Outcome(Code.INVALID_ARGUMENT, "bad shape", [("x-why", "shape")])
+    assert gh.outcome([(":status", "200")]) is None
+
+
+def test_a_trailers_only_reply_decodes_and_leaves_the_decoder_table_empty():
+    decoder = hpack.Decoder()
+    block = gh.trailers_only(Outcome(Code.UNAVAILABLE, "/m: model not ready — 100%"))
+    assert gh.decode(decoder, block) == [
+        (":status", "200"),
+        ("content-type", "application/grpc"),
+        ("grpc-status", "14"),
+        ("grpc-message", "/m: model not ready %E2%80%94 100%25"),
+    ]
+    assert len(decoder.header_table.dynamic_entries) == 0
+
+
+def test_appended_literals_do_not_disturb_a_peer_table():
+    encoder, decoder = hpack.Encoder(), hpack.Decoder()
+    block = encoder.encode([(":path", "/a"), ("x-a", "1")]) + gh.literal_fields([("traceparent", "00-ab")])
+    assert gh.decode(decoder, block)[-1] == ("traceparent", "00-ab")
+    # The peers' tables still agree: the next block, indexed against them, decodes.
+    assert gh.decode(decoder, encoder.encode([("x-a", "1")])) == [("x-a", "1")]
+
+
+def test_a_size_update_encodes_per_rfc_7541():
+    assert gh.table_size_update(0) == b"\x20"
+    decoder = hpack.Decoder()
+    decoder.decode(gh.table_size_update(0) + gh.table_size_update(4096))
+    assert decoder.header_table.maxsize == 4096
+
+
+def test_replaced_metadata_keeps_pseudo_and_transport_headers():
+    headers = [(":path", "/a"), ("content-type", "application/grpc"), ("traceparent", "old"), ("x-a", "1")]
+    metadata: Metadata = [("x-a", "1"), ("traceparent", "new"), ("x-b-bin", b"\x00\xff")]
+    assert gh.with_metadata(headers, metadata) == [
+        (":path", "/a"),
+        ("content-type", "application/grpc"),
+        ("x-a", "1"),
+        ("traceparent", "new"),
+        ("x-b-bin", "AP8"),
+    ]
