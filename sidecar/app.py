@@ -24,6 +24,7 @@ from sidecar import __version__
 from sidecar.admin.http_admin import AdminListener
 from sidecar.config import SidecarConfig
 from sidecar.core.errors import ConfigError
+from sidecar.core.tasks import supervised
 from sidecar.discovery.endpoint import Discovery, Snapshot
 from sidecar.discovery.eureka_discovery import EurekaDiscovery
 from sidecar.discovery.static_file import StaticDiscovery
@@ -180,8 +181,8 @@ class Sidecar:
         self.telemetry.start()
         if self.config.eureka_url:
             self.telemetry.watch_registration(lambda: bool(self.registrar and self.registrar.registered))
-        self._tasks.append(asyncio.create_task(self.prober.run(), name="model-prober"))
-        self._tasks.append(asyncio.create_task(self.discovery.run(), name="discovery"))
+        self._tasks.append(supervised(self.prober.run(), "model-prober"))
+        self._tasks.append(supervised(self.discovery.run(), "discovery"))
         await self.grpc.start()
         await self.http.start()
         await self.admin.start()

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from sidecar.core.tasks import supervised
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.registry.eureka_http import EurekaError, EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_document
@@ -61,7 +62,7 @@ class Registrar:
 
     def start(self) -> None:
         self._readiness.watch(self._on_readiness)
-        self._task = asyncio.create_task(self._run(), name="eureka-registrar")
+        self._task = supervised(self._run(), "eureka-registrar")
 
     async def drain(self) -> None:
         """Tell Eureka to stop sending traffic (status override OUT_OF_SERVICE); keep the lease."""
