@@ -101,30 +101,34 @@ class HttpModelLink:
         if self._session is not None:
             await self._session.close()
 
-    async def _request(
-        self, verb: str, path: str, timeout: float | None, metadata: Metadata, body: Any = None
-    ) -> tuple[int, Any]:
+    async def _exchange(
+        self, verb: str, path: str, timeout: float | None, metadata: Metadata, body: bytes | None
+    ) -> tuple[int, bytes]:
+        """One HTTP exchange with the model: (status, body). Connection errors become SidecarError."""
         headers = {k: v for k, v in metadata if isinstance(v, str) and not k.endswith("-bin")}
-        data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
-            data = json.dumps(body, separators=(",", ":"))
         try:
             async with self._client().request(
                 verb,
                 self._base + path,
-                data=data,
+                data=body,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
-                raw = await resp.read()
-                status = resp.status
+                return resp.status, await resp.read()
         except TimeoutError:
             raise SidecarError(
                 Code.DEADLINE_EXCEEDED, f"{verb} {path}: the model did not answer in time"
             ) from None
         except aiohttp.ClientError as e:
             raise SidecarError(Code.UNAVAILABLE, f"{verb} {path}: cannot reach the model: {e}") from None
+
+    async def _request(
+        self, verb: str, path: str, timeout: float | None, metadata: Metadata, body: Any = None
+    ) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        status, raw = await self._exchange(verb, path, timeout, metadata, data)
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -135,19 +139,7 @@ class HttpModelLink:
         self, path: str, body: bytes, metadata: Metadata, timeout: float | None
     ) -> tuple[int, bytes]:
         """POST a REST body as it came and return the model's status and body untouched (passthrough)."""
-        headers = {k: v for k, v in metadata if isinstance(v, str) and not k.endswith("-bin")}
-        headers["Content-Type"] = "application/json"
-        try:
-            async with self._client().post(
-                self._base + path, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as resp:
-                return resp.status, await resp.read()
-        except TimeoutError:
-            raise SidecarError(
-                Code.DEADLINE_EXCEEDED, f"POST {path}: the model did not answer in time"
-            ) from None
-        except aiohttp.ClientError as e:
-            raise SidecarError(Code.UNAVAILABLE, f"POST {path}: cannot reach the model: {e}") from None
+        return await self._exchange("POST", path, timeout, metadata, body)
 
     async def _boolean(self, path: str, timeout: float | None, metadata: Metadata) -> bool:
         status, _ = await self._request("GET", path, timeout, metadata)
