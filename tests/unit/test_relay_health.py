@@ -1,11 +1,10 @@
 """grpc.health.v1 Check answered by the relay (sidecar/ingress/relay/health.py)."""
 
-import hpack
 from grpc_health.v1 import health_pb2
 
 from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay import grpc_headers as gh
 from sidecar.ingress.relay import health
+from sidecar.ingress.relay.hpack_decoder import Decoder
 
 SERVICES = frozenset({"", "inference.GRPCInferenceService"})
 
@@ -31,7 +30,7 @@ def test_a_known_service_gets_its_status_in_one_message():
     assert data == len(message)
     resp = health_pb2.HealthCheckResponse.FromString(message[5:])
     assert resp.status == health_pb2.HealthCheckResponse.SERVING
-    assert gh.decode(hpack.Decoder(), trailers) == [("grpc-status", "0")]
+    assert Decoder().decode(trailers) == [("grpc-status", "0")]
 
 
 def test_not_ready_is_not_serving_and_unknown_services_are_not_found():
@@ -40,7 +39,7 @@ def test_not_ready_is_not_serving_and_unknown_services_are_not_found():
     assert health_pb2.HealthCheckResponse.FromString(message[5:]).status == 2
     reply, data = health.answer(3, _message("nope"), True, SERVICES, 16384)
     ((_, _, block),) = _frames(reply)
-    assert ("grpc-status", "5") in gh.decode(hpack.Decoder(), block) and data == 0
+    assert ("grpc-status", "5") in Decoder().decode(block) and data == 0
 
 
 def test_a_malformed_request_is_invalid_argument():

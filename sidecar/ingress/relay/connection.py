@@ -6,7 +6,12 @@ filter chain sees each call's path, metadata and deadline and, from the model's 
 its status. The original header block bytes go upstream unless a filter appended metadata
 (appended as literals without indexing) or a rejected call left the model's decoder behind
 the client's encoder (then blocks are re-encoded for the model from that point on).
-Knows nothing about listening sockets or the composition root.
+
+Bytes are handled in the transports' callbacks, with no task or await per frame: everything
+one read brought in is parsed, and what it produced goes out in one write per direction.
+While a new call waits for the filter chain's verdict, the client's later frames wait too
+(header blocks must reach the model in the client's order). Knows nothing about listening
+sockets or the composition root.
 """
 
 from __future__ import annotations
@@ -14,45 +19,66 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 
 import hpack
 
 from sidecar.core.call import Call, Metadata, Outcome
+from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import frames as f
 from sidecar.ingress.relay import grpc_headers as gh
 from sidecar.ingress.relay import health
+from sidecar.ingress.relay.framing import Frame, FrameBuffer, header_block
+from sidecar.ingress.relay.hpack_decoder import Decoder, HPACKDecodeError
 
 log = logging.getLogger(__name__)
 
-# A header block larger than this (all CONTINUATIONs together) closes the connection.
-_MAX_BLOCK: Final = 1 << 20
 # Request bytes buffered for a call the relay answers itself (health checks).
 _MAX_LOCAL_REQUEST: Final = 64 * 1024
 # Streams remembered as answered locally until the client ends them.
 _MAX_DROPPED: Final = 4096
 # The model is local: a connection it does not accept within this is answered locally.
 _CONNECT_TIMEOUT: Final = 2.0
-_HPACK_ERRORS: Final = (hpack.HPACKError, UnicodeDecodeError, IndexError, ValueError)
+# Bytes queued towards a peer before reading from the other side pauses.
+_WRITE_HIGH: Final = 1 << 20
+# Model frames the relay looks into; the rest it only forwards.
+_MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS})
+# Client bytes held while a call waits for its verdict before reading from the client pauses.
+_HELD_HIGH: Final = 1 << 20
 
 
 class _Stream:
     """Per-call state of a relayed stream; the Call's `exchange`."""
 
-    __slots__ = ("conn", "decision", "done", "original", "request_bytes", "response_bytes", "sid")
+    __slots__ = (
+        "block",
+        "changed",
+        "conn",
+        "done",
+        "end_stream",
+        "headers",
+        "original",
+        "request_bytes",
+        "response_bytes",
+        "sid",
+        "task",
+    )
 
-    def __init__(
-        self, conn: RelayConnection, sid: int, decision: asyncio.Future[bool], original: Metadata
-    ) -> None:
+    def __init__(self, conn: RelayConnection, sid: int, block: bytes, headers: gh.Headers) -> None:
         self.conn = conn
         self.sid = sid
-        self.decision = decision
-        self.done: asyncio.Future[Outcome] | None = None
+        # Until the verdict: the client's block, what it decoded to, and whether it changed the table.
+        self.block = block
+        self.headers = headers
+        self.changed = False
+        self.end_stream = False
+        self.task: asyncio.Task[Outcome] | None = None
+        self.done: asyncio.Future[Outcome] | None = None  # set once forwarded
         # The metadata as the client sent it: what filters append to it is appended to the block.
-        self.original = original
+        self.original: Metadata = []
         self.request_bytes = 0
         self.response_bytes = 0
 
@@ -60,8 +86,6 @@ class _Stream:
 class RelayConnection:
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
         *,
         upstream: tuple[str, int],
         chain: Next,
@@ -69,22 +93,22 @@ class RelayConnection:
         healthy_services: frozenset[str],
         on_close: Callable[[RelayConnection], None],
     ) -> None:
-        self._down_r = reader
-        self._down_w = writer
         self._upstream = upstream
         self._chain = chain
         self._readiness = readiness
         self._healthy_services = healthy_services
         self._on_close = on_close
-        self._up_r: asyncio.StreamReader | None = None
-        self._up_w: asyncio.StreamWriter | None = None
-        peer = writer.get_extra_info("peername")
-        self._peer = _grpc_peer(peer)
-        self._c2s = hpack.Decoder()
-        self._s2c = hpack.Decoder()
+        self._loop = asyncio.get_running_loop()
+        self._down: asyncio.Transport | None = None
+        self._up: asyncio.Transport | None = None
+        self._peer = ""
+        self._client_in = FrameBuffer()
+        self._model_in = FrameBuffer()
+        self._max_frame_in = f.DEFAULT_MAX_FRAME  # largest frame the client may send (model's setting)
+        self._c2s = Decoder()
+        self._s2c = Decoder()
         self._up_encoder: _ClearingEncoder | None = None  # set once the model's decoder fell behind
         self._up_table_size = 4096
-        self._max_frame_in = f.DEFAULT_MAX_FRAME  # largest frame the client may send (model's setting)
         self._max_frame_down = f.DEFAULT_MAX_FRAME  # largest frame we may send the client
         self._max_frame_up = f.DEFAULT_MAX_FRAME
         self._streams: dict[int, _Stream] = {}
@@ -94,39 +118,48 @@ class RelayConnection:
         self._max_forwarded = 0
         self._debt = 0  # DATA bytes we sent the client ourselves; its WINDOW_UPDATEs for them stop here
         self._going_away = False
+        self._closed = False
+        self.closed = self._loop.create_future()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._closed = False
-        self._loop = asyncio.get_running_loop()
+        # Client frames wait while the model connection opens or a call awaits its verdict.
+        self._connecting = True
+        self._pending: _Stream | None = None
+        self._preface = False
+        self._paused = {"held": False, "model-full": False}
         self._down_out: list[bytes] = []
         self._up_out: list[bytes] = []
+        self._flush_soon = False
+        self._batching = 0
 
     # ---- lifecycle ----
 
-    async def run(self) -> None:
+    def client_connected(self, transport: asyncio.Transport) -> None:
+        self._down = transport
+        self._peer = _grpc_peer(transport.get_extra_info("peername"))
+        transport.set_write_buffer_limits(high=_WRITE_HIGH)
+        self._loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
         try:
-            try:
-                self._up_r, self._up_w = await asyncio.wait_for(
-                    asyncio.open_connection(*self._upstream), _CONNECT_TIMEOUT
-                )
-            except (OSError, TimeoutError) as e:
-                log.debug("relay: model at %s:%d unreachable (%s); answering locally", *self._upstream, e)
-            pumps = [asyncio.create_task(self._from_client())]
-            if self._up_r is not None:
-                pumps.append(asyncio.create_task(self._from_model(self._up_r)))
-            try:
-                done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for p in pumps:
-                    p.cancel()
-                await asyncio.gather(*pumps, return_exceptions=True)
-            for p in done:
-                if not p.cancelled() and p.exception() is not None:
-                    # A bug, not the peer's fault: this connection ends, the process goes on.
-                    log.error("relay: connection from %s failed", self._peer, exc_info=p.exception())
-                    self.go_away(f.INTERNAL_ERROR)
-        finally:
-            self._close()
+            await asyncio.wait_for(
+                self._loop.create_connection(lambda: _ModelProtocol(self), *self._upstream), _CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError) as e:
+            log.debug("relay: model at %s:%d unreachable (%s); answering locally", *self._upstream, e)
+        self._connecting = False
+        if self._closed:
+            if self._up is not None:
+                self._up.close()
+            return
+        self._resume_client()
+
+    def model_connected(self, transport: asyncio.Transport) -> None:
+        if self._closed:
+            transport.close()
+            return
+        self._up = transport
+        transport.set_write_buffer_limits(high=_WRITE_HIGH)
 
     async def shutdown(self, grace: float) -> None:
         """GOAWAY with the last stream id, let in-flight streams finish up to `grace`, then close."""
@@ -137,42 +170,32 @@ class RelayConnection:
             log.info("relay: %d in-flight streams cut at the drain deadline", len(self._streams))
         self._close()
 
-    # Frames are queued and written once per loop turn: everything one read brought in goes out
-    # in one send() per direction, instead of one per frame (a syscall was the largest cost).
-
-    def _to_client(self, data: bytes) -> None:
-        if not self._down_out:
-            self._loop.call_soon(self._flush_client)
-        self._down_out.append(data)
-
-    def _to_model(self, data: bytes) -> None:
-        if not self._up_out:
-            self._loop.call_soon(self._flush_model)
-        self._up_out.append(data)
-
-    def _flush_client(self) -> None:
-        if self._down_out:
-            data = b"".join(self._down_out)
-            self._down_out.clear()
-            # A closed transport raises on write (uvloop); the peer may have gone meanwhile.
-            if not self._down_w.transport.is_closing():
-                self._down_w.transport.write(data)
-
-    def _flush_model(self) -> None:
-        if self._up_out:
-            data = b"".join(self._up_out)
-            self._up_out.clear()
-            if self._up_w is not None and not self._up_w.transport.is_closing():
-                self._up_w.transport.write(data)
-
-    def _close_client(self) -> None:
-        self._flush_client()
-        self._down_w.close()
-
     def go_away(self, code: int = f.NO_ERROR) -> None:
         if not self._going_away and not self._closed:
             self._going_away = True
             self._to_client(f.goaway(self._last_sid, code))
+
+    def failed(self) -> None:
+        """A bug, not the peer's fault: this connection ends, the process goes on."""
+        log.error("relay: connection from %s failed", self._peer, exc_info=True)
+        self.go_away(f.INTERNAL_ERROR)
+        self._close()
+
+    def model_ready(self) -> None:
+        # Without a model connection every call is answered here; once the model is back,
+        # tell the client to reconnect so its next connection is relayed.
+        if self._up is None and not self._connecting and not self._closed:
+            self.go_away()
+            self._close_client()
+
+    def client_lost(self) -> None:
+        self._close()
+
+    def model_lost(self) -> None:
+        if not self._closed:
+            log.info("relay: model connection closed; closing the client's connection")
+            self.go_away()
+            self._close()
 
     def _close(self) -> None:
         if self._closed:
@@ -181,102 +204,219 @@ class RelayConnection:
         for st in self._streams.values():
             if st.done is not None and not st.done.done():
                 st.done.set_result(Outcome(Code.UNAVAILABLE, "connection closed"))
-            if not st.decision.done():
-                st.decision.set_result(False)
         self._streams.clear()
         self._idle.set()
         self._close_client()
-        if self._up_w is not None:
-            self._flush_model()
-            self._up_w.close()
+        if self._up is not None:
+            self._flush()
+            self._up.close()
         self._on_close(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
 
-    def model_ready(self) -> None:
-        # Without a model connection every call is answered here; once the model is back,
-        # tell the client to reconnect so its next connection is relayed.
-        if self._up_w is None and not self._closed:
-            self.go_away()
-            self._close_client()
+    def _close_client(self) -> None:
+        self._flush()
+        if self._down is not None:
+            self._down.close()
+
+    # Frames are queued and written together: everything one read (or one verdict) produced goes
+    # out in one send() per direction when that callback ends, instead of one per frame (a
+    # syscall was the largest cost). Frames queued outside such a callback go out on the next
+    # loop turn.
+
+    def _batch(self) -> None:
+        self._batching += 1
+
+    def _end_batch(self) -> None:
+        self._batching -= 1
+        if not self._batching:
+            self._flush()
+
+    def _to_client(self, data: bytes) -> None:
+        self._down_out.append(data)
+        if not self._flush_soon and not self._batching:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
+
+    def _to_model(self, data: bytes) -> None:
+        self._up_out.append(data)
+        if not self._flush_soon and not self._batching:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        if self._up_out:
+            data = b"".join(self._up_out)
+            self._up_out.clear()
+            if self._up is not None and not self._up.is_closing():
+                self._up.write(data)
+        if self._down_out:
+            data = b"".join(self._down_out)
+            self._down_out.clear()
+            # A closed transport raises on write (uvloop); the peer may have gone meanwhile.
+            if self._down is not None and not self._down.is_closing():
+                self._down.write(data)
+
+    # ---- flow: pausing one side while the other cannot take more ----
+
+    def model_full(self, full: bool) -> None:
+        self._paused["model-full"] = full
+        self._pause_client_reading()
+
+    def client_full(self, full: bool) -> None:
+        up = self._up
+        if up is not None and not up.is_closing() and up.is_reading() == full:
+            if full:
+                up.pause_reading()
+            else:
+                up.resume_reading()
+
+    def _pause_client_reading(self) -> None:
+        down = self._down
+        if down is None or down.is_closing():
+            return
+        pause = self._paused["held"] or self._paused["model-full"]
+        if pause and down.is_reading():
+            down.pause_reading()
+        elif not pause and not down.is_reading():
+            down.resume_reading()
 
     # ---- client to model ----
 
-    async def _from_client(self) -> None:
-        r = self._down_r
+    def client_data(self, data: bytes) -> None:
+        self._client_in.feed(data)
+        if self._connecting or self._pending is not None:
+            self._paused["held"] = self._client_in.buffered > _HELD_HIGH
+            self._pause_client_reading()
+            return
+        self._batch()
         try:
-            if await r.readexactly(len(f.PREFACE)) != f.PREFACE:
-                raise f.ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
-            if self._up_w is not None:
-                self._to_model(f.PREFACE)
-            else:
-                self._to_client(f.frame(f.SETTINGS, 0, 0))
-            while True:
-                head = await r.readexactly(f.HEADER_LEN)
-                length, kind, flags, sid = f.parse_header(head)
-                f.check(length, kind, flags, sid, self._max_frame_in)
-                payload = await r.readexactly(length) if length else b""
-                await self._client_frame(head, length, kind, flags, sid, payload)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client went away
+            self._read_client()
+        finally:
+            self._end_batch()
+
+    def _resume_client(self) -> None:
+        if self._paused["held"]:
+            self._paused["held"] = False
+            self._pause_client_reading()
+        self._batch()
+        try:
+            self._read_client()
+        finally:
+            self._end_batch()
+
+    def _read_client(self) -> None:
+        try:
+            if not self._preface:
+                first = self._client_in.take(len(f.PREFACE))
+                if first is None:
+                    return
+                if first != f.PREFACE:
+                    raise f.ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                self._preface = True
+                if self._up is not None:
+                    self._to_model(f.PREFACE)
+                else:
+                    self._to_client(f.frame(f.SETTINGS, 0, 0))
+            self._scan_client()
         except f.ConnectionError_ as e:
             log.warning("relay: closing connection from %s: %s", self._peer, e)
             self._going_away = True
             self._to_client(f.goaway(self._last_sid, e.code, str(e).encode()[:256]))
+            self._close()
 
-    async def _client_frame(
-        self, head: bytes, length: int, kind: int, flags: int, sid: int, payload: bytes
-    ) -> None:
-        up = self._up_w
+    def _scan_client(self) -> None:
+        """Forward the client's frames; the common ones in one slice, the rest one by one."""
+        reader = self._client_in
+        window = reader.window()
+        if window is None:
+            return
+        buf, pos = window
+        n, span, need = len(buf), pos, f.HEADER_LEN
+        streams, up, max_frame, debt = self._streams, self._up, self._max_frame_in, self._debt
+        try:
+            while n - pos >= f.HEADER_LEN and self._pending is None and not self._closed:
+                length = int.from_bytes(buf[pos : pos + 3], "big")
+                if length > max_frame:
+                    raise f.too_large(length, max_frame)
+                end = pos + f.HEADER_LEN + length
+                if end > n:
+                    need = f.HEADER_LEN + length
+                    break
+                kind = buf[pos + 3]
+                sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+                if up is not None:
+                    # Passed through as they are, in the span: DATA of a relayed call, PING,
+                    # WINDOW_UPDATE the model's side of the flow control is owed.
+                    if kind == f.DATA:
+                        st = streams.get(sid)
+                        if st is not None:
+                            st.request_bytes += length
+                            pos = end
+                            continue
+                    elif kind == f.PING:
+                        if length == 8 and sid == 0:
+                            pos = end
+                            continue
+                    elif kind == f.WINDOW_UPDATE and length == 4 and (sid in streams if sid else not debt):
+                        pos = end
+                        continue
+                if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
+                    frame = header_block(buf, pos, end, max_frame)
+                    if frame is None:
+                        need = n - pos + 1
+                        break
+                    end = pos + len(frame.raw)
+                else:
+                    flags = buf[pos + 4]
+                    f.check(length, kind, flags, sid, max_frame)
+                    raw = buf[pos:end]
+                    block = f.headers_fragment(flags, raw[f.HEADER_LEN :]) if kind == f.HEADERS else b""
+                    frame = Frame(kind, flags, sid, raw, block)
+                if pos > span:
+                    self._to_model(buf[span:pos])
+                pos = span = end
+                self._client_frame(frame)
+        finally:
+            if pos > span and self._up is not None:
+                self._to_model(buf[span:pos])
+            reader.advance(pos, need)
+
+    def _client_frame(self, frame: Frame) -> None:
+        kind, flags, sid = frame.kind, frame.flags, frame.sid
+        up = self._up
         if sid > self._last_sid and kind not in (f.HEADERS, f.PRIORITY):
             # RFC 9113 section 5.1: only HEADERS or PRIORITY may arrive on an idle stream.
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"frame type {kind} on idle stream {sid}")
         if kind == f.DATA:
             st = self._streams.get(sid)
             if st is not None and up is not None:
-                st.request_bytes += length
-                self._to_model(head + payload)
-                if up.transport.get_write_buffer_size() > 1 << 20:
-                    await up.drain()
+                st.request_bytes += len(frame.raw) - f.HEADER_LEN
+                self._to_model(frame.raw)
                 return
-            if length:
-                self._to_client(f.window_update(0, length))
-            buf = self._local.get(sid)
-            if buf is not None:
-                buf += _unpad(flags, payload)
-                if len(buf) > _MAX_LOCAL_REQUEST:
-                    raise f.ConnectionError_(f.PROTOCOL_ERROR, "health request too large")
-            if flags & f.END_STREAM:
-                self._client_ended(sid)
+            self._data_for_no_one(frame)
         elif kind == f.HEADERS:
-            await self._client_headers(flags, sid, payload)
+            self._client_headers(frame)
         elif kind == f.WINDOW_UPDATE:
             if sid == 0 and self._debt:
-                inc = f.window_increment(payload)
+                inc = f.window_increment(frame.payload)
                 paid = min(inc, self._debt)
                 self._debt -= paid
                 if inc > paid and up is not None:
                     self._to_model(f.window_update(0, inc - paid))
             elif self._forwardable(sid) and up is not None:
-                self._to_model(head + payload)
+                self._to_model(frame.raw)
         elif kind == f.SETTINGS:
             if not flags & f.ACK:
-                values = f.settings(payload)
-                size = values.get(f.HEADER_TABLE_SIZE)
-                if size is not None:
-                    self._s2c.max_allowed_table_size = size
-                frame_size = values.get(f.MAX_FRAME_SIZE)
-                if frame_size is not None:
-                    if not f.DEFAULT_MAX_FRAME <= frame_size <= f.MAX_FRAME_LIMIT:
-                        raise f.ConnectionError_(f.PROTOCOL_ERROR, f"SETTINGS_MAX_FRAME_SIZE {frame_size}")
-                    self._max_frame_down = frame_size
-                if up is None:
-                    self._to_client(f.settings_ack())
+                self._client_settings(f.settings(frame.payload))
             if up is not None:
-                self._to_model(head + payload)
+                self._to_model(frame.raw)
         elif kind == f.PING:
             if up is not None:
-                self._to_model(head + payload)
+                self._to_model(frame.raw)
             elif not flags & f.ACK:
-                self._to_client(f.ping_ack(payload))
+                self._to_client(f.ping_ack(frame.payload))
         elif kind == f.RST_STREAM:
             st = self._streams.pop(sid, None)
             if st is not None:
@@ -284,16 +424,36 @@ class RelayConnection:
             self._dropped.pop(sid, None)
             self._local.pop(sid, None)  # a cancelled health check gets no answer
             if (st is not None or self._forwardable(sid)) and up is not None:
-                self._to_model(head + payload)
-        elif kind == f.CONTINUATION:
-            raise f.ConnectionError_(f.PROTOCOL_ERROR, "CONTINUATION without HEADERS")
+                self._to_model(frame.raw)
         elif kind == f.PUSH_PROMISE:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
-        elif kind == f.GOAWAY:
-            if up is not None:
-                self._to_model(head + payload)
         elif up is not None and (sid == 0 or self._forwardable(sid)):
-            self._to_model(head + payload)  # PRIORITY and extension frames
+            self._to_model(frame.raw)  # GOAWAY, PRIORITY and extension frames
+
+    def _data_for_no_one(self, frame: Frame) -> None:
+        """DATA on a stream the model never saw: credit it back, keep it if the relay answers the call."""
+        length = len(frame.raw) - f.HEADER_LEN
+        if length:
+            self._to_client(f.window_update(0, length))
+        buf = self._local.get(frame.sid)
+        if buf is not None:
+            buf += _unpad(frame.flags, frame.payload)
+            if len(buf) > _MAX_LOCAL_REQUEST:
+                raise f.ConnectionError_(f.PROTOCOL_ERROR, "health request too large")
+        if frame.flags & f.END_STREAM:
+            self._client_ended(frame.sid)
+
+    def _client_settings(self, values: dict[int, int]) -> None:
+        size = values.get(f.HEADER_TABLE_SIZE)
+        if size is not None:
+            self._s2c.limit = size
+        frame_size = values.get(f.MAX_FRAME_SIZE)
+        if frame_size is not None:
+            if not f.DEFAULT_MAX_FRAME <= frame_size <= f.MAX_FRAME_LIMIT:
+                raise f.ConnectionError_(f.PROTOCOL_ERROR, f"SETTINGS_MAX_FRAME_SIZE {frame_size}")
+            self._max_frame_down = frame_size
+        if self._up is None:
+            self._to_client(f.settings_ack())
 
     def _forwardable(self, sid: int) -> bool:
         """Whether the model knows this stream (it saw its HEADERS, or a later stream's)."""
@@ -301,38 +461,18 @@ class RelayConnection:
             sid <= self._max_forwarded and sid not in self._dropped and sid not in self._local
         )
 
-    async def _read_block(self, r: asyncio.StreamReader, flags: int, sid: int, payload: bytes) -> bytes:
-        """The whole header block: this HEADERS frame's fragment and its CONTINUATIONs."""
-        block = f.headers_fragment(flags, payload)
-        end = flags & f.END_HEADERS
-        if end:
-            return block
-        parts = [block]
-        size = len(block)
-        while not end:
-            length, kind, cflags, csid = f.parse_header(await r.readexactly(f.HEADER_LEN))
-            if kind != f.CONTINUATION or csid != sid:
-                raise f.ConnectionError_(f.PROTOCOL_ERROR, "header block interrupted")
-            f.check(length, kind, cflags, csid, self._max_frame_in)
-            size += length
-            if size > _MAX_BLOCK:
-                raise f.ConnectionError_(f.PROTOCOL_ERROR, "header block too large")
-            parts.append(await r.readexactly(length))
-            end = cflags & f.END_HEADERS
-        return b"".join(parts)
-
-    async def _client_headers(self, flags: int, sid: int, payload: bytes) -> None:
-        block = await self._read_block(self._down_r, flags, sid, payload)
-        end_stream = bool(flags & f.END_STREAM)
-        before = _table_state(self._c2s)
+    def _client_headers(self, frame: Frame) -> None:
+        sid, block = frame.sid, frame.block
+        end_stream = bool(frame.flags & f.END_STREAM)
+        generation = self._c2s.generation
         try:
-            headers = gh.decode(self._c2s, block)
-        except _HPACK_ERRORS as e:
-            raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the client: {e!r}") from None
-        changed = _table_state(self._c2s) != before
+            headers = self._c2s.decode(block)
+        except HPACKDecodeError as e:
+            raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the client: {e}") from None
+        changed = self._c2s.generation != generation
         if sid <= self._last_sid:
             st = self._streams.get(sid)
-            if st is not None and self._up_w is not None:
+            if st is not None and self._up is not None:
                 # Trailers from the client: unusual in gRPC, allowed in HTTP/2.
                 self._send_block_up(sid, block, headers, [], end_stream)
             else:
@@ -351,7 +491,7 @@ class RelayConnection:
             if not end_stream:
                 self._drop(sid)
             return
-        path = gh.pseudo(headers, ":path")
+        path, deadline, metadata = gh.request(headers)
         if path == health.CHECK:
             if changed:
                 self._diverge()
@@ -359,79 +499,102 @@ class RelayConnection:
             if end_stream:
                 self._client_ended(sid)
             return
-        await self._start_call(sid, path, block, headers, end_stream, changed)
+        st = _Stream(self, sid, block, headers)
+        st.changed, st.end_stream = changed, end_stream
+        self._start_call(st, path, deadline, metadata)
 
-    async def _start_call(
-        self, sid: int, path: str, block: bytes, headers: gh.Headers, end_stream: bool, changed: bool
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        decision: asyncio.Future[bool] = loop.create_future()
-        metadata = gh.metadata(headers)
-        st = _Stream(self, sid, decision, list(metadata))
+    # ---- calls: the filter chain decides, then the block goes up or a trailers-only reply down ----
+
+    def _start_call(self, st: _Stream, path: str, deadline: Deadline | None, metadata: Metadata) -> None:
+        st.original = list(metadata)
         call = Call(
             method=path,
             metadata=metadata,
-            deadline=gh.deadline(headers),
+            deadline=deadline,
             protocol="grpc",
             peer=self._peer,
             exchange=st,
         )
-        self._streams[sid] = st
+        self._streams[st.sid] = st
         self._idle.clear()
-        task = loop.create_task(self._run_call(call))
-        task.add_done_callback(lambda _: _settle(decision))
-        # Header blocks must reach the model in the client's order: wait for this call's verdict.
-        if await decision and not self._closed:
-            assert self._up_w is not None
-            self._max_forwarded = sid
-            n = len(st.original)
-            if call.metadata[:n] == st.original:
-                self._send_block_up(sid, block, headers, call.metadata[n:], end_stream)
-            else:
-                # A filter removed or replaced metadata: the model gets a block encoded here,
-                # so the client's block (and what it did to the table) never reaches it.
-                self._diverge()
-                self._send_block_up(sid, block, gh.with_metadata(headers, call.metadata), [], end_stream)
-            return
-        self._streams.pop(sid, None)
-        if not self._streams:
-            self._idle.set()
-        if self._closed:
-            return
-        if changed:
-            self._diverge()
-        result = task.result() if not task.cancelled() and task.exception() is None else None
-        if result is None:
-            result = Outcome(Code.INTERNAL, f"{path}: the sidecar failed the call")
-        self._to_client(f.header_block_frames(sid, gh.trailers_only(result), True, self._max_frame_down))
-        if not end_stream:
-            self._drop(sid)
-        if self._up_w is None and self._going_away:
-            self._close_client()  # ends the client pump: see forward()
+        # Header blocks must reach the model in the client's order: hold the client's frames
+        # until this call's verdict (forward() admits it, or the chain ends without forwarding).
+        self._pending = st
+        st.task = self._loop.create_task(self._run_call(call, st))
 
-    async def _run_call(self, call: Call) -> Outcome:
+    async def _run_call(self, call: Call, st: _Stream) -> Outcome:
         try:
-            return await self._chain(call)
+            result = await self._chain(call)
         except Exception:
             log.exception("relay: filter chain failed for %s", call.method)
-            return Outcome(Code.INTERNAL, f"{call.method}: the sidecar failed the call")
+            result = Outcome(Code.INTERNAL, f"{call.method}: the sidecar failed the call")
+        if self._pending is st:
+            self._refuse(st, result)
+        return result
 
     async def forward(self, call: Call, st: _Stream) -> Outcome:
-        if self._up_w is None:
+        if self._closed:
+            return Outcome(Code.UNAVAILABLE, f"{call.method}: connection closed")
+        if self._up is None:
             # The model was unreachable when this connection opened and readiness says it is
             # ready now: let the client reconnect, so its next connection is relayed.
             self.go_away()
             return Outcome(Code.UNAVAILABLE, f"{call.method}: model unreachable")
-        st.done = asyncio.get_running_loop().create_future()
-        st.decision.set_result(True)
+        done: asyncio.Future[Outcome] = self._loop.create_future()
+        st.done = done
+        self._admit(st, call)
         try:
-            result = await st.done
+            result = await done
         finally:
             call.request_bytes = st.request_bytes
             call.response_bytes = st.response_bytes
         if result.code is Code.CANCELLED and call.deadline is not None and call.deadline.expired:
             return Outcome(Code.DEADLINE_EXCEEDED, "deadline exceeded")
         return result
+
+    def _admit(self, st: _Stream, call: Call) -> None:
+        if self._pending is not st or self._closed:
+            return
+        self._pending = None
+        self._batch()
+        try:
+            self._forward_block(st, call)
+            # The rest of the read that brought this call (its DATA, often) goes up in the same
+            # write as its HEADERS.
+            self._resume_client()
+        finally:
+            self._end_batch()
+
+    def _forward_block(self, st: _Stream, call: Call) -> None:
+        self._max_forwarded = st.sid
+        n = len(st.original)
+        if call.metadata[:n] == st.original:
+            self._send_block_up(st.sid, st.block, st.headers, call.metadata[n:], st.end_stream)
+        else:
+            # A filter removed or replaced metadata: the model gets a block encoded here,
+            # so the client's block (and what it did to the table) never reaches it.
+            self._diverge()
+            headers = gh.with_metadata(st.headers, call.metadata)
+            self._send_block_up(st.sid, st.block, headers, [], st.end_stream)
+        st.block, st.headers = b"", []
+
+    def _refuse(self, st: _Stream, result: Outcome) -> None:
+        """The chain ended without forwarding the call: answer the client here with its outcome."""
+        self._pending = None
+        self._streams.pop(st.sid, None)
+        if not self._streams:
+            self._idle.set()
+        if self._closed:
+            return
+        if st.changed:
+            self._diverge()
+        self._to_client(f.header_block_frames(st.sid, gh.trailers_only(result), True, self._max_frame_down))
+        if not st.end_stream:
+            self._drop(st.sid)
+        if self._up is None and self._going_away:
+            self._close_client()
+            return
+        self._resume_client()
 
     def _send_block_up(
         self,
@@ -441,7 +604,6 @@ class RelayConnection:
         extra: list[tuple[str, str | bytes]],
         end_stream: bool,
     ) -> None:
-        assert self._up_w is not None
         if self._up_encoder is not None:
             block = self._up_encoder.encode_fields(headers) + gh.literal_fields(extra)
         elif extra:
@@ -450,7 +612,7 @@ class RelayConnection:
 
     def _diverge(self) -> None:
         """A block the model will never see changed the client's table: re-encode from now on."""
-        if self._up_encoder is None and self._up_w is not None:
+        if self._up_encoder is None and self._up is not None:
             self._up_encoder = _ClearingEncoder(self._up_table_size)
 
     def _drop(self, sid: int) -> None:
@@ -462,102 +624,160 @@ class RelayConnection:
         self._dropped.pop(sid, None)
         request = self._local.pop(sid, None)
         if request is not None:
-            self._answer_health(sid, bytes(request))
-
-    def _answer_health(self, sid: int, request: bytes) -> None:
-        reply, data_bytes = health.answer(
-            sid, request, self._readiness.current.ready, self._healthy_services, self._max_frame_down
-        )
-        self._debt += data_bytes
-        self._to_client(reply)
+            ready = self._readiness.current.ready
+            reply, data_bytes = health.answer(
+                sid, bytes(request), ready, self._healthy_services, self._max_frame_down
+            )
+            self._debt += data_bytes
+            self._to_client(reply)
 
     # ---- model to client ----
 
-    async def _from_model(self, r: asyncio.StreamReader) -> None:
-        down = self._down_w
+    def model_data(self, data: bytes) -> None:
+        """Forward the model's frames in one slice; look into those that end calls or change settings."""
+        reader = self._model_in
+        reader.feed(data)
+        window = reader.window()
+        if window is None:
+            return
+        buf, pos = window
+        n, span, need = len(buf), pos, f.HEADER_LEN
+        streams = self._streams
+        self._batch()
         try:
-            while True:
-                head = await r.readexactly(f.HEADER_LEN)
-                length, kind, flags, sid = f.parse_header(head)
-                payload = await r.readexactly(length) if length else b""
+            while n - pos >= f.HEADER_LEN:
+                length = int.from_bytes(buf[pos : pos + 3], "big")
+                end = pos + f.HEADER_LEN + length
+                if end > n:
+                    need = f.HEADER_LEN + length
+                    break
+                kind = buf[pos + 3]
                 if kind == f.DATA:
-                    st = self._streams.get(sid)
+                    st = streams.get(int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF)
                     if st is not None:
                         st.response_bytes += length
-                    self._to_client(head + payload)
-                    if down.transport.get_write_buffer_size() > 1 << 20:
-                        await down.drain()
-                elif kind == f.HEADERS:
-                    await self._model_headers(r, head, flags, sid, payload)
-                elif kind == f.RST_STREAM:
-                    st = self._streams.pop(sid, None)
-                    if st is not None:
-                        code = f.error_code(payload)
-                        self._resolve(
-                            st,
-                            Outcome(
-                                Code.UNAVAILABLE
-                                if code == f.REFUSED_STREAM
-                                else Code.CANCELLED
-                                if code == f.CANCEL
-                                else Code.INTERNAL,
-                                f"model reset the stream (HTTP/2 error {code})",
-                            ),
-                        )
-                    self._to_client(head + payload)
-                elif kind == f.SETTINGS and not flags & f.ACK:
-                    values = f.settings(payload)
-                    size = values.get(f.HEADER_TABLE_SIZE)
-                    if size is not None:
-                        self._c2s.max_allowed_table_size = size
-                        self._up_table_size = min(size, 4096)
-                    frame_size = values.get(f.MAX_FRAME_SIZE)
-                    if frame_size is not None:
-                        self._max_frame_in = self._max_frame_up = frame_size
-                    self._to_client(head + payload)
-                else:
-                    self._to_client(head + payload)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            if not self._closed:
-                log.info("relay: model connection closed; closing the client's connection")
+                elif kind in _MODEL_WATCHED:
+                    if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
+                        frame = header_block(buf, pos, end, f.MAX_FRAME_LIMIT)
+                        if frame is None:
+                            need = n - pos + 1
+                            break
+                        end = pos + len(frame.raw)
+                    else:
+                        sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+                        flags, raw = buf[pos + 4], buf[pos:end]
+                        block = f.headers_fragment(flags, raw[f.HEADER_LEN :]) if kind == f.HEADERS else b""
+                        frame = Frame(kind, flags, sid, raw, block)
+                    self._model_frame(frame)
+                pos = end
         except f.ConnectionError_ as e:
             log.warning("relay: model sent a malformed frame: %s", e)
-        self.go_away()
+            self.model_lost()
+        finally:
+            if pos > span:
+                self._to_client(buf[span:pos])
+            reader.advance(pos, need)
+            self._end_batch()
 
-    async def _model_headers(
-        self, r: asyncio.StreamReader, head: bytes, flags: int, sid: int, payload: bytes
-    ) -> None:
-        raw = [head, payload]
-        block = f.headers_fragment(flags, payload)
-        if not flags & f.END_HEADERS:
-            parts = [block]
-            end = 0
-            while not end:
-                chead = await r.readexactly(f.HEADER_LEN)
-                length, kind, cflags, csid = f.parse_header(chead)
-                if kind != f.CONTINUATION or csid != sid:
-                    raise f.ConnectionError_(f.PROTOCOL_ERROR, "header block interrupted")
-                cpayload = await r.readexactly(length)
-                raw += (chead, cpayload)
-                parts.append(cpayload)
-                end = cflags & f.END_HEADERS
-            block = b"".join(parts)
-        try:
-            headers = gh.decode(self._s2c, block)
-        except _HPACK_ERRORS as e:
-            raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the model: {e!r}") from None
-        self._to_client(b"".join(raw))
-        if flags & f.END_STREAM:
+    def _model_frame(self, frame: Frame) -> None:
+        kind, sid = frame.kind, frame.sid
+        if kind == f.DATA:
+            st = self._streams.get(sid)
+            if st is not None:
+                st.response_bytes += len(frame.raw) - f.HEADER_LEN
+        elif kind == f.HEADERS:
+            try:
+                headers = self._s2c.decode(frame.block)
+            except HPACKDecodeError as e:
+                raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the model: {e}") from None
+            if frame.flags & f.END_STREAM:
+                st = self._streams.pop(sid, None)
+                if st is not None:
+                    result = gh.outcome(headers) or Outcome(Code.UNKNOWN, "model sent no grpc-status")
+                    self._resolve(st, result)
+        elif kind == f.RST_STREAM:
             st = self._streams.pop(sid, None)
             if st is not None:
-                result = gh.outcome(headers) or Outcome(Code.UNKNOWN, "model sent no grpc-status")
-                self._resolve(st, result)
+                self._resolve(st, _reset_outcome(f.error_code(frame.payload)))
+        elif kind == f.SETTINGS and not frame.flags & f.ACK:
+            values = f.settings(frame.payload)
+            size = values.get(f.HEADER_TABLE_SIZE)
+            if size is not None:
+                self._c2s.limit = size
+                self._up_table_size = min(size, 4096)
+            frame_size = values.get(f.MAX_FRAME_SIZE)
+            if frame_size is not None:
+                self._max_frame_in = self._max_frame_up = frame_size
 
     def _resolve(self, st: _Stream, result: Outcome) -> None:
         if st.done is not None and not st.done.done():
             st.done.set_result(result)
         if not self._streams:
             self._idle.set()
+
+
+class _ClientProtocol(asyncio.Protocol):
+    """The downstream socket's callbacks, handed to its RelayConnection."""
+
+    def __init__(self, make: Callable[[], RelayConnection]) -> None:
+        self._make = make
+        self.conn: RelayConnection | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.conn = self._make()
+        self.conn.client_connected(cast(asyncio.Transport, transport))  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        assert self.conn is not None
+        try:
+            self.conn.client_data(data)
+        except Exception:
+            self.conn.failed()
+
+    def eof_received(self) -> bool:
+        return False  # close: a client that stops sending is done with the connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.conn is not None:
+            self.conn.client_lost()
+
+    def pause_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.client_full(True)
+
+    def resume_writing(self) -> None:
+        if self.conn is not None:
+            self.conn.client_full(False)
+
+
+class _ModelProtocol(asyncio.Protocol):
+    def __init__(self, conn: RelayConnection) -> None:
+        self._conn = conn
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._conn.model_connected(cast(asyncio.Transport, transport))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._conn.model_data(data)
+        except Exception:
+            self._conn.failed()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._conn.model_lost()
+
+    def pause_writing(self) -> None:
+        self._conn.model_full(True)
+
+    def resume_writing(self) -> None:
+        self._conn.model_full(False)
+
+
+def client_protocol(make: Callable[[], RelayConnection]) -> asyncio.Protocol:
+    return _ClientProtocol(make)
 
 
 class _ClearingEncoder(hpack.Encoder):
@@ -579,14 +799,9 @@ class _ClearingEncoder(hpack.Encoder):
         return block
 
 
-def _settle(decision: asyncio.Future[bool]) -> None:
-    if not decision.done():
-        decision.set_result(False)
-
-
-def _table_state(d: hpack.Decoder) -> tuple[int, int, object]:
-    entries = d.header_table.dynamic_entries
-    return d.header_table.maxsize, len(entries), entries[0] if entries else None
+def _reset_outcome(code: int) -> Outcome:
+    status = {f.REFUSED_STREAM: Code.UNAVAILABLE, f.CANCEL: Code.CANCELLED}.get(code, Code.INTERNAL)
+    return Outcome(status, f"model reset the stream (HTTP/2 error {code})")
 
 
 def _grpc_peer(peer: object) -> str:

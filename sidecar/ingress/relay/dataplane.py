@@ -1,6 +1,6 @@
 """The relay data plane: accepts gRPC connections and relays each over its own connection to the model.
 
-Implements the GrpcDataplane seam with asyncio.start_server; answers grpc.health.v1 Check
+Implements the GrpcDataplane seam with loop.create_server; answers grpc.health.v1 Check
 itself from Readiness (the sidecar's health, not the model's), so probes need no model.
 Knows nothing about how a connection relays frames.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from inference import grpc_service_pb2 as pb
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
-from sidecar.ingress.relay.connection import RelayConnection, forward
+from sidecar.ingress.relay.connection import RelayConnection, client_protocol, forward
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +44,15 @@ class RelayDataplane:
         self._readiness = readiness
         self._server: asyncio.Server | None = None
         self._connections: set[RelayConnection] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def port(self) -> int:
         return self._port
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._accept, self._host, self._requested_port, reuse_address=True
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: client_protocol(self._connection), self._host, self._requested_port, reuse_address=True
         )
         self._port = self._server.sockets[0].getsockname()[1]
         self._readiness.watch(self._on_readiness)
@@ -61,20 +61,9 @@ class RelayDataplane:
         if self._server is not None:
             self._server.close()
         await asyncio.gather(*(c.shutdown(grace) for c in list(self._connections)))
-        # Closed connections end their tasks; any still running (mid-accept) are cancelled.
-        if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks), timeout=1.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
+    def _connection(self) -> RelayConnection:
         conn = RelayConnection(
-            reader,
-            writer,
             upstream=self._upstream,
             chain=self._chain,
             readiness=self._readiness,
@@ -82,16 +71,7 @@ class RelayDataplane:
             on_close=self._connections.discard,
         )
         self._connections.add(conn)
-        try:
-            await conn.run()
-        except asyncio.CancelledError:
-            # Ending here, not re-raising: asyncio's stream callback (3.11) calls task.exception()
-            # on the handler task, which raises for a cancelled task.
-            pass
-        except Exception:
-            log.exception("relay: connection failed")
-        finally:
-            self._tasks.discard(task)
+        return conn
 
     def _on_readiness(self, state: ReadinessSnapshot) -> None:
         if state.ready:

@@ -68,7 +68,7 @@ def parse_header(raw: bytes) -> tuple[int, int, int, int]:
 def check(length: int, kind: int, flags: int, sid: int, max_frame: int) -> None:
     """Raise ConnectionError_ for a frame whose size or stream id the spec forbids outright."""
     if length > max_frame:
-        raise ConnectionError_(FRAME_SIZE_ERROR, f"frame of {length} bytes exceeds {max_frame}")
+        raise too_large(length, max_frame)
     fixed = _FIXED_LENGTH.get(kind)
     if fixed is not None and length != fixed:
         raise ConnectionError_(FRAME_SIZE_ERROR, f"frame type {kind} with {length} bytes, not {fixed}")
@@ -84,6 +84,10 @@ def check(length: int, kind: int, flags: int, sid: int, max_frame: int) -> None:
             raise ConnectionError_(FRAME_SIZE_ERROR, "short GOAWAY")
     elif kind in (DATA, HEADERS, PRIORITY, RST_STREAM, CONTINUATION, PUSH_PROMISE) and sid == 0:
         raise ConnectionError_(PROTOCOL_ERROR, f"frame type {kind} on stream 0")
+
+
+def too_large(length: int, max_frame: int) -> ConnectionError_:
+    return ConnectionError_(FRAME_SIZE_ERROR, f"frame of {length} bytes exceeds {max_frame}")
 
 
 def frame(kind: int, flags: int, sid: int, payload: bytes = b"") -> bytes:

@@ -13,24 +13,16 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Final
 
-import hpack
-
 from sidecar.core.call import Metadata, MetadataValue, Outcome
 from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code
-from sidecar.transport.metadata import HOP_BY_HOP, forwardable
+from sidecar.transport.metadata import HOP_BY_HOP
 
 Headers = list[tuple[str, str]]
 
 # grpc-timeout units (gRPC over HTTP/2 spec) in seconds.
 _UNITS: Final = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _STATUS_200: Final = b"\x88"  # indexed field, static table entry 8 (":status: 200")
-
-
-def decode(decoder: hpack.Decoder, block: bytes) -> Headers:
-    """Decode a block, keeping the decoder in step; names and values as latin-1 (bytes-preserving)."""
-    fields = decoder.decode(block, raw=True)
-    return [(bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in fields]
 
 
 def pseudo(headers: Headers, name: str) -> str:
@@ -42,50 +34,78 @@ def pseudo(headers: Headers, name: str) -> str:
     return ""
 
 
-def deadline(headers: Headers) -> Deadline | None:
+def request(headers: Headers) -> tuple[str, Deadline | None, Metadata]:
+    """A request block's :path, deadline (from grpc-timeout) and metadata, in one pass."""
+    path = ""
+    timeout: Deadline | None = None
+    out: Metadata = []
     for k, v in headers:
-        if k == "grpc-timeout":
-            unit = _UNITS.get(v[-1:])
-            if unit is None or not v[:-1].isdigit() or len(v) > 9:
-                return None
-            return Deadline.after(int(v[:-1]) * unit)
-    return None
+        if k[0] == ":":
+            if k == ":path":
+                path = v
+        elif k not in HOP_BY_HOP:
+            out.append(_binary(k, v) if k.endswith("-bin") else (k, v))
+        elif k == "grpc-timeout":
+            timeout = deadline(v)
+    return path, timeout, out
+
+
+def deadline(value: str) -> Deadline | None:
+    """The deadline a grpc-timeout value sets; None if the value is malformed."""
+    unit = _UNITS.get(value[-1:])
+    if unit is None or not value[:-1].isdigit() or len(value) > 9:
+        return None
+    return Deadline.after(int(value[:-1]) * unit)
 
 
 def metadata(headers: Iterable[tuple[str, str]]) -> Metadata:
     """Request or trailing metadata as grpcio presents it: `-bin` values decoded to bytes."""
-    out: Metadata = []
-    for k, v in forwardable(headers):
-        if k.endswith("-bin") and isinstance(v, str):
-            raw = v.encode("latin-1")
-            if raw[:1] == b"\x00":  # gRPC's true-binary metadata (grpc_allow_true_binary_metadata)
-                out.append((k, raw[1:]))
-                continue
-            try:
-                out.append((k, base64.b64decode(raw + b"=" * (-len(raw) % 4))))
-            except ValueError:
-                out.append((k, v))
-        else:
-            out.append((k, v))
-    return out
+    return [
+        _binary(k, v) if k.endswith("-bin") else (k, v)
+        for k, v in headers
+        if k not in HOP_BY_HOP and not k.startswith(":")
+    ]
+
+
+def _binary(key: str, value: str) -> tuple[str, MetadataValue]:
+    raw = value.encode("latin-1")
+    if raw[:1] == b"\x00":  # gRPC's true-binary metadata (grpc_allow_true_binary_metadata)
+        return key, raw[1:]
+    try:
+        return key, base64.b64decode(raw + b"=" * (-len(raw) % 4))
+    except ValueError:
+        return key, value
 
 
 def outcome(headers: Headers) -> Outcome | None:
     """The gRPC status a trailers block carries; None if it carries none."""
-    code: Code | None = None
+    if len(headers) == 1 and headers[0][0] == "grpc-status":  # the usual trailers: status alone
+        return _STATUSES.get(headers[0][1]) or _status(headers[0][1], "", [])
+    code: str | None = None
     message = ""
+    others: Headers = []
     for k, v in headers:
         if k == "grpc-status":
-            try:
-                code = Code(int(v))
-            except ValueError:
-                code = Code.UNKNOWN
+            code = v
         elif k == "grpc-message":
             message = urllib.parse.unquote(v)
+        else:
+            others.append((k, v))
     if code is None:
         return None
-    trailing = [(k, v) for k, v in metadata(headers) if k not in ("grpc-status", "grpc-message")]
+    return _status(code, message, metadata(others))
+
+
+def _status(value: str, message: str, trailing: Metadata) -> Outcome:
+    try:
+        code = Code(int(value))
+    except ValueError:
+        code = Code.UNKNOWN
     return Outcome(code, message, trailing)
+
+
+# Status-only outcomes, shared: Outcome is frozen and nothing appends to their empty trailers.
+_STATUSES: Final = {str(int(c)): Outcome(c) for c in Code}
 
 
 def _int(value: int, prefix_bits: int, first: int) -> bytes:
