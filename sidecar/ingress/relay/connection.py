@@ -19,9 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Final, cast
-
-import hpack
+from typing import Final
 
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.deadline import Deadline
@@ -33,6 +31,8 @@ from sidecar.ingress.relay import grpc_headers as gh
 from sidecar.ingress.relay import health
 from sidecar.ingress.relay.framing import Frame, FrameBuffer, header_block
 from sidecar.ingress.relay.hpack_decoder import Decoder, HPACKDecodeError
+from sidecar.ingress.relay.outbox import Outbox
+from sidecar.ingress.relay.protocols import ModelProtocol
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ _MAX_LOCAL_REQUEST: Final = 64 * 1024
 _MAX_DROPPED: Final = 4096
 # The model is local: a connection it does not accept within this is answered locally.
 _CONNECT_TIMEOUT: Final = 2.0
-# Bytes queued towards a peer before reading from the other side pauses.
-_WRITE_HIGH: Final = 1 << 20
 # Model frames the relay looks into; the rest it only forwards.
 _MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS})
 # Client bytes held while a call waits for its verdict before reading from the client pauses.
@@ -99,7 +97,6 @@ class RelayConnection:
         self._healthy_services = healthy_services
         self._on_close = on_close
         self._loop = asyncio.get_running_loop()
-        self._down: asyncio.Transport | None = None
         self._up: asyncio.Transport | None = None
         self._peer = ""
         self._client_in = FrameBuffer()
@@ -107,7 +104,7 @@ class RelayConnection:
         self._max_frame_in = f.DEFAULT_MAX_FRAME  # largest frame the client may send (model's setting)
         self._c2s = Decoder()
         self._s2c = Decoder()
-        self._up_encoder: _ClearingEncoder | None = None  # set once the model's decoder fell behind
+        self._up_encoder: gh.ClearingEncoder | None = None  # set once the model's decoder fell behind
         self._up_table_size = 4096
         self._max_frame_down = f.DEFAULT_MAX_FRAME  # largest frame we may send the client
         self._max_frame_up = f.DEFAULT_MAX_FRAME
@@ -126,24 +123,19 @@ class RelayConnection:
         self._connecting = True
         self._pending: _Stream | None = None
         self._preface = False
-        self._paused = {"held": False, "model-full": False}
-        self._down_out: list[bytes] = []
-        self._up_out: list[bytes] = []
-        self._flush_soon = False
-        self._batching = 0
+        self._out = Outbox(self._loop)
 
     # ---- lifecycle ----
 
     def client_connected(self, transport: asyncio.Transport) -> None:
-        self._down = transport
+        self._out.attach_client(transport)
         self._peer = _grpc_peer(transport.get_extra_info("peername"))
-        transport.set_write_buffer_limits(high=_WRITE_HIGH)
-        self._loop.create_task(self._connect())
+        self._connecting_task = self._loop.create_task(self._connect())
 
     async def _connect(self) -> None:
         try:
             await asyncio.wait_for(
-                self._loop.create_connection(lambda: _ModelProtocol(self), *self._upstream), _CONNECT_TIMEOUT
+                self._loop.create_connection(lambda: ModelProtocol(self), *self._upstream), _CONNECT_TIMEOUT
             )
         except (OSError, TimeoutError) as e:
             log.debug("relay: model at %s:%d unreachable (%s); answering locally", *self._upstream, e)
@@ -159,7 +151,7 @@ class RelayConnection:
             transport.close()
             return
         self._up = transport
-        transport.set_write_buffer_limits(high=_WRITE_HIGH)
+        self._out.attach_model(transport)
 
     async def shutdown(self, grace: float) -> None:
         """GOAWAY with the last stream id, let in-flight streams finish up to `grace`, then close."""
@@ -173,7 +165,7 @@ class RelayConnection:
     def go_away(self, code: int = f.NO_ERROR) -> None:
         if not self._going_away and not self._closed:
             self._going_away = True
-            self._to_client(f.goaway(self._last_sid, code))
+            self._out.to_client(f.goaway(self._last_sid, code))
 
     def failed(self) -> None:
         """A bug, not the peer's fault: this connection ends, the process goes on."""
@@ -186,7 +178,7 @@ class RelayConnection:
         # tell the client to reconnect so its next connection is relayed.
         if self._up is None and not self._connecting and not self._closed:
             self.go_away()
-            self._close_client()
+            self._out.close_client()
 
     def client_lost(self) -> None:
         self._close()
@@ -206,105 +198,39 @@ class RelayConnection:
                 st.done.set_result(Outcome(Code.UNAVAILABLE, "connection closed"))
         self._streams.clear()
         self._idle.set()
-        self._close_client()
-        if self._up is not None:
-            self._flush()
-            self._up.close()
+        self._out.close()
         self._on_close(self)
         if not self.closed.done():
             self.closed.set_result(None)
 
-    def _close_client(self) -> None:
-        self._flush()
-        if self._down is not None:
-            self._down.close()
-
-    # Frames are queued and written together: everything one read (or one verdict) produced goes
-    # out in one send() per direction when that callback ends, instead of one per frame (a
-    # syscall was the largest cost). Frames queued outside such a callback go out on the next
-    # loop turn.
-
-    def _batch(self) -> None:
-        self._batching += 1
-
-    def _end_batch(self) -> None:
-        self._batching -= 1
-        if not self._batching:
-            self._flush()
-
-    def _to_client(self, data: bytes) -> None:
-        self._down_out.append(data)
-        if not self._flush_soon and not self._batching:
-            self._flush_soon = True
-            self._loop.call_soon(self._flush)
-
-    def _to_model(self, data: bytes) -> None:
-        self._up_out.append(data)
-        if not self._flush_soon and not self._batching:
-            self._flush_soon = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_soon = False
-        if self._up_out:
-            data = b"".join(self._up_out)
-            self._up_out.clear()
-            if self._up is not None and not self._up.is_closing():
-                self._up.write(data)
-        if self._down_out:
-            data = b"".join(self._down_out)
-            self._down_out.clear()
-            # A closed transport raises on write (uvloop); the peer may have gone meanwhile.
-            if self._down is not None and not self._down.is_closing():
-                self._down.write(data)
-
     # ---- flow: pausing one side while the other cannot take more ----
 
     def model_full(self, full: bool) -> None:
-        self._paused["model-full"] = full
-        self._pause_client_reading()
+        self._out.hold_client("model-full", full)
 
     def client_full(self, full: bool) -> None:
-        up = self._up
-        if up is not None and not up.is_closing() and up.is_reading() == full:
-            if full:
-                up.pause_reading()
-            else:
-                up.resume_reading()
-
-    def _pause_client_reading(self) -> None:
-        down = self._down
-        if down is None or down.is_closing():
-            return
-        pause = self._paused["held"] or self._paused["model-full"]
-        if pause and down.is_reading():
-            down.pause_reading()
-        elif not pause and not down.is_reading():
-            down.resume_reading()
+        self._out.client_full(full)
 
     # ---- client to model ----
 
     def client_data(self, data: bytes) -> None:
         self._client_in.feed(data)
         if self._connecting or self._pending is not None:
-            self._paused["held"] = self._client_in.buffered > _HELD_HIGH
-            self._pause_client_reading()
+            self._out.hold_client("held", self._client_in.buffered > _HELD_HIGH)
             return
-        self._batch()
+        self._out.begin()
         try:
             self._read_client()
         finally:
-            self._end_batch()
+            self._out.end()
 
     def _resume_client(self) -> None:
-        if self._paused["held"]:
-            self._paused["held"] = False
-            self._pause_client_reading()
-        self._batch()
+        self._out.hold_client("held", False)
+        self._out.begin()
         try:
             self._read_client()
         finally:
-            self._end_batch()
+            self._out.end()
 
     def _read_client(self) -> None:
         try:
@@ -316,14 +242,14 @@ class RelayConnection:
                     raise f.ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
                 self._preface = True
                 if self._up is not None:
-                    self._to_model(f.PREFACE)
+                    self._out.to_model(f.PREFACE)
                 else:
-                    self._to_client(f.frame(f.SETTINGS, 0, 0))
+                    self._out.to_client(f.frame(f.SETTINGS, 0, 0))
             self._scan_client()
         except f.ConnectionError_ as e:
             log.warning("relay: closing connection from %s: %s", self._peer, e)
             self._going_away = True
-            self._to_client(f.goaway(self._last_sid, e.code, str(e).encode()[:256]))
+            self._out.to_client(f.goaway(self._last_sid, e.code, str(e).encode()[:256]))
             self._close()
 
     def _scan_client(self) -> None:
@@ -375,12 +301,12 @@ class RelayConnection:
                     block = f.headers_fragment(flags, raw[f.HEADER_LEN :]) if kind == f.HEADERS else b""
                     frame = Frame(kind, flags, sid, raw, block)
                 if pos > span:
-                    self._to_model(buf[span:pos])
+                    self._out.to_model(buf[span:pos])
                 pos = span = end
                 self._client_frame(frame)
         finally:
             if pos > span and self._up is not None:
-                self._to_model(buf[span:pos])
+                self._out.to_model(buf[span:pos])
             reader.advance(pos, need)
 
     def _client_frame(self, frame: Frame) -> None:
@@ -393,7 +319,7 @@ class RelayConnection:
             st = self._streams.get(sid)
             if st is not None and up is not None:
                 st.request_bytes += len(frame.raw) - f.HEADER_LEN
-                self._to_model(frame.raw)
+                self._out.to_model(frame.raw)
                 return
             self._data_for_no_one(frame)
         elif kind == f.HEADERS:
@@ -404,19 +330,19 @@ class RelayConnection:
                 paid = min(inc, self._debt)
                 self._debt -= paid
                 if inc > paid and up is not None:
-                    self._to_model(f.window_update(0, inc - paid))
+                    self._out.to_model(f.window_update(0, inc - paid))
             elif self._forwardable(sid) and up is not None:
-                self._to_model(frame.raw)
+                self._out.to_model(frame.raw)
         elif kind == f.SETTINGS:
             if not flags & f.ACK:
                 self._client_settings(f.settings(frame.payload))
             if up is not None:
-                self._to_model(frame.raw)
+                self._out.to_model(frame.raw)
         elif kind == f.PING:
             if up is not None:
-                self._to_model(frame.raw)
+                self._out.to_model(frame.raw)
             elif not flags & f.ACK:
-                self._to_client(f.ping_ack(frame.payload))
+                self._out.to_client(f.ping_ack(frame.payload))
         elif kind == f.RST_STREAM:
             st = self._streams.pop(sid, None)
             if st is not None:
@@ -424,20 +350,20 @@ class RelayConnection:
             self._dropped.pop(sid, None)
             self._local.pop(sid, None)  # a cancelled health check gets no answer
             if (st is not None or self._forwardable(sid)) and up is not None:
-                self._to_model(frame.raw)
+                self._out.to_model(frame.raw)
         elif kind == f.PUSH_PROMISE:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
         elif up is not None and (sid == 0 or self._forwardable(sid)):
-            self._to_model(frame.raw)  # GOAWAY, PRIORITY and extension frames
+            self._out.to_model(frame.raw)  # GOAWAY, PRIORITY and extension frames
 
     def _data_for_no_one(self, frame: Frame) -> None:
         """DATA on a stream the model never saw: credit it back, keep it if the relay answers the call."""
         length = len(frame.raw) - f.HEADER_LEN
         if length:
-            self._to_client(f.window_update(0, length))
+            self._out.to_client(f.window_update(0, length))
         buf = self._local.get(frame.sid)
         if buf is not None:
-            buf += _unpad(frame.flags, frame.payload)
+            buf += f.unpad(frame.flags, frame.payload)
             if len(buf) > _MAX_LOCAL_REQUEST:
                 raise f.ConnectionError_(f.PROTOCOL_ERROR, "health request too large")
         if frame.flags & f.END_STREAM:
@@ -453,7 +379,7 @@ class RelayConnection:
                 raise f.ConnectionError_(f.PROTOCOL_ERROR, f"SETTINGS_MAX_FRAME_SIZE {frame_size}")
             self._max_frame_down = frame_size
         if self._up is None:
-            self._to_client(f.settings_ack())
+            self._out.to_client(f.settings_ack())
 
     def _forwardable(self, sid: int) -> bool:
         """Whether the model knows this stream (it saw its HEADERS, or a later stream's)."""
@@ -487,7 +413,7 @@ class RelayConnection:
         if self._going_away:
             if changed:
                 self._diverge()
-            self._to_client(f.rst_stream(sid, f.REFUSED_STREAM))
+            self._out.to_client(f.rst_stream(sid, f.REFUSED_STREAM))
             if not end_stream:
                 self._drop(sid)
             return
@@ -556,14 +482,14 @@ class RelayConnection:
         if self._pending is not st or self._closed:
             return
         self._pending = None
-        self._batch()
+        self._out.begin()
         try:
             self._forward_block(st, call)
             # The rest of the read that brought this call (its DATA, often) goes up in the same
             # write as its HEADERS.
             self._resume_client()
         finally:
-            self._end_batch()
+            self._out.end()
 
     def _forward_block(self, st: _Stream, call: Call) -> None:
         self._max_forwarded = st.sid
@@ -588,11 +514,12 @@ class RelayConnection:
             return
         if st.changed:
             self._diverge()
-        self._to_client(f.header_block_frames(st.sid, gh.trailers_only(result), True, self._max_frame_down))
+        reply = gh.trailers_only(result)
+        self._out.to_client(f.header_block_frames(st.sid, reply, True, self._max_frame_down))
         if not st.end_stream:
             self._drop(st.sid)
         if self._up is None and self._going_away:
-            self._close_client()
+            self._out.close_client()
             return
         self._resume_client()
 
@@ -608,12 +535,12 @@ class RelayConnection:
             block = self._up_encoder.encode_fields(headers) + gh.literal_fields(extra)
         elif extra:
             block += gh.literal_fields(extra)
-        self._to_model(f.header_block_frames(sid, block, end_stream, self._max_frame_up))
+        self._out.to_model(f.header_block_frames(sid, block, end_stream, self._max_frame_up))
 
     def _diverge(self) -> None:
         """A block the model will never see changed the client's table: re-encode from now on."""
         if self._up_encoder is None and self._up is not None:
-            self._up_encoder = _ClearingEncoder(self._up_table_size)
+            self._up_encoder = gh.ClearingEncoder(self._up_table_size)
 
     def _drop(self, sid: int) -> None:
         self._dropped[sid] = None
@@ -629,7 +556,7 @@ class RelayConnection:
                 sid, bytes(request), ready, self._healthy_services, self._max_frame_down
             )
             self._debt += data_bytes
-            self._to_client(reply)
+            self._out.to_client(reply)
 
     # ---- model to client ----
 
@@ -643,7 +570,7 @@ class RelayConnection:
         buf, pos = window
         n, span, need = len(buf), pos, f.HEADER_LEN
         streams = self._streams
-        self._batch()
+        self._out.begin()
         try:
             while n - pos >= f.HEADER_LEN:
                 length = int.from_bytes(buf[pos : pos + 3], "big")
@@ -675,9 +602,9 @@ class RelayConnection:
             self.model_lost()
         finally:
             if pos > span:
-                self._to_client(buf[span:pos])
+                self._out.to_client(buf[span:pos])
             reader.advance(pos, need)
-            self._end_batch()
+            self._out.end()
 
     def _model_frame(self, frame: Frame) -> None:
         kind, sid = frame.kind, frame.sid
@@ -698,7 +625,7 @@ class RelayConnection:
         elif kind == f.RST_STREAM:
             st = self._streams.pop(sid, None)
             if st is not None:
-                self._resolve(st, _reset_outcome(f.error_code(frame.payload)))
+                self._resolve(st, gh.reset_outcome(f.error_code(frame.payload)))
         elif kind == f.SETTINGS and not frame.flags & f.ACK:
             values = f.settings(frame.payload)
             size = values.get(f.HEADER_TABLE_SIZE)
@@ -716,106 +643,12 @@ class RelayConnection:
             self._idle.set()
 
 
-class _ClientProtocol(asyncio.Protocol):
-    """The downstream socket's callbacks, handed to its RelayConnection."""
-
-    def __init__(self, make: Callable[[], RelayConnection]) -> None:
-        self._make = make
-        self.conn: RelayConnection | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.conn = self._make()
-        self.conn.client_connected(cast(asyncio.Transport, transport))  # uvloop's are not subclasses
-
-    def data_received(self, data: bytes) -> None:
-        assert self.conn is not None
-        try:
-            self.conn.client_data(data)
-        except Exception:
-            self.conn.failed()
-
-    def eof_received(self) -> bool:
-        return False  # close: a client that stops sending is done with the connection
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.conn is not None:
-            self.conn.client_lost()
-
-    def pause_writing(self) -> None:
-        if self.conn is not None:
-            self.conn.client_full(True)
-
-    def resume_writing(self) -> None:
-        if self.conn is not None:
-            self.conn.client_full(False)
-
-
-class _ModelProtocol(asyncio.Protocol):
-    def __init__(self, conn: RelayConnection) -> None:
-        self._conn = conn
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._conn.model_connected(cast(asyncio.Transport, transport))
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self._conn.model_data(data)
-        except Exception:
-            self._conn.failed()
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._conn.model_lost()
-
-    def pause_writing(self) -> None:
-        self._conn.model_full(True)
-
-    def resume_writing(self) -> None:
-        self._conn.model_full(False)
-
-
-def client_protocol(make: Callable[[], RelayConnection]) -> asyncio.Protocol:
-    return _ClientProtocol(make)
-
-
-class _ClearingEncoder(hpack.Encoder):
-    """An encoder whose first block empties the model's decoder table before using it (RFC 7541 6.3)."""
-
-    def __init__(self, table_size: int) -> None:
-        super().__init__()
-        self.header_table_size = table_size
-        self.table_size_changes: list[int] = []  # announced by hand, below
-        self._size = table_size
-        self._first = True
-
-    def encode_fields(self, headers: gh.Headers) -> bytes:
-        block: bytes = self.encode([(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])
-        if self._first:
-            self._first = False
-            # Size updates to 0 (evicts the model's whole table) and back, then the fields.
-            block = gh.table_size_update(0) + gh.table_size_update(self._size) + block
-        return block
-
-
-def _reset_outcome(code: int) -> Outcome:
-    status = {f.REFUSED_STREAM: Code.UNAVAILABLE, f.CANCEL: Code.CANCELLED}.get(code, Code.INTERNAL)
-    return Outcome(status, f"model reset the stream (HTTP/2 error {code})")
-
-
 def _grpc_peer(peer: object) -> str:
     """The peer as grpc names it: ipv4:10.0.0.1:5000, ipv6:[::1]:5000."""
     if not isinstance(peer, tuple) or len(peer) < 2:
         return ""
     host, port = peer[0], peer[1]
     return f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
-
-
-def _unpad(flags: int, payload: bytes) -> bytes:
-    if flags & f.PADDED and payload:
-        return payload[1 : len(payload) - payload[0]]
-    return payload
 
 
 async def forward(call: Call) -> Outcome:

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from inference import grpc_service_pb2 as pb
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
-from sidecar.ingress.relay.connection import RelayConnection, client_protocol, forward
+from sidecar.ingress.relay.connection import RelayConnection, forward
+from sidecar.ingress.relay.protocols import ClientProtocol
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class RelayDataplane:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: client_protocol(self._connection), self._host, self._requested_port, reuse_address=True
+            lambda: ClientProtocol(self._connection), self._host, self._requested_port, reuse_address=True
         )
         self._port = self._server.sockets[0].getsockname()[1]
         self._readiness.watch(self._on_readiness)

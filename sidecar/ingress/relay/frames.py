@@ -152,3 +152,10 @@ def settings_ack() -> bytes:
 
 def ping_ack(payload: bytes) -> bytes:
     return frame(PING, ACK, 0, payload)
+
+
+def unpad(flags: int, payload: bytes) -> bytes:
+    """A DATA payload without its padding (section 6.1)."""
+    if flags & PADDED and payload:
+        return payload[1 : len(payload) - payload[0]]
+    return payload

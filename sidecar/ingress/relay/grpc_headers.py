@@ -3,7 +3,7 @@
 Pure: decoded header lists in, values out; the trailers-only reply is HPACK-encoded here with
 literals *without indexing* and no dynamic-table references (RFC 7541 section 6.2.2), so
 writing it never changes the client decoder's table that the model's encoder mirrors.
-Knows nothing about frames or sockets.
+Knows nothing about sockets or connection state.
 """
 
 from __future__ import annotations
@@ -13,9 +13,12 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Final
 
+import hpack
+
 from sidecar.core.call import Metadata, MetadataValue, Outcome
 from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code
+from sidecar.ingress.relay import frames as f
 from sidecar.transport.metadata import HOP_BY_HOP
 
 Headers = list[tuple[str, str]]
@@ -174,3 +177,28 @@ def with_metadata(headers: Headers, metadata: Metadata) -> Headers:
             v = raw.decode("latin-1")
         out.append((k, v))
     return out
+
+
+class ClearingEncoder(hpack.Encoder):
+    """An encoder whose first block empties the model's decoder table before using it (RFC 7541 6.3)."""
+
+    def __init__(self, table_size: int) -> None:
+        super().__init__()
+        self.header_table_size = table_size
+        self.table_size_changes: list[int] = []  # announced by hand, below
+        self._size = table_size
+        self._first = True
+
+    def encode_fields(self, headers: Headers) -> bytes:
+        block: bytes = self.encode([(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])
+        if self._first:
+            self._first = False
+            # Size updates to 0 (evicts the model's whole table) and back, then the fields.
+            block = table_size_update(0) + table_size_update(self._size) + block
+        return block
+
+
+def reset_outcome(code: int) -> Outcome:
+    """What a call ends with when the model resets its stream with this HTTP/2 error code."""
+    status = {f.REFUSED_STREAM: Code.UNAVAILABLE, f.CANCEL: Code.CANCELLED}.get(code, Code.INTERNAL)
+    return Outcome(status, f"model reset the stream (HTTP/2 error {code})")
