@@ -16,9 +16,17 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 
 SERVICE = "test.Streams"
+OPTIONS = [
+    ("grpc.max_receive_message_length", 128 << 20),
+    ("grpc.max_send_message_length", 128 << 20),
+    ("grpc.max_metadata_size", 1 << 20),
+]
 
 
 async def unary(request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+    echoed = [(k, v) for k, v in context.invocation_metadata() or () if k.startswith("x-echo-")]
+    if echoed:
+        await context.send_initial_metadata(echoed)
     return b"unary:" + request
 
 
@@ -56,7 +64,8 @@ async def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    server = grpc.aio.server()
+    # Room for the relay's limits tests: 64 MiB messages, header blocks that need CONTINUATIONs.
+    server = grpc.aio.server(options=OPTIONS)
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     server.add_generic_rpc_handlers(
         (

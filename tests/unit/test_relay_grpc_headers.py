@@ -83,3 +83,13 @@ def test_replaced_metadata_keeps_pseudo_and_transport_headers():
         ("traceparent", "new"),
         ("x-b-bin", "AP8"),
     ]
+
+
+def test_message_bytes_leave_out_each_prefix_wherever_frames_split_it():
+    stream = b"".join(b"\x00" + len(m).to_bytes(4, "big") + m for m in (b"", b"abc", b"x" * 300))
+    for step in (1, 2, 4, 7, len(stream)):
+        counter = gh.MessageBytes()
+        for i in range(0, len(stream), step):
+            counter.add(stream, i, min(i + step, len(stream)))
+        assert (counter.total, counter.messages, counter.counted) == (303, 3, 303)
+    assert gh.MessageBytes().counted is None  # no message at all, as grpcio reports it

@@ -43,7 +43,7 @@ _MAX_DROPPED: Final = 4096
 # The model is local: a connection it does not accept within this is answered locally.
 _CONNECT_TIMEOUT: Final = 2.0
 # Model frames the relay looks into; the rest it only forwards.
-_MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS})
+_MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY})
 # Client bytes held while a call waits for its verdict before reading from the client pauses.
 _HELD_HIGH: Final = 1 << 20
 
@@ -77,8 +77,8 @@ class _Stream:
         self.done: asyncio.Future[Outcome] | None = None  # set once forwarded
         # The metadata as the client sent it: what filters append to it is appended to the block.
         self.original: Metadata = []
-        self.request_bytes = 0
-        self.response_bytes = 0
+        self.request_bytes = gh.MessageBytes()
+        self.response_bytes = gh.MessageBytes()
 
 
 class RelayConnection:
@@ -278,7 +278,7 @@ class RelayConnection:
                     if kind == f.DATA:
                         st = streams.get(sid)
                         if st is not None:
-                            st.request_bytes += length
+                            _count(st.request_bytes, buf, pos, end)
                             pos = end
                             continue
                     elif kind == f.PING:
@@ -318,7 +318,7 @@ class RelayConnection:
         if kind == f.DATA:
             st = self._streams.get(sid)
             if st is not None and up is not None:
-                st.request_bytes += len(frame.raw) - f.HEADER_LEN
+                _count(st.request_bytes, frame.raw, 0, len(frame.raw))
                 self._out.to_model(frame.raw)
                 return
             self._data_for_no_one(frame)
@@ -472,8 +472,8 @@ class RelayConnection:
         try:
             result = await done
         finally:
-            call.request_bytes = st.request_bytes
-            call.response_bytes = st.response_bytes
+            call.request_bytes = st.request_bytes.counted
+            call.response_bytes = st.response_bytes.counted
         if result.code is Code.CANCELLED and call.deadline is not None and call.deadline.expired:
             return Outcome(Code.DEADLINE_EXCEEDED, "deadline exceeded")
         return result
@@ -582,7 +582,7 @@ class RelayConnection:
                 if kind == f.DATA:
                     st = streams.get(int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF)
                     if st is not None:
-                        st.response_bytes += length
+                        _count(st.response_bytes, buf, pos, end)
                 elif kind in _MODEL_WATCHED:
                     if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
                         frame = header_block(buf, pos, end, f.MAX_FRAME_LIMIT)
@@ -611,7 +611,7 @@ class RelayConnection:
         if kind == f.DATA:
             st = self._streams.get(sid)
             if st is not None:
-                st.response_bytes += len(frame.raw) - f.HEADER_LEN
+                _count(st.response_bytes, frame.raw, 0, len(frame.raw))
         elif kind == f.HEADERS:
             try:
                 headers = self._s2c.decode(frame.block)
@@ -626,6 +626,10 @@ class RelayConnection:
             st = self._streams.pop(sid, None)
             if st is not None:
                 self._resolve(st, gh.reset_outcome(f.error_code(frame.payload)))
+        elif kind == f.GOAWAY:
+            # The client has the model's GOAWAY and its last stream id; a second one from the
+            # relay could only repeat it or, against RFC 9113 6.8, raise that id.
+            self._going_away = True
         elif kind == f.SETTINGS and not frame.flags & f.ACK:
             values = f.settings(frame.payload)
             size = values.get(f.HEADER_TABLE_SIZE)
@@ -641,6 +645,15 @@ class RelayConnection:
             st.done.set_result(result)
         if not self._streams:
             self._idle.set()
+
+
+def _count(counter: gh.MessageBytes, buf: bytes, pos: int, end: int) -> None:
+    """Count the messages in the DATA frame buf[pos:end], without its padding."""
+    start = pos + f.HEADER_LEN
+    if buf[pos + 4] & f.PADDED and start < end:
+        end -= buf[start]
+        start += 1
+    counter.add(buf, start, end)
 
 
 def _grpc_peer(peer: object) -> str:

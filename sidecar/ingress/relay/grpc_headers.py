@@ -202,3 +202,38 @@ def reset_outcome(code: int) -> Outcome:
     """What a call ends with when the model resets its stream with this HTTP/2 error code."""
     status = {f.REFUSED_STREAM: Code.UNAVAILABLE, f.CANCEL: Code.CANCELLED}.get(code, Code.INTERNAL)
     return Outcome(status, f"model reset the stream (HTTP/2 error {code})")
+
+
+class MessageBytes:
+    """The message bytes in one direction of a gRPC stream's DATA, without each message's 5-byte
+    prefix (gRPC over HTTP/2: compressed flag, 4-byte length): what grpcio's handlers count."""
+
+    @property
+    def counted(self) -> int | None:
+        """The total, or None without a message (as grpcio reports a call that got no reply)."""
+        return self.total if self.messages else None
+
+    __slots__ = ("_left", "_prefix", "messages", "total")
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.messages = 0
+        self._left = 0  # bytes of the current message still to come
+        self._prefix = b""  # a prefix split across DATA frames
+
+    def add(self, data: bytes, start: int, end: int) -> None:
+        pos = start
+        while pos < end:
+            if self._left:
+                take = min(self._left, end - pos)
+                self._left -= take
+                self.total += take
+                pos += take
+                continue
+            need = 5 - len(self._prefix)
+            self._prefix += data[pos : min(pos + need, end)]
+            pos += need
+            if len(self._prefix) == 5:
+                self.messages += 1
+                self._left = int.from_bytes(self._prefix[1:], "big")
+                self._prefix = b""
