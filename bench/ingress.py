@@ -47,9 +47,10 @@ import procstat  # noqa: E402
 from procstat import MIB, Usage  # noqa: E402
 
 from inference import grpc_service_pb2 as pb  # noqa: E402
-from local_stack import HOST, Proc, running, start_model, start_sidecar  # noqa: E402
+from local_stack import HOST, Proc, running, start_listening, start_model, start_sidecar  # noqa: E402
 
-TARGETS = ("direct", "sidecar", "relay", "nginx")  # sidecar: --dataplane grpcio; relay: --dataplane relay
+TARGETS = ("direct", "sidecar", "relay", "nginx", "tcp")
+# sidecar: --dataplane grpcio; relay: --dataplane relay; tcp: bench/tcp_relay.py, the floor
 RESULTS = BENCH / "results"
 BATCH = 4  # rows of 64 FP32 features: 4 * 64 * 4 bytes = 1 KiB of raw_input_contents
 FEATURES = 64
@@ -271,6 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stack.callback(shutil.rmtree, nginx.log_path.parent, True)
                 procs["nginx"] = stack.enter_context(running(nginx))
                 targets.append(Target("nginx", procs["nginx"].ports["grpc"], procs["nginx"].pid))
+            if "tcp" in opts.targets:
+                target = f"{HOST}:{model.ports['grpc']}"
+                argv = [sys.executable, str(BENCH / "tcp_relay.py"), "--target", target]
+                tcp = start_listening(argv, name="tcp-relay", ready_prefix="tcp relay listening on ")
+                procs["tcp"] = stack.enter_context(running(tcp))
+                targets.append(Target("tcp", procs["tcp"].ports["grpc"], procs["tcp"].pid))
             idle_rss_mib = {
                 t.name: procstat.rss_bytes(t.proxy_pid) / MIB
                 for t in targets

@@ -81,16 +81,22 @@ LISTENING = "digits model listening on "
 
 
 def start_listening(
-    argv: list[str], *, name: str, port_key: str = "grpc", startup_timeout: float = 30.0
+    argv: list[str],
+    *,
+    name: str,
+    port_key: str = "grpc",
+    startup_timeout: float = 30.0,
+    ready_prefix: str = LISTENING,
 ) -> Proc:
     """Start a model server that prints `digits model listening on HOST:PORT` once it serves
-    (every example does, in every language); its stderr goes to a log file."""
+    (every example does, in every language; a server that is no example prints its own
+    `ready_prefix` before HOST:PORT); its stderr goes to a log file."""
     log = pathlib.Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
     with log.open("ab") as err:  # the child keeps its own copy of the descriptor
         popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, cwd=REPO)
     proc = Proc(popen, log)
     try:
-        line = _read_line(popen, LISTENING, startup_timeout, log)
+        line = _read_line(popen, ready_prefix, startup_timeout, log)
     except BaseException:
         proc.stop()
         raise
