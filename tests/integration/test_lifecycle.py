@@ -10,6 +10,7 @@ import aiohttp
 import grpc
 import grpc.aio
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
@@ -93,3 +94,28 @@ async def test_sigterm_drains_twenty_in_flight_calls_then_exits_zero(dataplane):
         assert sorted(int(r.id) for r in results) == list(range(20))
         assert await asyncio.to_thread(sidecar.wait, 10) == 0
         assert "Traceback" not in sidecar.log()
+
+
+async def test_health_watch_follows_the_model_down_and_up(dataplane):
+    model = start_model()
+    port = model.ports["grpc"]
+    flags = ("--probe-interval", str(INTERVAL), "--probe-timeout", str(TIMEOUT), "--dataplane", dataplane)
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    with running(start_sidecar(port, *flags)) as sidecar:
+        async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
+            health = health_pb2_grpc.HealthStub(ch)
+            watch = health.Watch(health_pb2.HealthCheckRequest(service=""))
+            unknown = health.Watch(health_pb2.HealthCheckRequest(service="no.such.Service"))
+            assert (await watch.read()).status == serving
+            assert (await unknown.read()).status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+            model.popen.kill()
+            model.stop()
+            async with asyncio.timeout(5):
+                assert (await watch.read()).status == not_serving
+            with running(start_model(port=port)):
+                async with asyncio.timeout(10):
+                    assert (await watch.read()).status == serving
+                # Still one open stream each: a Check on the same connection works alongside.
+                assert (await health.Check(health_pb2.HealthCheckRequest(service=""))).status == serving
+            watch.cancel()
+            unknown.cancel()

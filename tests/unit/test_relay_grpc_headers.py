@@ -93,3 +93,8 @@ def test_message_bytes_leave_out_each_prefix_wherever_frames_split_it():
             counter.add(stream, i, min(i + step, len(stream)))
         assert (counter.total, counter.messages, counter.counted) == (303, 3, 303)
     assert gh.MessageBytes().counted is None  # no message at all, as grpcio reports it
+
+
+def test_trailers_after_response_headers_carry_no_status_pseudo_header():
+    block = gh.trailers_only(Outcome(Code.UNAVAILABLE, "model gone"), after_headers=True)
+    assert _decode(hpack.Decoder(), block) == [("grpc-status", "14"), ("grpc-message", "model gone")]

@@ -59,6 +59,7 @@ class _Stream:
         "end_stream",
         "headers",
         "original",
+        "replied",
         "request_bytes",
         "response_bytes",
         "sid",
@@ -75,6 +76,7 @@ class _Stream:
         self.end_stream = False
         self.task: asyncio.Task[Outcome] | None = None
         self.done: asyncio.Future[Outcome] | None = None  # set once forwarded
+        self.replied = False  # the model sent response headers
         # The metadata as the client sent it: what filters append to it is appended to the block.
         self.original: Metadata = []
         self.request_bytes = gh.MessageBytes()
@@ -110,7 +112,8 @@ class RelayConnection:
         self._max_frame_up = f.DEFAULT_MAX_FRAME
         self._streams: dict[int, _Stream] = {}
         self._dropped: dict[int, None] = {}
-        self._local: dict[int, bytearray] = {}
+        self._local: dict[int, tuple[str, bytearray]] = {}  # health calls: path, request so far
+        self._watches: dict[int, tuple[str, int]] = {}  # open health Watch streams: service, last status
         self._last_sid = 0
         self._max_forwarded = 0
         self._debt = 0  # DATA bytes we sent the client ourselves; its WINDOW_UPDATEs for them stop here
@@ -156,6 +159,7 @@ class RelayConnection:
     async def shutdown(self, grace: float) -> None:
         """GOAWAY with the last stream id, let in-flight streams finish up to `grace`, then close."""
         self.go_away()
+        self.readiness_changed(False)  # draining: Watch streams hear NOT_SERVING first
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
@@ -178,16 +182,34 @@ class RelayConnection:
         # tell the client to reconnect so its next connection is relayed.
         if self._up is None and not self._connecting and not self._closed:
             self.go_away()
-            self._out.close_client()
+            if not self._watches:
+                self._out.close_client()
 
     def client_lost(self) -> None:
         self._close()
 
     def model_lost(self) -> None:
-        if not self._closed:
+        if self._closed:
+            return
+        if not self._watches:
             log.info("relay: model connection closed; closing the client's connection")
             self.go_away()
             self._close()
+            return
+        # Open health Watch streams outlive the model connection, as on the grpcio data plane:
+        # the client hears GOAWAY (no new streams here), each relayed call ends UNAVAILABLE, and
+        # the connection stays until the client closes it.
+        log.info("relay: model connection closed; keeping the client's for its health watches")
+        self._up = self._out.up = None
+        self.go_away()
+        result = Outcome(Code.UNAVAILABLE, "model connection closed")
+        for sid, st in list(self._streams.items()):
+            if st.done is None:
+                continue  # awaiting its verdict: forward() answers it without a model
+            del self._streams[sid]
+            block = gh.trailers_only(result, after_headers=st.replied)
+            self._out.to_client(f.header_block_frames(sid, block, True, self._max_frame_down))
+            self._resolve(st, result)
 
     def _close(self) -> None:
         if self._closed:
@@ -349,6 +371,7 @@ class RelayConnection:
                 self._resolve(st, Outcome(Code.CANCELLED, "cancelled by the client"))
             self._dropped.pop(sid, None)
             self._local.pop(sid, None)  # a cancelled health check gets no answer
+            self._watches.pop(sid, None)
             if (st is not None or self._forwardable(sid)) and up is not None:
                 self._out.to_model(frame.raw)
         elif kind == f.PUSH_PROMISE:
@@ -361,8 +384,9 @@ class RelayConnection:
         length = len(frame.raw) - f.HEADER_LEN
         if length:
             self._out.to_client(f.window_update(0, length))
-        buf = self._local.get(frame.sid)
-        if buf is not None:
+        local = self._local.get(frame.sid)
+        if local is not None:
+            buf = local[1]
             buf += f.unpad(frame.flags, frame.payload)
             if len(buf) > _MAX_LOCAL_REQUEST:
                 raise f.ConnectionError_(f.PROTOCOL_ERROR, "health request too large")
@@ -384,7 +408,10 @@ class RelayConnection:
     def _forwardable(self, sid: int) -> bool:
         """Whether the model knows this stream (it saw its HEADERS, or a later stream's)."""
         return sid in self._streams or (
-            sid <= self._max_forwarded and sid not in self._dropped and sid not in self._local
+            sid <= self._max_forwarded
+            and sid not in self._dropped
+            and sid not in self._local
+            and sid not in self._watches
         )
 
     def _client_headers(self, frame: Frame) -> None:
@@ -418,10 +445,10 @@ class RelayConnection:
                 self._drop(sid)
             return
         path, deadline, metadata = gh.request(headers)
-        if path == health.CHECK:
+        if path in health.PATHS:
             if changed:
                 self._diverge()
-            self._local[sid] = bytearray()
+            self._local[sid] = (path, bytearray())
             if end_stream:
                 self._client_ended(sid)
             return
@@ -549,14 +576,29 @@ class RelayConnection:
 
     def _client_ended(self, sid: int) -> None:
         self._dropped.pop(sid, None)
-        request = self._local.pop(sid, None)
-        if request is not None:
-            ready = self._readiness.current.ready
-            reply, data_bytes = health.answer(
-                sid, bytes(request), ready, self._healthy_services, self._max_frame_down
-            )
-            self._debt += data_bytes
-            self._out.to_client(reply)
+        local = self._local.pop(sid, None)
+        if local is None:
+            return
+        path, request = local
+        ready, services, limit = self._readiness.current.ready, self._healthy_services, self._max_frame_down
+        if path == health.CHECK:
+            reply, data_bytes = health.answer(sid, bytes(request), ready, services, limit)
+        else:
+            reply, data_bytes, watched = health.watch(sid, bytes(request), ready, services, limit)
+            if watched is not None:
+                self._watches[sid] = watched
+        self._debt += data_bytes
+        self._out.to_client(reply)
+
+    def readiness_changed(self, ready: bool) -> None:
+        """Tell each open Watch its service's new status, if it changed."""
+        for sid, (service, last) in list(self._watches.items()):
+            status = health.watched_status(service, ready, self._healthy_services)
+            if status != last:
+                self._watches[sid] = (service, status)
+                update = health.update(sid, status)
+                self._debt += len(update) - f.HEADER_LEN
+                self._out.to_client(update)
 
     # ---- model to client ----
 
@@ -622,6 +664,10 @@ class RelayConnection:
                 if st is not None:
                     result = gh.outcome(headers) or Outcome(Code.UNKNOWN, "model sent no grpc-status")
                     self._resolve(st, result)
+            else:
+                st = self._streams.get(sid)
+                if st is not None:
+                    st.replied = True
         elif kind == f.RST_STREAM:
             st = self._streams.pop(sid, None)
             if st is not None:

@@ -75,6 +75,7 @@ class RelayDataplane:
         return conn
 
     def _on_readiness(self, state: ReadinessSnapshot) -> None:
-        if state.ready:
-            for conn in list(self._connections):
+        for conn in list(self._connections):
+            conn.readiness_changed(state.ready)
+            if state.ready:
                 conn.model_ready()

@@ -142,17 +142,18 @@ def literal_fields(fields: Iterable[tuple[str, MetadataValue]]) -> bytes:
     return b"".join(out)
 
 
-def trailers_only(result: Outcome) -> bytes:
-    """A trailers-only response block: :status 200, content-type, grpc-status, grpc-message."""
+def trailers_only(result: Outcome, *, after_headers: bool = False) -> bytes:
+    """A trailers-only response block: :status 200, content-type, grpc-status, grpc-message.
+
+    With `after_headers`, the trailers that end a response whose headers were sent: no :status.
+    """
     message = urllib.parse.quote(result.message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
-    fields: list[tuple[str, MetadataValue]] = [
-        ("content-type", "application/grpc"),
-        ("grpc-status", str(int(result.code))),
-    ]
+    fields: list[tuple[str, MetadataValue]] = [] if after_headers else [("content-type", "application/grpc")]
+    fields.append(("grpc-status", str(int(result.code))))
     if message:
         fields.append(("grpc-message", message))
     fields.extend(result.trailing_metadata)
-    return _STATUS_200 + literal_fields(fields)
+    return literal_fields(fields) if after_headers else _STATUS_200 + literal_fields(fields)
 
 
 def response_headers() -> bytes:
