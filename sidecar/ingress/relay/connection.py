@@ -17,9 +17,10 @@ sockets or the composition root.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
 
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.deadline import Deadline
@@ -125,6 +126,7 @@ class RelayConnection:
         # Client frames wait while the model connection opens or a call awaits its verdict.
         self._connecting = True
         self._pending: _Stream | None = None
+        self._eager = False  # a call's first step is running inside the client scan
         self._preface = False
         self._out = Outbox(self._loop)
 
@@ -473,7 +475,20 @@ class RelayConnection:
         # Header blocks must reach the model in the client's order: hold the client's frames
         # until this call's verdict (forward() admits it, or the chain ends without forwarding).
         self._pending = st
-        st.task = self._loop.create_task(self._run_call(call, st))
+        # The chain's first step runs now, in this read's callback (3.12's eager tasks, by hand):
+        # an admitted call's HEADERS leave in the same write as the rest of the read, a loop turn
+        # sooner. Whatever it then waits for (the model's answer) resumes it as a task. A filter's
+        # first step therefore has no current task (asyncio.timeout needs one: await first).
+        coro = self._run_call(call, st)
+        context = contextvars.copy_context()
+        self._eager = True
+        try:
+            waiting = context.run(coro.send, None)
+        except StopIteration:
+            return
+        finally:
+            self._eager = False
+        st.task = self._loop.create_task(_resume(coro, waiting), context=context)
 
     async def _run_call(self, call: Call, st: _Stream) -> Outcome:
         try:
@@ -509,6 +524,9 @@ class RelayConnection:
         if self._pending is not st or self._closed:
             return
         self._pending = None
+        if self._eager:
+            self._forward_block(st, call)  # the scan that started the call goes on with the read
+            return
         self._out.begin()
         try:
             self._forward_block(st, call)
@@ -548,7 +566,8 @@ class RelayConnection:
         if self._up is None and self._going_away:
             self._out.close_client()
             return
-        self._resume_client()
+        if not self._eager:
+            self._resume_client()
 
     def _send_block_up(
         self,
@@ -691,6 +710,27 @@ class RelayConnection:
             st.done.set_result(result)
         if not self._streams:
             self._idle.set()
+
+
+async def _resume(coro: Coroutine[Any, Any, Outcome], waiting: asyncio.Future[Any] | None) -> Outcome:
+    """The rest of a coroutine whose first step already ran: wait for what it waits on, resume it."""
+    while True:
+        error: BaseException | None = None
+        try:
+            if waiting is None:  # a bare yield, as asyncio.sleep(0) makes
+                await asyncio.sleep(0)
+            else:
+                # Still flagged by the coroutine's own await of it; a second await needs it clear.
+                waiting._asyncio_future_blocking = False
+                await waiting
+        except BaseException as e:
+            if waiting is None or not waiting.done():
+                error = e  # this task was cancelled: the coroutine hears it where it waits
+        try:
+            waiting = coro.send(None) if error is None else coro.throw(error)
+        except StopIteration as e:
+            result: Outcome = e.value
+            return result
 
 
 def _count(counter: gh.MessageBytes, buf: bytes, pos: int, end: int) -> None:
