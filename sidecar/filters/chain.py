@@ -4,6 +4,11 @@ A filter may read or add metadata, stop the call by returning an Outcome
 without calling `next`, or observe the Outcome `next` returned. The terminal
 handler belongs to the transport and performs the exchange itself, so a
 streaming call is one `next` like a unary one. Knows nothing about transports.
+
+A filter decides from state it can read at once (the request path reads state; background
+tasks decide it): a transport may run the chain without a current asyncio task (the relay
+steps it by hand, in its socket callbacks), so `asyncio.timeout` and libraries built on it
+(aiohttp's client timeouts) do not work inside a filter; plain awaits and `wait_for` do.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ class _Stream:
         "request_bytes",
         "response_bytes",
         "sid",
-        "task",
+        "step",
     )
 
     def __init__(self, conn: RelayConnection, sid: int, block: bytes, headers: gh.Headers) -> None:
@@ -75,7 +75,9 @@ class _Stream:
         self.headers = headers
         self.changed = False
         self.end_stream = False
-        self.task: asyncio.Task[Outcome] | None = None
+        # The chain's coroutine resumed by hand: its context, and its own `done` when that is what
+        # it waits on (then the relay resumes it when the call ends; see RelayConnection._step).
+        self.step: tuple[Coroutine[Any, Any, Outcome], contextvars.Context, bool] | None = None
         self.done: asyncio.Future[Outcome] | None = None  # set once forwarded
         self.replied = False  # the model sent response headers
         # The metadata as the client sent it: what filters append to it is appended to the block.
@@ -217,10 +219,10 @@ class RelayConnection:
         if self._closed:
             return
         self._closed = True
-        for st in self._streams.values():
-            if st.done is not None and not st.done.done():
-                st.done.set_result(Outcome(Code.UNAVAILABLE, "connection closed"))
+        streams = list(self._streams.values())
         self._streams.clear()
+        for st in streams:
+            self._resolve(st, Outcome(Code.UNAVAILABLE, "connection closed"))
         self._idle.set()
         self._out.close()
         self._on_close(self)
@@ -475,20 +477,36 @@ class RelayConnection:
         # Header blocks must reach the model in the client's order: hold the client's frames
         # until this call's verdict (forward() admits it, or the chain ends without forwarding).
         self._pending = st
-        # The chain's first step runs now, in this read's callback (3.12's eager tasks, by hand):
-        # an admitted call's HEADERS leave in the same write as the rest of the read, a loop turn
-        # sooner. Whatever it then waits for (the model's answer) resumes it as a task. A filter's
-        # first step therefore has no current task (asyncio.timeout needs one: await first).
-        coro = self._run_call(call, st)
-        context = contextvars.copy_context()
+        # The chain runs as a coroutine stepped by hand, not as a task: its first step now, in
+        # this read's callback (an admitted call's HEADERS leave in the same write as the rest of
+        # the read), and its last when the model's trailers arrive, in that read's callback. Each
+        # step runs in the call's own contextvars context, as a task's would; what it waits for
+        # besides its own end resumes it from that future's callback. No step has a current task
+        # (asyncio.timeout needs one; asyncio.wait_for and plain awaits do not).
+        st.step = (self._run_call(call, st), contextvars.copy_context(), False)
         self._eager = True
+        try:
+            self._step(st)
+        finally:
+            self._eager = False
+
+    def _step(self, st: _Stream) -> None:
+        """Run the call's chain until it waits again (or ends); arrange to be resumed."""
+        assert st.step is not None
+        coro, context, _ = st.step
         try:
             waiting = context.run(coro.send, None)
         except StopIteration:
+            st.step = None
             return
-        finally:
-            self._eager = False
-        st.task = self._loop.create_task(_resume(coro, waiting), context=context)
+        if waiting is None:  # a bare yield, as asyncio.sleep(0) makes
+            self._loop.call_soon(self._step, st)
+            return
+        waiting._asyncio_future_blocking = False  # what a task does with the future it is handed
+        if waiting is st.done:
+            st.step = (coro, context, True)  # _resolve resumes it
+        else:
+            waiting.add_done_callback(lambda _: self._step(st))
 
     async def _run_call(self, call: Call, st: _Stream) -> Outcome:
         try:
@@ -708,29 +726,13 @@ class RelayConnection:
     def _resolve(self, st: _Stream, result: Outcome) -> None:
         if st.done is not None and not st.done.done():
             st.done.set_result(result)
+            if st.step is not None and st.step[2]:
+                # The chain waits on exactly this: finish it now, within this callback (its
+                # filters see the end), rather than a loop turn later.
+                st.step = (st.step[0], st.step[1], False)
+                self._step(st)
         if not self._streams:
             self._idle.set()
-
-
-async def _resume(coro: Coroutine[Any, Any, Outcome], waiting: asyncio.Future[Any] | None) -> Outcome:
-    """The rest of a coroutine whose first step already ran: wait for what it waits on, resume it."""
-    while True:
-        error: BaseException | None = None
-        try:
-            if waiting is None:  # a bare yield, as asyncio.sleep(0) makes
-                await asyncio.sleep(0)
-            else:
-                # Still flagged by the coroutine's own await of it; a second await needs it clear.
-                waiting._asyncio_future_blocking = False
-                await waiting
-        except BaseException as e:
-            if waiting is None or not waiting.done():
-                error = e  # this task was cancelled: the coroutine hears it where it waits
-        try:
-            waiting = coro.send(None) if error is None else coro.throw(error)
-        except StopIteration as e:
-            result: Outcome = e.value
-            return result
 
 
 def _count(counter: gh.MessageBytes, buf: bytes, pos: int, end: int) -> None:
