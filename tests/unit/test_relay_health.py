@@ -45,3 +45,16 @@ def test_not_ready_is_not_serving_and_unknown_services_are_not_found():
 def test_a_malformed_request_is_invalid_argument():
     assert health.service_of(b"\x00\x00\x00\x00\x05ab") is None
     assert health.service_of(b"\x00\x00\x00\x00\x00") == ""
+
+
+def test_watch_opens_with_the_status_now_and_updates_carry_one_message():
+    reply, data, watched = health.watch(5, _message("no.such.Service"), True, SERVICES, 16384)
+    (h, hflags, _), (d, dflags, message) = _frames(reply)
+    assert (h, d) == (f.HEADERS, f.DATA) and not (hflags | dflags) & f.END_STREAM  # the stream stays open
+    assert watched == ("no.such.Service", health.SERVICE_UNKNOWN) and data == len(message)
+    assert health_pb2.HealthCheckResponse.FromString(message[5:]).status == health.SERVICE_UNKNOWN
+    ((kind, _, update),) = _frames(health.update(5, health.NOT_SERVING))
+    assert kind == f.DATA and health_pb2.HealthCheckResponse.FromString(update[5:]).status == 2
+    reply, data, watched = health.watch(7, b"\x01junk", True, SERVICES, 16384)
+    assert watched is None and data == 0
+    assert ("grpc-status", "3") in Decoder().decode(_frames(reply)[0][2])
