@@ -287,17 +287,18 @@ class RelayConnection:
         buf, pos = window
         n, span, need = len(buf), pos, f.HEADER_LEN
         streams, up, max_frame, debt = self._streams, self._up, self._max_frame_in, self._debt
+        unpack = f.HEADER.unpack_from
         try:
             while n - pos >= f.HEADER_LEN and self._pending is None and not self._closed:
-                length = int.from_bytes(buf[pos : pos + 3], "big")
+                high, low, kind, _, sid = unpack(buf, pos)
+                length = (high << 16) | low
                 if length > max_frame:
                     raise f.too_large(length, max_frame)
                 end = pos + f.HEADER_LEN + length
                 if end > n:
                     need = f.HEADER_LEN + length
                     break
-                kind = buf[pos + 3]
-                sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+                sid &= 0x7FFFFFFF
                 if up is not None:
                     # Passed through as they are, in the span: DATA of a relayed call, PING,
                     # WINDOW_UPDATE the model's side of the flow control is owed.
@@ -648,18 +649,18 @@ class RelayConnection:
             return
         buf, pos = window
         n, span, need = len(buf), pos, f.HEADER_LEN
-        streams = self._streams
+        streams, unpack = self._streams, f.HEADER.unpack_from
         self._out.begin()
         try:
             while n - pos >= f.HEADER_LEN:
-                length = int.from_bytes(buf[pos : pos + 3], "big")
-                end = pos + f.HEADER_LEN + length
+                high, low, kind, flags, sid = unpack(buf, pos)
+                end = pos + f.HEADER_LEN + ((high << 16) | low)
                 if end > n:
-                    need = f.HEADER_LEN + length
+                    need = end - pos
                     break
-                kind = buf[pos + 3]
+                sid &= 0x7FFFFFFF
                 if kind == f.DATA:
-                    st = streams.get(int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF)
+                    st = streams.get(sid)
                     if st is not None:
                         _count(st.response_bytes, buf, pos, end)
                 elif kind in _MODEL_WATCHED:
@@ -670,8 +671,7 @@ class RelayConnection:
                             break
                         end = pos + len(frame.raw)
                     else:
-                        sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
-                        flags, raw = buf[pos + 4], buf[pos:end]
+                        raw = buf[pos:end]
                         block = f.headers_fragment(flags, raw[f.HEADER_LEN :]) if kind == f.HEADERS else b""
                         frame = Frame(kind, flags, sid, raw, block)
                     self._model_frame(frame)

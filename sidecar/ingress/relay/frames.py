@@ -48,7 +48,8 @@ COMPRESSION_ERROR: Final = 0x9
 # Frames whose payload length is fixed (section 6): a different length is a connection error.
 _FIXED_LENGTH: Final = {PRIORITY: 5, RST_STREAM: 4, PING: 8, WINDOW_UPDATE: 4}
 
-_HEADER = struct.Struct(">BHBBL")
+# A frame header: length (24 bits, as 8 + 16), type, flags, stream id (with its reserved bit).
+HEADER: Final = struct.Struct(">BHBBL")
 
 
 class ConnectionError_(Exception):
@@ -61,7 +62,7 @@ class ConnectionError_(Exception):
 
 def parse_header(raw: bytes) -> tuple[int, int, int, int]:
     """(length, type, flags, stream id) of a 9-byte frame header."""
-    hi, lo, kind, flags, sid = _HEADER.unpack(raw)
+    hi, lo, kind, flags, sid = HEADER.unpack(raw)
     return (hi << 16) | lo, kind, flags, sid & 0x7FFFFFFF
 
 
@@ -92,7 +93,7 @@ def too_large(length: int, max_frame: int) -> ConnectionError_:
 
 def frame(kind: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
     n = len(payload)
-    return _HEADER.pack(n >> 16, n & 0xFFFF, kind, flags, sid) + payload
+    return HEADER.pack(n >> 16, n & 0xFFFF, kind, flags, sid) + payload
 
 
 def header_block_frames(sid: int, block: bytes, end_stream: bool, max_frame: int) -> bytes:

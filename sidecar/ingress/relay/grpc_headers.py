@@ -223,6 +223,16 @@ class MessageBytes:
         self._prefix = b""  # a prefix split across DATA frames
 
     def add(self, data: bytes, start: int, end: int) -> None:
+        if not self._left and not self._prefix and end - start >= 5:
+            # The usual case: this DATA starts a message and holds its whole prefix.
+            size = int.from_bytes(data[start + 1 : start + 5], "big")
+            self.messages += 1
+            if end - start - 5 <= size:
+                self._left = size - (end - start - 5)
+                self.total += end - start - 5
+                return
+            self.total += size
+            start += 5 + size
         pos = start
         while pos < end:
             if self._left:
