@@ -1,6 +1,7 @@
 """What the relay reads from and writes into gRPC header blocks (sidecar/ingress/relay/grpc_headers.py)."""
 
 import hpack
+import pytest
 
 from sidecar.core.call import Metadata, Outcome
 from sidecar.core.status import Code
@@ -10,6 +11,7 @@ from sidecar.ingress.relay import grpc_headers as gh
 def test_path_deadline_and_metadata_are_read_from_request_headers():
     headers = [
         (":method", "POST"),
+        (":scheme", "http"),
         (":path", "/inference.GRPCInferenceService/ModelInfer"),
         ("content-type", "application/grpc"),
         ("grpc-timeout", "1500m"),
@@ -30,7 +32,36 @@ def test_path_deadline_and_metadata_are_read_from_request_headers():
 def test_a_malformed_timeout_means_no_deadline():
     assert gh.deadline("soon") is None
     assert gh.deadline("1234567890S") is None
-    assert gh.request([(":path", "/a"), ("grpc-timeout", "5x")]) == ("/a", None, [])
+    assert gh.deadline("\u00b2S") is None  # a digit to str.isdigit, not to int()
+    request = [(":method", "POST"), (":scheme", "http"), (":path", "/a"), ("grpc-timeout", "5x")]
+    assert gh.request(request) == ("/a", None, [])
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ([("", "x")], "character"),
+        ([("X-Up", "1")], "character"),
+        ([("x-a", "a\nb")], "character"),
+        ([("x-a", " lead")], "character"),
+        ([(":path", "/again")], "repeated"),
+        ([(":status", "200")], "unknown"),
+        ([("connection", "close")], "connection-specific"),
+        ([("te", "gzip")], "connection-specific"),
+    ],
+)
+def test_malformed_requests_are_refused_before_the_model(fields, why):
+    request = [(":method", "POST"), (":scheme", "http"), (":path", "/a/b"), ("x-ok-bin", "\x00\n\r")]
+    assert gh.request(request)[0] == "/a/b"  # true-binary -bin values may hold any byte
+    with pytest.raises(gh.Malformed, match=why):
+        gh.request(request + fields)
+    with pytest.raises(gh.Malformed, match="misplaced"):
+        gh.request([("x-a", "1"), *request])
+    for path in ("", "a/b", "/\x80", "/a b\x7f"):
+        with pytest.raises(gh.Malformed, match="path"):
+            gh.request([(":method", "POST"), (":scheme", "http"), (":path", path)])
+    with pytest.raises(gh.Malformed, match="missing"):
+        gh.request([(":method", "POST"), (":path", "/a/b")])
 
 
 def test_status_message_and_trailers_are_read_from_trailers():

@@ -9,6 +9,7 @@ Knows nothing about sockets or connection state.
 from __future__ import annotations
 
 import base64
+import re
 import urllib.parse
 from collections.abc import Iterable
 from typing import Final
@@ -37,28 +38,65 @@ def pseudo(headers: Headers, name: str) -> str:
     return ""
 
 
+class Malformed(Exception):
+    """A request RFC 9113 section 8.2-8.3 calls malformed: a stream error, never forwarded."""
+
+
 def request(headers: Headers) -> tuple[str, Deadline | None, Metadata]:
-    """A request block's :path, deadline (from grpc-timeout) and metadata, in one pass."""
+    """A request block's :path, deadline (from grpc-timeout) and metadata, in one pass.
+
+    Raises Malformed for what must not reach the model: bad field names or values, pseudo-header
+    fields missing, repeated, unknown or after regular ones, connection-specific fields, and a
+    :path that is not a printable ASCII absolute path (a grpc.aio server stops serving on one).
+    """
     path = ""
     timeout: Deadline | None = None
     out: Metadata = []
+    seen: set[str] = set()
+    regular = False
     for k, v in headers:
+        # -bin values may be raw bytes: gRPC's true-binary metadata, negotiated in SETTINGS.
+        if _BAD_NAME.search(k) or (_BAD_VALUE.search(v) and not k.endswith("-bin")):
+            raise Malformed(f"field {k[:64]!r} has a character RFC 9113 8.2.1 forbids")
         if k[0] == ":":
+            if regular or k in seen or k not in _REQUEST_PSEUDO:
+                raise Malformed(f"pseudo-header field {k[:64]!r} misplaced, repeated or unknown")
+            seen.add(k)
             if k == ":path":
                 path = v
-        elif k not in HOP_BY_HOP:
-            out.append(_binary(k, v) if k.endswith("-bin") else (k, v))
-        elif k == "grpc-timeout":
-            timeout = deadline(v)
+        else:
+            regular = True
+            if k not in HOP_BY_HOP:
+                out.append(_binary(k, v) if k.endswith("-bin") else (k, v))
+            elif k == "grpc-timeout":
+                timeout = deadline(v)
+            elif k in _CONNECTION_SPECIFIC or (k == "te" and v != "trailers"):
+                raise Malformed(f"connection-specific field {k!r}")
+    if not seen >= _REQUIRED_PSEUDO:
+        raise Malformed("a pseudo-header field of :method, :scheme and :path is missing")
+    if not (path[:1] == "/" and path.isascii() and path.isprintable()):
+        raise Malformed(f":path {path[:64]!r} is not a printable ASCII absolute path")
     return path, timeout, out
+
+
+_REQUEST_PSEUDO: Final = frozenset({":method", ":scheme", ":path", ":authority"})
+_REQUIRED_PSEUDO: Final = frozenset({":method", ":scheme", ":path"})
+_CONNECTION_SPECIFIC: Final = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}
+)
+# A name: lower-case tchars (RFC 9110 5.6.2), a pseudo-header's leading colon allowed; not empty.
+_BAD_NAME: Final = re.compile(r"^$|(?!^:)[^!#$%&'*+\-.^_`|~0-9a-z]")
+# A value: no NUL, CR or LF, no leading or trailing space or tab (RFC 9113 8.2.1).
+_BAD_VALUE: Final = re.compile(r"[\x00\r\n]|^[ \t]|[ \t]$")
 
 
 def deadline(value: str) -> Deadline | None:
     """The deadline a grpc-timeout value sets; None if the value is malformed."""
     unit = _UNITS.get(value[-1:])
-    if unit is None or not value[:-1].isdigit() or len(value) > 9:
+    digits = value[:-1]
+    if unit is None or not (digits.isascii() and digits.isdigit()) or len(value) > 9:
         return None
-    return Deadline.after(int(value[:-1]) * unit)
+    return Deadline.after(int(digits) * unit)
 
 
 def metadata(headers: Iterable[tuple[str, str]]) -> Metadata:
@@ -205,6 +243,10 @@ def reset_outcome(code: int) -> Outcome:
     return Outcome(status, f"model reset the stream (HTTP/2 error {code})")
 
 
+# Messages per direction of a call whose prefixes are left out of its byte count exactly.
+EXACT_MESSAGES: Final = 1024
+
+
 class MessageBytes:
     """The message bytes in one direction of a gRPC stream's DATA, without each message's 5-byte
     prefix (gRPC over HTTP/2: compressed flag, 4-byte length): what grpcio's handlers count."""
@@ -223,6 +265,11 @@ class MessageBytes:
         self._prefix = b""  # a prefix split across DATA frames
 
     def add(self, data: bytes, start: int, end: int) -> None:
+        if self.messages >= EXACT_MESSAGES:
+            # Past this many, DATA bytes stand for message bytes: walking a flood of empty
+            # messages one by one would cost the relay ~25x what their bytes cost to forward.
+            self.total += end - start
+            return
         if not self._left and not self._prefix and end - start >= 5:
             # The usual case: this DATA starts a message and holds its whole prefix.
             size = int.from_bytes(data[start + 1 : start + 5], "big")
