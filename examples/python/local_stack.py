@@ -22,6 +22,12 @@ DIGITS_SERVER = REPO / "examples" / "python" / "digits_server.py"
 HOST = "127.0.0.1"
 
 
+def _log_file(prefix: str) -> pathlib.Path:
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".log")
+    os.close(fd)  # the child opens it itself
+    return pathlib.Path(name)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
@@ -91,7 +97,7 @@ def start_listening(
     """Start a model server that prints `digits model listening on HOST:PORT` once it serves
     (every example does, in every language; a server that is no example prints its own
     `ready_prefix` before HOST:PORT); its stderr goes to a log file."""
-    log = pathlib.Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
+    log = _log_file(f"{name}-")
     with log.open("ab") as err:  # the child keeps its own copy of the descriptor
         popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, cwd=REPO)
     proc = Proc(popen, log)
@@ -120,7 +126,7 @@ def start_sidecar(
 ) -> Proc:
     grpc_port, http_port, admin_port = free_port(), free_port(), free_port()
     egress_grpc, egress_http = free_port(), free_port()
-    log = pathlib.Path(tempfile.mkstemp(prefix="sidecar-", suffix=".log")[1])
+    log = _log_file("sidecar-")
     settings = {
         "app-name": app_name,
         "model-address": f"{HOST}:{model_port}",

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Request bytes buffered for a call the relay answers itself (health checks).
 _MAX_LOCAL_REQUEST: Final = 64 * 1024
+# Health calls (Check awaiting its request, open Watches) one connection may have at once.
+_MAX_LOCAL_STREAMS: Final = 16
 # Streams remembered as answered locally until the client ends them.
 _MAX_DROPPED: Final = 4096
 # The model is local: a connection it does not accept within this is answered locally.
@@ -151,7 +153,10 @@ class RelayConnection:
             if self._up is not None:
                 self._up.close()
             return
-        self._resume_client()
+        try:
+            self._resume_client()
+        except Exception:
+            self.failed()  # as a socket callback would: this task's error must not go unseen
 
     def model_connected(self, transport: asyncio.Transport) -> None:
         if self._closed:
@@ -449,10 +454,26 @@ class RelayConnection:
             if not end_stream:
                 self._drop(sid)
             return
-        path, deadline, metadata = gh.request(headers)
+        try:
+            path, deadline, metadata = gh.request(headers)
+        except gh.Malformed as e:
+            # A stream error (RFC 9113 8.1.1): this call is refused, the connection goes on.
+            log.debug("relay: malformed request from %s on stream %d: %s", self._peer, sid, e)
+            if changed:
+                self._diverge()
+            self._out.to_client(f.rst_stream(sid, f.PROTOCOL_ERROR))
+            if not end_stream:
+                self._drop(sid)
+            return
         if path in health.PATHS:
             if changed:
                 self._diverge()
+            if len(self._local) + len(self._watches) >= _MAX_LOCAL_STREAMS:
+                # Each holds a buffer or a watch here: a client may not open them without bound.
+                self._out.to_client(f.rst_stream(sid, f.REFUSED_STREAM))
+                if not end_stream:
+                    self._drop(sid)
+                return
             self._local[sid] = (path, bytearray())
             if end_stream:
                 self._client_ended(sid)
@@ -687,6 +708,12 @@ class RelayConnection:
 
     def _model_frame(self, frame: Frame) -> None:
         kind, sid = frame.kind, frame.sid
+        length = len(frame.raw) - f.HEADER_LEN if kind != f.HEADERS else 0  # a block: checked as read
+        f.check(length, kind, frame.flags, sid, f.MAX_FRAME_LIMIT)
+        st = self._streams.get(sid)
+        if st is not None and st.done is None and kind in (f.HEADERS, f.RST_STREAM):
+            # The model answers a stream it was never sent (its call still awaits the filters).
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model answered stream {sid} before its request")
         if kind == f.DATA:
             st = self._streams.get(sid)
             if st is not None:
@@ -721,6 +748,8 @@ class RelayConnection:
                 self._up_table_size = min(size, 4096)
             frame_size = values.get(f.MAX_FRAME_SIZE)
             if frame_size is not None:
+                if not f.DEFAULT_MAX_FRAME <= frame_size <= f.MAX_FRAME_LIMIT:
+                    raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model SETTINGS_MAX_FRAME_SIZE {frame_size}")
                 self._max_frame_in = self._max_frame_up = frame_size
 
     def _resolve(self, st: _Stream, result: Outcome) -> None:
