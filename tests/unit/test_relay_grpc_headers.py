@@ -129,3 +129,12 @@ def test_message_bytes_leave_out_each_prefix_wherever_frames_split_it():
 def test_trailers_after_response_headers_carry_no_status_pseudo_header():
     block = gh.trailers_only(Outcome(Code.UNAVAILABLE, "model gone"), after_headers=True)
     assert _decode(hpack.Decoder(), block) == [("grpc-status", "14"), ("grpc-message", "model gone")]
+
+
+def test_a_flood_of_empty_messages_is_counted_by_its_bytes_past_the_bound():
+    flood = b"\x00\x00\x00\x00\x00" * (gh.EXACT_MESSAGES + 100)
+    counter = gh.MessageBytes()
+    counter.add(flood, 0, len(flood) // 2)
+    counter.add(flood, len(flood) // 2, len(flood))
+    assert counter.messages == gh.EXACT_MESSAGES
+    assert counter.total == len(flood) - gh.EXACT_MESSAGES * 5

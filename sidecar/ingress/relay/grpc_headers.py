@@ -249,7 +249,8 @@ EXACT_MESSAGES: Final = 1024
 
 class MessageBytes:
     """The message bytes in one direction of a gRPC stream's DATA, without each message's 5-byte
-    prefix (gRPC over HTTP/2: compressed flag, 4-byte length): what grpcio's handlers count."""
+    prefix (gRPC over HTTP/2: compressed flag, 4-byte length): what grpcio's handlers count.
+    Exact for the first EXACT_MESSAGES messages; after those, prefixes count as message bytes."""
 
     @property
     def counted(self) -> int | None:
@@ -295,3 +296,6 @@ class MessageBytes:
                 self.messages += 1
                 self._left = int.from_bytes(self._prefix[1:], "big")
                 self._prefix = b""
+                if self.messages >= EXACT_MESSAGES and pos < end:
+                    self.total += end - pos
+                    return
