@@ -178,3 +178,25 @@ async def test_metadata_a_filter_replaces_reaches_the_model_replaced(in_process_
             assert ("x-echo-blob-bin", b"\x00\xff") in initial
             # Plain calls after re-encoded ones still decode at the model.
             assert (await stub.ServerLive(pb.ServerLiveRequest())).live
+
+
+async def test_a_path_that_would_stop_a_grpc_aio_server_is_refused_and_all_keeps_serving(relay_sidecar):
+    # Found by tests/fuzz: a grpc.aio server that receives this :path stops accepting for good (so does
+    # the grpcio data plane's own server; docs/known-issues.md). The relay refuses it as malformed.
+    block = hpack.Encoder().encode(
+        [(":method", "POST"), (":scheme", "http"), (":path", b"\x80"), ("te", "trailers")]
+    )
+    reader, writer = await asyncio.open_connection(HOST, relay_sidecar.ports["grpc"])
+    try:
+        writer.write(f.PREFACE + _SETTINGS + f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, 1, block))
+        async with asyncio.timeout(5):
+            while True:
+                length, kind, _, sid = f.parse_header(await reader.readexactly(9))
+                payload = await reader.readexactly(length)
+                if kind == f.RST_STREAM and sid == 1:
+                    assert f.error_code(payload) == f.PROTOCOL_ERROR
+                    break
+    finally:
+        writer.close()
+    async with grpc.aio.insecure_channel(f"{HOST}:{relay_sidecar.ports['grpc']}") as ch:
+        assert (await pb_grpc.GRPCInferenceServiceStub(ch).ServerLive(pb.ServerLiveRequest(), timeout=5)).live
