@@ -97,7 +97,11 @@ class Sidecar:
             *self.telemetry.inner_filters("ingress", upstream=config.model_address),
         ]
         self.grpc: GrpcDataplane
-        if config.dataplane == "relay":
+        dataplane = config.dataplane
+        if dataplane == "auto":
+            dataplane = "relay" if config.model_protocol == "grpc" else "grpcio"
+        self.dataplane = dataplane
+        if dataplane == "relay":
             if config.model_protocol != "grpc":
                 raise ConfigError("dataplane: relay forwards HTTP/2 frames and needs model_protocol grpc")
             self.grpc = RelayDataplane(
@@ -197,12 +201,13 @@ class Sidecar:
             )
             self.registrar.start()
         log.info(
-            "ai-sidecar %s serving app %s: gRPC on %s:%d, HTTP on %s:%d, admin on %s:%d, "
+            "ai-sidecar %s serving app %s: gRPC on %s:%d (%s data plane), HTTP on %s:%d, admin on %s:%d, "
             "egress gRPC %d and HTTP %d, model at %s",
             __version__,
             self.config.app_name,
             self.config.listen_host,
             self.grpc.port,
+            self.dataplane,
             self.config.listen_host,
             self.http.port,
             self.config.admin_host,

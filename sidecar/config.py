@@ -86,10 +86,11 @@ class SidecarConfig:
         ),
     )
     dataplane: str = field(
-        default="grpcio",
+        default="auto",
         metadata=_about(
-            Choice(("grpcio", "relay"), upper=False),
-            "gRPC ingress data plane: grpcio (grpc.aio, the reference) or relay (frame-level HTTP/2 relay).",
+            Choice(("auto", "relay", "grpcio"), upper=False),
+            "gRPC ingress: relay (frame-level HTTP/2) or grpcio (grpc.aio); "
+            "auto: relay unless the model is REST.",
         ),
     )
     listen_host: str = field(
