@@ -257,7 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             procs: dict[str, Proc] = {"model": model}
             targets = [Target("direct", model.ports["grpc"], None)]
             if "sidecar" in opts.targets:
-                procs["sidecar"] = stack.enter_context(running(start_sidecar(model.ports["grpc"])))
+                procs["sidecar"] = stack.enter_context(
+                    running(start_sidecar(model.ports["grpc"], "--dataplane", "grpcio"))
+                )
                 targets.append(
                     Target("sidecar", procs["sidecar"].ports["grpc"], procs["sidecar"].pid)
                 )
