@@ -55,9 +55,13 @@ def request(headers: Headers) -> tuple[str, Deadline | None, Metadata]:
     seen: set[str] = set()
     regular = False
     for k, v in headers:
-        # -bin values may be raw bytes: gRPC's true-binary metadata, negotiated in SETTINGS.
-        if _BAD_NAME.search(k) or (_BAD_VALUE.search(v) and not k.endswith("-bin")):
-            raise Malformed(f"field {k[:64]!r} has a character RFC 9113 8.2.1 forbids")
+        if (k, v) not in _valid:
+            # -bin values may be raw bytes: gRPC's true-binary metadata, negotiated in SETTINGS.
+            if _BAD_NAME.search(k) or (_BAD_VALUE.search(v) and not k.endswith("-bin")):
+                raise Malformed(f"field {k[:64]!r} has a character RFC 9113 8.2.1 forbids")
+            if len(_valid) >= _VALID_MEMO:
+                _valid.clear()
+            _valid.add((k, v))
         if k[0] == ":":
             if regular or k in seen or k not in _REQUEST_PSEUDO:
                 raise Malformed(f"pseudo-header field {k[:64]!r} misplaced, repeated or unknown")
@@ -79,6 +83,9 @@ def request(headers: Headers) -> tuple[str, Deadline | None, Metadata]:
     return path, timeout, out
 
 
+# Fields already found well-formed: most of a client's fields repeat call after call.
+_VALID_MEMO: Final = 4096
+_valid: set[tuple[str, str]] = set()
 _REQUEST_PSEUDO: Final = frozenset({":method", ":scheme", ":path", ":authority"})
 _REQUIRED_PSEUDO: Final = frozenset({":method", ":scheme", ":path"})
 _CONNECTION_SPECIFIC: Final = frozenset(
