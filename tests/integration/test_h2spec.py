@@ -41,6 +41,8 @@ RACY = {
     "http2/8.1/1": "backend race: resets the GET before or after it sees the second HEADERS",
     "http2/8.1.2.1/3": "backend race: resets the GET before or after it sees the pseudo-header trailers",
 }
+# RFC 9113 8.2-8.3: the relay refuses a malformed request itself; grpc-core answers or ignores it.
+_MALFORMED = "relay refuses a request with {} (RST_STREAM PROTOCOL_ERROR); the backend does not"
 _STRICTER = "relay checks frames itself: GOAWAY({}) at once; the backend {}"
 # Cases only the relay passes: it answers these connection errors itself before the model sees them.
 RELAY_STRICTER = {
@@ -58,6 +60,19 @@ RELAY_STRICTER = {
     "http2/6.7/3": _STRICTER.format("PROTOCOL_ERROR", "acks a PING on stream 1"),
     "http2/6.8/1": _STRICTER.format("PROTOCOL_ERROR", "ignores GOAWAY on stream 1"),
     "http2/8.2/1": _STRICTER.format("PROTOCOL_ERROR", "ignores PUSH_PROMISE from a client"),
+    "http2/8.1.2/1": _MALFORMED.format("an upper-case field name"),
+    "http2/8.1.2.1/1": _MALFORMED.format("an unknown pseudo-header field"),
+    "http2/8.1.2.1/2": _MALFORMED.format("a response pseudo-header field in a request"),
+    "http2/8.1.2.1/4": _MALFORMED.format("a pseudo-header field after a regular one"),
+    "http2/8.1.2.2/1": _MALFORMED.format("a connection-specific field"),
+    "http2/8.1.2.2/2": _MALFORMED.format("te other than trailers"),
+    "http2/8.1.2.3/1": _MALFORMED.format("an empty :path"),
+    "http2/8.1.2.3/2": _MALFORMED.format("no :method"),
+    "http2/8.1.2.3/3": _MALFORMED.format("no :scheme"),
+    "http2/8.1.2.3/4": _MALFORMED.format("no :path"),
+    "http2/8.1.2.3/5": _MALFORMED.format("a repeated :method"),
+    "http2/8.1.2.3/6": _MALFORMED.format("a repeated :scheme"),
+    "http2/8.1.2.3/7": _MALFORMED.format("a repeated :path"),
     "hpack/5.2/1": _STRICTER.format(
         "COMPRESSION_ERROR",
         "resets only the stream (RFC 7541 5.2 wants a connection error) for Huffman padding over 7 bits",
