@@ -249,21 +249,21 @@ class RelayConnection:
         if self._connecting or self._pending is not None:
             self._out.hold_client("held", self._client_in.buffered > _HELD_HIGH)
             return
-        self._out.begin()
-        try:
-            self._read_client()
-        finally:
-            self._out.end()
+        self._read_client()
 
     def _resume_client(self) -> None:
         self._out.hold_client("held", False)
+        self._read_client()
+
+    def _read_client(self) -> None:
+        """Handle what the client sent so far; what it produces goes out when this returns."""
         self._out.begin()
         try:
-            self._read_client()
+            self._read_client_frames()
         finally:
             self._out.end()
 
-    def _read_client(self) -> None:
+    def _read_client_frames(self) -> None:
         try:
             if not self._preface:
                 first = self._client_in.take(len(f.PREFACE))
