@@ -17,19 +17,19 @@ sockets or the composition root.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Final
 
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.health.readiness import Readiness
+from sidecar.ingress.relay import calls, health
 from sidecar.ingress.relay import frames as f
 from sidecar.ingress.relay import grpc_headers as gh
-from sidecar.ingress.relay import health
+from sidecar.ingress.relay.calls import Stream
 from sidecar.ingress.relay.framing import Frame, FrameBuffer, header_block
 from sidecar.ingress.relay.hpack_decoder import Decoder, HPACKDecodeError
 from sidecar.ingress.relay.outbox import Outbox
@@ -37,10 +37,6 @@ from sidecar.ingress.relay.protocols import ModelProtocol
 
 log = logging.getLogger(__name__)
 
-# Request bytes buffered for a call the relay answers itself (health checks).
-_MAX_LOCAL_REQUEST: Final = 64 * 1024
-# Health calls (Check awaiting its request, open Watches) one connection may have at once.
-_MAX_LOCAL_STREAMS: Final = 16
 # Streams remembered as answered locally until the client ends them.
 _MAX_DROPPED: Final = 4096
 # The model is local: a connection it does not accept within this is answered locally.
@@ -49,43 +45,6 @@ _CONNECT_TIMEOUT: Final = 2.0
 _MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY})
 # Client bytes held while a call waits for its verdict before reading from the client pauses.
 _HELD_HIGH: Final = 1 << 20
-
-
-class _Stream:
-    """Per-call state of a relayed stream; the Call's `exchange`."""
-
-    __slots__ = (
-        "block",
-        "changed",
-        "conn",
-        "done",
-        "end_stream",
-        "headers",
-        "original",
-        "replied",
-        "request_bytes",
-        "response_bytes",
-        "sid",
-        "step",
-    )
-
-    def __init__(self, conn: RelayConnection, sid: int, block: bytes, headers: gh.Headers) -> None:
-        self.conn = conn
-        self.sid = sid
-        # Until the verdict: the client's block, what it decoded to, and whether it changed the table.
-        self.block = block
-        self.headers = headers
-        self.changed = False
-        self.end_stream = False
-        # The chain's coroutine resumed by hand: its context, and its own `done` when that is what
-        # it waits on (then the relay resumes it when the call ends; see RelayConnection._step).
-        self.step: tuple[Coroutine[Any, Any, Outcome], contextvars.Context, bool] | None = None
-        self.done: asyncio.Future[Outcome] | None = None  # set once forwarded
-        self.replied = False  # the model sent response headers
-        # The metadata as the client sent it: what filters append to it is appended to the block.
-        self.original: Metadata = []
-        self.request_bytes = gh.MessageBytes()
-        self.response_bytes = gh.MessageBytes()
 
 
 class RelayConnection:
@@ -101,7 +60,6 @@ class RelayConnection:
         self._upstream = upstream
         self._chain = chain
         self._readiness = readiness
-        self._healthy_services = healthy_services
         self._on_close = on_close
         self._loop = asyncio.get_running_loop()
         self._up: asyncio.Transport | None = None
@@ -115,10 +73,9 @@ class RelayConnection:
         self._up_table_size = 4096
         self._max_frame_down = f.DEFAULT_MAX_FRAME  # largest frame we may send the client
         self._max_frame_up = f.DEFAULT_MAX_FRAME
-        self._streams: dict[int, _Stream] = {}
+        self._streams: dict[int, Stream] = {}
         self._dropped: dict[int, None] = {}
-        self._local: dict[int, tuple[str, bytearray]] = {}  # health calls: path, request so far
-        self._watches: dict[int, tuple[str, int]] = {}  # open health Watch streams: service, last status
+        self._health = health.LocalHealth(healthy_services)
         self._last_sid = 0
         self._max_forwarded = 0
         self._debt = 0  # DATA bytes we sent the client ourselves; its WINDOW_UPDATEs for them stop here
@@ -129,7 +86,7 @@ class RelayConnection:
         self._idle.set()
         # Client frames wait while the model connection opens or a call awaits its verdict.
         self._connecting = True
-        self._pending: _Stream | None = None
+        self._pending: Stream | None = None
         self._eager = False  # a call's first step is running inside the client scan
         self._preface = False
         self._out = Outbox(self._loop)
@@ -191,7 +148,7 @@ class RelayConnection:
         # tell the client to reconnect so its next connection is relayed.
         if self._up is None and not self._connecting and not self._closed:
             self.go_away()
-            if not self._watches:
+            if not self._health.watching:
                 self._out.close_client()
 
     def client_lost(self) -> None:
@@ -200,7 +157,7 @@ class RelayConnection:
     def model_lost(self) -> None:
         if self._closed:
             return
-        if not self._watches:
+        if not self._health.watching:
             log.info("relay: model connection closed; closing the client's connection")
             self.go_away()
             self._close()
@@ -310,7 +267,7 @@ class RelayConnection:
                     if kind == f.DATA:
                         st = streams.get(sid)
                         if st is not None:
-                            _count(st.request_bytes, buf, pos, end)
+                            calls.count(st.request_bytes, buf, pos, end)
                             pos = end
                             continue
                     elif kind == f.PING:
@@ -350,7 +307,7 @@ class RelayConnection:
         if kind == f.DATA:
             st = self._streams.get(sid)
             if st is not None and up is not None:
-                _count(st.request_bytes, frame.raw, 0, len(frame.raw))
+                calls.count(st.request_bytes, frame.raw, 0, len(frame.raw))
                 self._out.to_model(frame.raw)
                 return
             self._data_for_no_one(frame)
@@ -380,8 +337,7 @@ class RelayConnection:
             if st is not None:
                 self._resolve(st, Outcome(Code.CANCELLED, "cancelled by the client"))
             self._dropped.pop(sid, None)
-            self._local.pop(sid, None)  # a cancelled health check gets no answer
-            self._watches.pop(sid, None)
+            self._health.cancel(sid)
             if (st is not None or self._forwardable(sid)) and up is not None:
                 self._out.to_model(frame.raw)
         elif kind == f.PUSH_PROMISE:
@@ -394,12 +350,8 @@ class RelayConnection:
         length = len(frame.raw) - f.HEADER_LEN
         if length:
             self._out.to_client(f.window_update(0, length))
-        local = self._local.get(frame.sid)
-        if local is not None:
-            buf = local[1]
-            buf += f.unpad(frame.flags, frame.payload)
-            if len(buf) > _MAX_LOCAL_REQUEST:
-                raise f.ConnectionError_(f.PROTOCOL_ERROR, "health request too large")
+        if frame.sid in self._health:
+            self._health.data(frame.sid, f.unpad(frame.flags, frame.payload))
         if frame.flags & f.END_STREAM:
             self._client_ended(frame.sid)
 
@@ -420,8 +372,7 @@ class RelayConnection:
         return sid in self._streams or (
             sid <= self._max_forwarded
             and sid not in self._dropped
-            and sid not in self._local
-            and sid not in self._watches
+            and sid not in self._health
         )
 
     def _client_headers(self, frame: Frame) -> None:
@@ -468,23 +419,22 @@ class RelayConnection:
         if path in health.PATHS:
             if changed:
                 self._diverge()
-            if len(self._local) + len(self._watches) >= _MAX_LOCAL_STREAMS:
+            if not self._health.open(sid, path):
                 # Each holds a buffer or a watch here: a client may not open them without bound.
                 self._out.to_client(f.rst_stream(sid, f.REFUSED_STREAM))
                 if not end_stream:
                     self._drop(sid)
                 return
-            self._local[sid] = (path, bytearray())
             if end_stream:
                 self._client_ended(sid)
             return
-        st = _Stream(self, sid, block, headers)
+        st = Stream(self, sid, block, headers)
         st.changed, st.end_stream = changed, end_stream
         self._start_call(st, path, deadline, metadata)
 
     # ---- calls: the filter chain decides, then the block goes up or a trailers-only reply down ----
 
-    def _start_call(self, st: _Stream, path: str, deadline: Deadline | None, metadata: Metadata) -> None:
+    def _start_call(self, st: Stream, path: str, deadline: Deadline | None, metadata: Metadata) -> None:
         st.original = list(metadata)
         call = Call(
             method=path,
@@ -499,38 +449,15 @@ class RelayConnection:
         # Header blocks must reach the model in the client's order: hold the client's frames
         # until this call's verdict (forward() admits it, or the chain ends without forwarding).
         self._pending = st
-        # The chain runs as a coroutine stepped by hand, not as a task: its first step now, in
-        # this read's callback (an admitted call's HEADERS leave in the same write as the rest of
-        # the read), and its last when the model's trailers arrive, in that read's callback. Each
-        # step runs in the call's own contextvars context, as a task's would; what it waits for
-        # besides its own end resumes it from that future's callback. No step has a current task
-        # (asyncio.timeout needs one; asyncio.wait_for and plain awaits do not).
-        st.step = (self._run_call(call, st), contextvars.copy_context(), False)
+        # The chain's first step runs now, in this read's callback (calls.py): an admitted call's
+        # HEADERS leave in the same write as the rest of the read.
         self._eager = True
         try:
-            self._step(st)
+            calls.start(st, self._run_call(call, st))
         finally:
             self._eager = False
 
-    def _step(self, st: _Stream) -> None:
-        """Run the call's chain until it waits again (or ends); arrange to be resumed."""
-        assert st.step is not None
-        coro, context, _ = st.step
-        try:
-            waiting = context.run(coro.send, None)
-        except StopIteration:
-            st.step = None
-            return
-        if waiting is None:  # a bare yield, as asyncio.sleep(0) makes
-            self._loop.call_soon(self._step, st)
-            return
-        waiting._asyncio_future_blocking = False  # what a task does with the future it is handed
-        if waiting is st.done:
-            st.step = (coro, context, True)  # _resolve resumes it
-        else:
-            waiting.add_done_callback(lambda _: self._step(st))
-
-    async def _run_call(self, call: Call, st: _Stream) -> Outcome:
+    async def _run_call(self, call: Call, st: Stream) -> Outcome:
         try:
             result = await self._chain(call)
         except Exception:
@@ -540,7 +467,7 @@ class RelayConnection:
             self._refuse(st, result)
         return result
 
-    async def forward(self, call: Call, st: _Stream) -> Outcome:
+    async def forward(self, call: Call, st: Stream) -> Outcome:
         if self._closed:
             return Outcome(Code.UNAVAILABLE, f"{call.method}: connection closed")
         if self._up is None:
@@ -560,7 +487,7 @@ class RelayConnection:
             return Outcome(Code.DEADLINE_EXCEEDED, "deadline exceeded")
         return result
 
-    def _admit(self, st: _Stream, call: Call) -> None:
+    def _admit(self, st: Stream, call: Call) -> None:
         if self._pending is not st or self._closed:
             return
         self._pending = None
@@ -576,7 +503,7 @@ class RelayConnection:
         finally:
             self._out.end()
 
-    def _forward_block(self, st: _Stream, call: Call) -> None:
+    def _forward_block(self, st: Stream, call: Call) -> None:
         self._max_forwarded = st.sid
         n = len(st.original)
         if call.metadata[:n] == st.original:
@@ -589,7 +516,7 @@ class RelayConnection:
             self._send_block_up(st.sid, st.block, headers, [], st.end_stream)
         st.block, st.headers = b"", []
 
-    def _refuse(self, st: _Stream, result: Outcome) -> None:
+    def _refuse(self, st: Stream, result: Outcome) -> None:
         """The chain ended without forwarding the call: answer the client here with its outcome."""
         self._pending = None
         self._streams.pop(st.sid, None)
@@ -635,29 +562,17 @@ class RelayConnection:
 
     def _client_ended(self, sid: int) -> None:
         self._dropped.pop(sid, None)
-        local = self._local.pop(sid, None)
-        if local is None:
-            return
-        path, request = local
-        ready, services, limit = self._readiness.current.ready, self._healthy_services, self._max_frame_down
-        if path == health.CHECK:
-            reply, data_bytes = health.answer(sid, bytes(request), ready, services, limit)
-        else:
-            reply, data_bytes, watched = health.watch(sid, bytes(request), ready, services, limit)
-            if watched is not None:
-                self._watches[sid] = watched
-        self._debt += data_bytes
-        self._out.to_client(reply)
+        answered = self._health.ended(sid, self._readiness.current.ready, self._max_frame_down)
+        if answered is not None:
+            reply, data_bytes = answered
+            self._debt += data_bytes
+            self._out.to_client(reply)
 
     def readiness_changed(self, ready: bool) -> None:
         """Tell each open Watch its service's new status, if it changed."""
-        for sid, (service, last) in list(self._watches.items()):
-            status = health.watched_status(service, ready, self._healthy_services)
-            if status != last:
-                self._watches[sid] = (service, status)
-                update = health.update(sid, status)
-                self._debt += len(update) - f.HEADER_LEN
-                self._out.to_client(update)
+        for update in self._health.changed(ready):
+            self._debt += len(update) - f.HEADER_LEN
+            self._out.to_client(update)
 
     # ---- model to client ----
 
@@ -683,7 +598,7 @@ class RelayConnection:
                 if kind == f.DATA:
                     st = streams.get(sid)
                     if st is not None:
-                        _count(st.response_bytes, buf, pos, end)
+                        calls.count(st.response_bytes, buf, pos, end)
                 elif kind in _MODEL_WATCHED:
                     if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
                         frame = header_block(buf, pos, end, f.MAX_FRAME_LIMIT)
@@ -717,7 +632,7 @@ class RelayConnection:
         if kind == f.DATA:
             st = self._streams.get(sid)
             if st is not None:
-                _count(st.response_bytes, frame.raw, 0, len(frame.raw))
+                calls.count(st.response_bytes, frame.raw, 0, len(frame.raw))
         elif kind == f.HEADERS:
             try:
                 headers = self._s2c.decode(frame.block)
@@ -752,25 +667,10 @@ class RelayConnection:
                     raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model SETTINGS_MAX_FRAME_SIZE {frame_size}")
                 self._max_frame_in = self._max_frame_up = frame_size
 
-    def _resolve(self, st: _Stream, result: Outcome) -> None:
-        if st.done is not None and not st.done.done():
-            st.done.set_result(result)
-            if st.step is not None and st.step[2]:
-                # The chain waits on exactly this: finish it now, within this callback (its
-                # filters see the end), rather than a loop turn later.
-                st.step = (st.step[0], st.step[1], False)
-                self._step(st)
+    def _resolve(self, st: Stream, result: Outcome) -> None:
+        calls.end(st, result)  # its filters see the end within this callback
         if not self._streams:
             self._idle.set()
-
-
-def _count(counter: gh.MessageBytes, buf: bytes, pos: int, end: int) -> None:
-    """Count the messages in the DATA frame buf[pos:end], without its padding."""
-    start = pos + f.HEADER_LEN
-    if buf[pos + 4] & f.PADDED and start < end:
-        end -= buf[start]
-        start += 1
-    counter.add(buf, start, end)
 
 
 def _grpc_peer(peer: object) -> str:
@@ -779,10 +679,3 @@ def _grpc_peer(peer: object) -> str:
         return ""
     host, port = peer[0], peer[1]
     return f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
-
-
-async def forward(call: Call) -> Outcome:
-    """The filter chain's terminal on the relay: send the call upstream, then wait for its end."""
-    st = call.exchange
-    assert isinstance(st, _Stream)
-    return await st.conn.forward(call, st)

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from inference import grpc_service_pb2 as pb
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
-from sidecar.ingress.relay.connection import RelayConnection, forward
+from sidecar.ingress.relay.calls import forward
+from sidecar.ingress.relay.connection import RelayConnection
 from sidecar.ingress.relay.protocols import ClientProtocol
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """grpc.health.v1 answered by the relay itself, from the sidecar's readiness: no model round trip.
 
 Check gets one reply; Watch gets the status now and then one message per change, on a stream
-that stays open. Pure: one request message in, the response frames out. Knows nothing about
-sockets or HPACK state (its header blocks use no dynamic table, see grpc_headers).
+that stays open. Request messages in, response frames out; LocalHealth keeps one connection's
+open health calls. Knows nothing about sockets or HPACK state (its header blocks use no dynamic
+table, see grpc_headers).
 """
 
 from __future__ import annotations
@@ -90,3 +91,71 @@ def service_of(request: bytes) -> str | None:
         return body[2:].decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+# Request bytes buffered for one health call.
+MAX_REQUEST: Final = 64 * 1024
+# Health calls (Check awaiting its request, open Watches) one connection may have at once.
+MAX_STREAMS: Final = 16
+
+
+class LocalHealth:
+    """The health calls one connection answers itself: Checks and Watches awaiting their request,
+    and open Watches with the status each was last told. Frames out, no I/O."""
+
+    __slots__ = ("_requests", "_services", "_watches")
+
+    def __init__(self, services: frozenset[str]) -> None:
+        self._services = services
+        self._requests: dict[int, tuple[str, bytearray]] = {}  # path, request so far
+        self._watches: dict[int, tuple[str, int]] = {}  # service, last status sent
+
+    def __contains__(self, sid: int) -> bool:
+        return sid in self._requests or sid in self._watches
+
+    @property
+    def watching(self) -> bool:
+        return bool(self._watches)
+
+    def open(self, sid: int, path: str) -> bool:
+        """Take a new health call; False when the connection has as many as it may."""
+        if len(self._requests) + len(self._watches) >= MAX_STREAMS:
+            return False
+        self._requests[sid] = (path, bytearray())
+        return True
+
+    def data(self, sid: int, payload: bytes) -> None:
+        request = self._requests.get(sid)
+        if request is not None:
+            buf = request[1]
+            buf += payload
+            if len(buf) > MAX_REQUEST:
+                raise f.ConnectionError_(f.PROTOCOL_ERROR, "health request too large")
+
+    def ended(self, sid: int, ready: bool, max_frame: int) -> tuple[bytes, int] | None:
+        """The client finished sending on `sid`: the reply frames and their DATA bytes, if ours."""
+        request = self._requests.pop(sid, None)
+        if request is None:
+            return None
+        path, body = request
+        if path == CHECK:
+            return answer(sid, bytes(body), ready, self._services, max_frame)
+        reply, data_bytes, watched = watch(sid, bytes(body), ready, self._services, max_frame)
+        if watched is not None:
+            self._watches[sid] = watched
+        return reply, data_bytes
+
+    def cancel(self, sid: int) -> None:
+        """The client reset `sid`: it gets no answer."""
+        self._requests.pop(sid, None)
+        self._watches.pop(sid, None)
+
+    def changed(self, ready: bool) -> list[bytes]:
+        """Readiness changed: one DATA frame for each Watch whose status it changed."""
+        updates = []
+        for sid, (service, last) in list(self._watches.items()):
+            status = watched_status(service, ready, self._services)
+            if status != last:
+                self._watches[sid] = (service, status)
+                updates.append(update(sid, status))
+        return updates
