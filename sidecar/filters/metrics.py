@@ -27,7 +27,7 @@ class MetricsFilter:
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
         started = self._clock()
-        self._in_flight.inc()
+        self._in_flight.now += 1
         code = Code.UNKNOWN
         try:
             outcome = await next(call)
@@ -37,5 +37,5 @@ class MetricsFilter:
             code = Code.CANCELLED
             raise
         finally:
-            self._in_flight.dec()
+            self._in_flight.now -= 1
             self._metrics.observe(self._direction, call.method, call.model, code, self._clock() - started)

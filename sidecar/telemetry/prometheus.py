@@ -67,6 +67,7 @@ class SidecarMetrics:
         self._in_flight = Gauge(
             f"{PREFIX}_requests_in_flight", "Calls inside the sidecar now.", ("direction",), registry=r
         )
+        self._in_flight_counts: dict[str, InFlight] = {}
         self._model_ready = Gauge(
             f"{PREFIX}_model_ready",
             "1 while the model is ready (probes pass, not draining), else 0.",
@@ -82,9 +83,13 @@ class SidecarMetrics:
         ProcessCollector(registry=r)
         self._series: dict[_RequestKey, tuple[Counter, Histogram]] = {}
 
-    def in_flight(self, direction: str) -> Gauge:
-        """The in-flight gauge of one direction, for a filter to hold."""
-        return self._in_flight.labels(direction)
+    def in_flight(self, direction: str) -> InFlight:
+        """The in-flight count of one direction, for a filter to hold; the gauge reads it at scrape."""
+        count = self._in_flight_counts.get(direction)
+        if count is None:
+            count = self._in_flight_counts[direction] = InFlight()
+            self._in_flight.labels(direction).set_function(lambda: count.now)
+        return count
 
     def observe(self, direction: str, method: str, model: str, code: Code, seconds: float) -> None:
         """Count one finished call and its duration."""
@@ -170,3 +175,13 @@ class _EgressCollector(Collector):
                 breaker.add_metric((service, state), 1.0 if s.get("service_breaker") == state else 0.0)
         yield ejected
         yield breaker
+
+
+class InFlight:
+    """A count the event loop's thread keeps without a lock (prometheus_client's gauges take one
+    per change: two per call on the data path); the in-flight gauge reads it when scraped."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0
