@@ -81,7 +81,6 @@ class RelayConnection:
         self._debt = 0  # DATA bytes we sent the client ourselves; its WINDOW_UPDATEs for them stop here
         self._going_away = False
         self._closed = False
-        self.closed = self._loop.create_future()
         self._idle = asyncio.Event()
         self._idle.set()
         # Client frames wait while the model connection opens or a call awaits its verdict.
@@ -96,7 +95,7 @@ class RelayConnection:
     def client_connected(self, transport: asyncio.Transport) -> None:
         self._out.attach_client(transport)
         self._peer = _grpc_peer(transport.get_extra_info("peername"))
-        self._connecting_task = self._loop.create_task(self._connect())
+        self._connecting_task = self._loop.create_task(self._connect())  # held: the loop holds tasks weakly
 
     async def _connect(self) -> None:
         try:
@@ -188,8 +187,6 @@ class RelayConnection:
         self._idle.set()
         self._out.close()
         self._on_close(self)
-        if not self.closed.done():
-            self.closed.set_result(None)
 
     # ---- flow: pausing one side while the other cannot take more ----
 
