@@ -245,7 +245,7 @@ class RelayConnection:
             return
         buf, pos = window
         n, span, need = len(buf), pos, f.HEADER_LEN
-        streams, up, max_frame, debt = self._streams, self._up, self._max_frame_in, self._debt
+        streams, up, max_frame = self._streams, self._up, self._max_frame_in
         unpack = f.HEADER.unpack_from
         try:
             while n - pos >= f.HEADER_LEN and self._pending is None and not self._closed:
@@ -268,10 +268,10 @@ class RelayConnection:
                             pos = end
                             continue
                     elif kind == f.PING:
-                        if length == 8 and sid == 0:
+                        if length == 8 and sid == 0 and buf[pos + 4] & f.ACK:  # answering the model's
                             pos = end
                             continue
-                    elif kind == f.WINDOW_UPDATE and length == 4 and (sid in streams if sid else not debt):
+                    elif kind == f.WINDOW_UPDATE and length == 4 and sid in streams:
                         pos = end
                         continue
                 if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
@@ -311,12 +311,14 @@ class RelayConnection:
         elif kind == f.HEADERS:
             self._client_headers(frame)
         elif kind == f.WINDOW_UPDATE:
-            if sid == 0 and self._debt:
+            if sid == 0:
                 inc = f.window_increment(frame.payload)
+                if not inc:
+                    raise f.ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")
                 paid = min(inc, self._debt)
                 self._debt -= paid
                 if inc > paid and up is not None:
-                    self._out.to_model(f.window_update(0, inc - paid))
+                    self._out.credit_model(inc - paid)
             elif self._forwardable(sid) and up is not None:
                 self._out.to_model(frame.raw)
         elif kind == f.SETTINGS:
@@ -325,10 +327,11 @@ class RelayConnection:
             if up is not None:
                 self._out.to_model(frame.raw)
         elif kind == f.PING:
-            if up is not None:
-                self._out.to_model(frame.raw)
-            elif not flags & f.ACK:
+            if not flags & f.ACK:
+                # PING belongs to one connection (RFC 9113 6.7): the relay answers the client's.
                 self._out.to_client(f.ping_ack(frame.payload))
+            elif up is not None:
+                self._out.to_model(frame.raw)  # the client answering one of the model's
         elif kind == f.RST_STREAM:
             st = self._streams.pop(sid, None)
             if st is not None:
@@ -596,6 +599,15 @@ class RelayConnection:
                     st = streams.get(sid)
                     if st is not None:
                         calls.count(st.response_bytes, buf, pos, end)
+                elif kind == f.WINDOW_UPDATE and not sid and end - pos == 13:
+                    # Connection credit rides with the next write to the client (outbox.py).
+                    if pos > span:
+                        self._out.to_client(buf[span:pos])
+                    span = end
+                    increment = f.window_increment(buf[pos + 9 : end])
+                    if not increment:
+                        raise f.ConnectionError_(f.PROTOCOL_ERROR, "model WINDOW_UPDATE of 0")
+                    self._out.credit_client(increment)
                 elif kind in _MODEL_WATCHED:
                     if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
                         frame = header_block(buf, pos, end, f.MAX_FRAME_LIMIT)

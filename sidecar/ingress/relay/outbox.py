@@ -3,8 +3,11 @@
 Frames are queued and written together: everything one read (or one verdict) produced goes out
 in one send() per direction when that callback ends (`begin`/`end`), instead of one per frame
 (a syscall was the largest cost). Frames queued outside such a callback go out on the next loop
-turn. Reading from the client pauses while any reason to hold it holds: the model's socket is
-full, or a call awaiting its verdict holds too many bytes. Knows nothing about frames.
+turn. Connection-level flow-control credit (WINDOW_UPDATE on stream 0) is held and sent with
+the next write the same way goes, and at the latest CREDIT_DELAY later or once CREDIT_HELD is
+owed: each side sends one per call, and most of those then cost no write of their own. Reading
+from the client pauses while any reason to hold it holds: the model's socket is full, or a call
+awaiting its verdict holds too many bytes. Knows nothing about frames but WINDOW_UPDATE.
 """
 
 from __future__ import annotations
@@ -12,15 +15,38 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
+from sidecar.ingress.relay import frames as f
+
 # Bytes queued towards a peer before reading from the other side pauses.
 WRITE_HIGH: Final = 1 << 20
+# Connection credit held back: far below the 65,535 bytes every connection window starts with,
+# so a peer never waits for credit the relay holds (a peer whose window is spent has been
+# credited its consumption, which past this amount goes out at once).
+CREDIT_HELD: Final = 16384
+# Seconds held credit waits at most for a write to ride on.
+CREDIT_DELAY: Final = 0.005
 
 
 class Outbox:
-    __slots__ = ("_depth", "_down_out", "_held", "_loop", "_soon", "_up_out", "down", "up")
+    __slots__ = (
+        "_credit_delay",
+        "_credit_down",
+        "_credit_timer",
+        "_credit_up",
+        "_depth",
+        "_down_out",
+        "_due",
+        "_held",
+        "_loop",
+        "_soon",
+        "_up_out",
+        "down",
+        "up",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, credit_delay: float = CREDIT_DELAY) -> None:
         self._loop = loop
+        self._credit_delay = credit_delay
         self.down: asyncio.Transport | None = None  # the client's socket
         self.up: asyncio.Transport | None = None  # the model's socket
         self._down_out: list[bytes] = []
@@ -28,6 +54,10 @@ class Outbox:
         self._soon = False
         self._depth = 0
         self._held: set[str] = set()
+        self._credit_up = 0  # connection credit owed to the model
+        self._credit_down = 0  # and to the client
+        self._credit_timer: asyncio.TimerHandle | None = None
+        self._due = False
 
     def attach_client(self, transport: asyncio.Transport) -> None:
         self.down = transport
@@ -57,8 +87,40 @@ class Outbox:
             self._soon = True
             self._loop.call_soon(self.flush)
 
+    def credit_model(self, increment: int) -> None:
+        self._credit_up += increment
+        self._credit_soon(self._credit_up)
+
+    def credit_client(self, increment: int) -> None:
+        self._credit_down += increment
+        self._credit_soon(self._credit_down)
+
+    def _credit_soon(self, owed: int) -> None:
+        if owed >= CREDIT_HELD:
+            self._due = True
+            if not self._soon and not self._depth:
+                self._soon = True
+                self._loop.call_soon(self.flush)
+        elif self._credit_timer is None:
+            self._credit_timer = self._loop.call_later(self._credit_delay, self._credit_expired)
+
+    def _credit_expired(self) -> None:
+        self._credit_timer = None
+        self._due = True
+        self.flush()
+
     def flush(self) -> None:
         self._soon = False
+        if self._credit_up and (self._up_out or self._due):
+            self._up_out.append(f.window_update(0, self._credit_up))
+            self._credit_up = 0
+        if self._credit_down and (self._down_out or self._due):
+            self._down_out.append(f.window_update(0, self._credit_down))
+            self._credit_down = 0
+        self._due = False
+        if self._credit_timer is not None and not (self._credit_up or self._credit_down):
+            self._credit_timer.cancel()  # all went with this write
+            self._credit_timer = None
         if self._up_out:
             data = b"".join(self._up_out)
             self._up_out.clear()
@@ -72,6 +134,8 @@ class Outbox:
                 self.down.write(data)
 
     def close(self) -> None:
+        if self._credit_timer is not None:
+            self._credit_timer.cancel()
         self.flush()
         for transport in (self.down, self.up):
             if transport is not None:
