@@ -9,6 +9,8 @@ A filter decides from state it can read at once (the request path reads state; b
 tasks decide it): a transport may run the chain without a current asyncio task (the relay
 steps it by hand, in its socket callbacks), so `asyncio.timeout` and libraries built on it
 (aiohttp's client timeouts) do not work inside a filter; plain awaits and `wait_for` do.
+What a filter does after `next` returns may run after the client has its reply (the relay
+writes the reply first), so an Outcome returned then is recorded, not sent.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import grpc
@@ -200,3 +201,41 @@ async def test_a_path_that_would_stop_a_grpc_aio_server_is_refused_and_all_keeps
         writer.close()
     async with grpc.aio.insecure_channel(f"{HOST}:{relay_sidecar.ports['grpc']}") as ch:
         assert (await pb_grpc.GRPCInferenceServiceStub(ch).ServerLive(pb.ServerLiveRequest(), timeout=5)).live
+
+
+class _SlowToFinish:
+    """A filter whose work after the call (as metrics and access logs do) takes a blocking 0.5 s."""
+
+    def __init__(self) -> None:
+        self.heard_end: list[float] = []
+
+    async def __call__(self, call: Call, next: Next) -> Outcome:
+        outcome = await next(call)
+        self.heard_end.append(time.monotonic())
+        # Blocks the loop on purpose: nothing the relay writes after this point goes out meanwhile.
+        time.sleep(0.5)  # noqa: ASYNC251
+        return outcome
+
+
+async def test_the_client_has_its_reply_before_the_filters_hear_the_end(model: Proc):
+    slow = _SlowToFinish()
+    readiness = Readiness(1, 1)
+    readiness.record(True)
+    relay = RelayDataplane(
+        host=HOST, port=0, model_address=f"{HOST}:{model.ports['grpc']}", filters=[slow], readiness=readiness
+    )
+    await relay.start()
+
+    def call() -> float:  # a client on its own thread: it reads while the relay's loop is blocked
+        with grpc.insecure_channel(f"{HOST}:{relay.port}") as ch:
+            stub = pb_grpc.GRPCInferenceServiceStub(ch)
+            assert stub.ModelInfer(raw_request(images()[0][:1]), timeout=10).outputs
+            return time.monotonic()
+
+    try:
+        replied = await asyncio.to_thread(call)
+    finally:
+        await relay.stop(1.0)
+    assert len(slow.heard_end) == 1
+    # The reply went out before the filter's 0.5 s began, not after it.
+    assert replied - slow.heard_end[0] < 0.25

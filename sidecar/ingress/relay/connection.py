@@ -86,6 +86,8 @@ class RelayConnection:
         # Client frames wait while the model connection opens or a call awaits its verdict.
         self._connecting = True
         self._pending: Stream | None = None
+        # Calls the model ended in the read being handled: their filters hear it once the reply is out.
+        self._ended: list[tuple[Stream, Outcome]] = []
         self._eager = False  # a call's first step is running inside the client scan
         self._preface = False
         self._out = Outbox(self._loop)
@@ -629,6 +631,12 @@ class RelayConnection:
                 self._out.to_client(buf[span:pos])
             reader.advance(pos, need)
             self._out.end()
+            if self._ended:
+                # The client has the replies: only now do the calls' filters (metrics, logs,
+                # spans) hear their end, so their work adds nothing to the client's latency.
+                ended, self._ended = self._ended, []
+                for st, result in ended:
+                    self._resolve(st, result)
 
     def _model_frame(self, frame: Frame) -> None:
         kind, sid = frame.kind, frame.sid
@@ -651,7 +659,7 @@ class RelayConnection:
                 st = self._streams.pop(sid, None)
                 if st is not None:
                     result = gh.outcome(headers) or Outcome(Code.UNKNOWN, "model sent no grpc-status")
-                    self._resolve(st, result)
+                    self._ended.append((st, result))
             else:
                 st = self._streams.get(sid)
                 if st is not None:
@@ -659,7 +667,7 @@ class RelayConnection:
         elif kind == f.RST_STREAM:
             st = self._streams.pop(sid, None)
             if st is not None:
-                self._resolve(st, gh.reset_outcome(f.error_code(frame.payload)))
+                self._ended.append((st, gh.reset_outcome(f.error_code(frame.payload))))
         elif kind == f.GOAWAY:
             # The client has the model's GOAWAY and its last stream id; a second one from the
             # relay could only repeat it or, against RFC 9113 6.8, raise that id.
