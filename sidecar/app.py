@@ -151,16 +151,16 @@ class Sidecar:
         self.telemetry.watch_egress(self.router.stats)
         self.channels = ChannelPool(config.max_message_bytes)
         self.discovery.watch(self.channels.retain)
-        egress_filters: list[Filter] = [
-            *self.telemetry.outer_filters("egress"),
-            *self.telemetry.inner_filters("egress"),
-        ]
+        # Per call: metrics, the model's trace context, the access log; per try: the CLIENT span.
+        egress_filters = self.telemetry.outer_filters("egress")
+        attempt_filters = self.telemetry.inner_filters("egress")
         self.grpc_egress = GrpcEgress(
             host=config.admin_host,
             port=config.egress_grpc_port,
             router=self.router,
             channels=self.channels,
             filters=egress_filters,
+            attempt_filters=attempt_filters,
             unary_methods=CONTRACT_UNARY,
             max_message_bytes=config.max_message_bytes,
         )
@@ -169,6 +169,7 @@ class Sidecar:
             port=config.egress_http_port,
             router=self.router,
             filters=egress_filters,
+            attempt_filters=attempt_filters,
             max_message_bytes=config.max_message_bytes,
         )
         self.admin = AdminListener(

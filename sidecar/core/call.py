@@ -34,6 +34,8 @@ class Call:
     # Message bytes in each direction, where the transport counts them (access logs); None if not.
     request_bytes: int | None = None
     response_bytes: int | None = None
+    # (host, port) this try goes to, where it is known per try (an egress attempt); else None.
+    upstream: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from sidecar.core.deadline import Deadline
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
 from sidecar.discovery.endpoint import Endpoint
+from sidecar.egress.attempts import AttemptChain
 from sidecar.egress.channels import ChannelPool
 from sidecar.egress.router import AttemptResult, EgressRouter
 from sidecar.filters.chain import Filter, Next, build_chain
@@ -60,10 +61,13 @@ class GrpcEgress:
         filters: Sequence[Filter],
         unary_methods: Sequence[str],
         max_message_bytes: int,
+        attempt_filters: Sequence[Filter] = (),
     ) -> None:
+        """`filters` run once per call, `attempt_filters` once per try (sidecar/egress/attempts.py)."""
         self._host, self._requested_port, self._port = host, port, 0
         self._router = router
         self._channels = channels
+        self._attempts = AttemptChain(attempt_filters)
         self._unary_methods = frozenset(unary_methods)
         self._unary_chain: Next = build_chain(filters, self._unary)
         self._stream_chain: Next = build_chain(filters, self._streaming)
@@ -120,15 +124,15 @@ class GrpcEgress:
             return _no_target(call.method)
         results: list[forward.Forwarded] = []
 
-        async def attempt(endpoint: Endpoint, timeout: float) -> AttemptResult:
+        async def attempt(tried: Call, endpoint: Endpoint, timeout: float) -> AttemptResult:
             mc = self._channels.get(_address(endpoint)).unary_unary(call.method)
-            result = await forward.unary(mc, exchange.request, call.metadata, timeout)
+            result = await forward.unary(mc, exchange.request, tried.metadata, timeout)
             results.append(result)
             return AttemptResult(result.outcome.code, result.outcome.message, False, _load(result))
 
         deadline = self._router.deadline_for(exchange.service, call.deadline)
         try:
-            await self._router.call(exchange.service, deadline, attempt)
+            await self._router.call(exchange.service, deadline, self._attempts.attempt(call, attempt, _port))
         except SidecarError as e:
             return Outcome(e.code, e.message)
         last = results[-1]
@@ -142,16 +146,16 @@ class GrpcEgress:
             return _no_target(call.method)
         results: list[forward.Forwarded] = []
 
-        async def attempt(endpoint: Endpoint, timeout: float) -> AttemptResult:
+        async def attempt(tried: Call, endpoint: Endpoint, timeout: float) -> AttemptResult:
             mc = self._channels.get(_address(endpoint)).stream_stream(call.method)
-            result = await forward.streaming(mc, exchange.requests, exchange.context, call.metadata, timeout)
+            result = await forward.streaming(mc, exchange.requests, exchange.context, tried.metadata, timeout)
             results.append(result)
             # The request stream was consumed: a streaming call is never tried twice.
             return AttemptResult(result.outcome.code, result.outcome.message, True, _load(result))
 
         deadline = self._router.deadline_for(exchange.service, call.deadline)
         try:
-            await self._router.call(exchange.service, deadline, attempt)
+            await self._router.call(exchange.service, deadline, self._attempts.attempt(call, attempt, _port))
         except SidecarError as e:
             return Outcome(e.code, e.message)
         return results[-1].outcome
@@ -177,6 +181,10 @@ def _call(method: str, context: forward.Context) -> tuple[Call, str]:
         peer=context.peer(),
     )
     return call, service
+
+
+def _port(endpoint: Endpoint) -> int | None:
+    return endpoint.grpc_port
 
 
 def _address(endpoint: Endpoint) -> str:

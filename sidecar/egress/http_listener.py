@@ -2,10 +2,12 @@
 
 As Spring Cloud's sidecar did: the path's first segment names the service.
 Hop-by-hop headers are dropped both ways (RFC 9110 section 7.6.1, including
-those the Connection header names). The request body is read once (bounded by
-max_message_bytes) so an attempt refused at connect can go to another
-instance; the response streams back as it arrives. Only failures before any
-response byte are retried.
+those the Connection header names); the end-to-end request headers are the
+call's metadata, so filters read them (the model's trace context) and what a
+try sends is that metadata as the filters left it (its own trace context).
+The request body is read once (bounded by max_message_bytes) so an attempt
+refused at connect can go to another instance; the response streams back as
+it arrives. Only failures before any response byte are retried.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sidecar.core.call import Call, Outcome
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.discovery.endpoint import Endpoint
+from sidecar.egress.attempts import AttemptChain
 from sidecar.egress.router import AttemptResult, EgressRouter
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.transport.metadata import HOP_BY_HOP
@@ -61,9 +64,12 @@ class HttpEgress:
         router: EgressRouter,
         filters: Sequence[Filter],
         max_message_bytes: int,
+        attempt_filters: Sequence[Filter] = (),
     ) -> None:
+        """`filters` run once per call, `attempt_filters` once per try (sidecar/egress/attempts.py)."""
         self._host, self._requested_port, self._port = host, port, 0
         self._router = router
+        self._attempts = AttemptChain(attempt_filters)
         self._chain: Next = build_chain(filters, self._forward)
         self._session: aiohttp.ClientSession | None = None
         app = web.Application(client_max_size=max_message_bytes)
@@ -95,7 +101,7 @@ class HttpEgress:
         exchange = _Exchange(request, service, request.match_info["path"], body)
         call = Call(
             method=f"{request.method} /{exchange.path}",
-            metadata=[],
+            metadata=[(k.lower(), v) for k, v in _end_to_end(request.headers).items()],
             deadline=None,
             protocol="http",
             peer=request.remote or "",
@@ -112,12 +118,13 @@ class HttpEgress:
         session = self._session
         request = exchange.request
 
-        async def attempt(endpoint: Endpoint, timeout: float) -> AttemptResult:
+        async def attempt(tried: Call, endpoint: Endpoint, timeout: float) -> AttemptResult:
             url = f"http://{endpoint.host}:{endpoint.http_port}/{exchange.path}"
+            headers = CIMultiDict((k, v) for k, v in tried.metadata if isinstance(v, str))
             try:
                 upstream = await session.request(
                     request.method, url, params=request.query, data=exchange.body or None,
-                    headers=_end_to_end(request.headers), allow_redirects=False,
+                    headers=headers, allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
                 )
             except (aiohttp.ClientConnectionError, TimeoutError) as e:
@@ -138,7 +145,13 @@ class HttpEgress:
 
         deadline = self._router.deadline_for(exchange.service, call.deadline)
         try:
-            result = await self._router.call(exchange.service, deadline, attempt)
+            result = await self._router.call(
+                exchange.service, deadline, self._attempts.attempt(call, attempt, _port)
+            )
         except SidecarError as e:
             return Outcome(e.code, e.message)
         return Outcome(result.code, result.message)
+
+
+def _port(endpoint: Endpoint) -> int:
+    return endpoint.http_port

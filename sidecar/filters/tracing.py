@@ -93,7 +93,8 @@ class ClientSpan:
     def __init__(
         self, tracing: Tracing, methods: MethodLabels, *, direction: str, upstream: Address | None = None
     ) -> None:
-        """`upstream` is the address attempts go to, when fixed (ingress: the model)."""
+        """`upstream` is the address attempts go to, when fixed (ingress: the model); an egress
+        try names its instance in `call.upstream` (sidecar/egress/attempts.py)."""
         self._tracer = tracing.tracer
         self._injector = tracing.injector
         self._methods = methods
@@ -102,8 +103,9 @@ class ClientSpan:
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
         attributes = _rpc_attributes(call)
-        if self._upstream is not None:
-            attributes["server.address"], attributes["server.port"] = self._upstream
+        upstream = call.upstream or self._upstream
+        if upstream is not None:
+            attributes["server.address"], attributes["server.port"] = upstream
         span = self._tracer.start_span(
             _span_name(self._methods(call.method)), kind=SpanKind.CLIENT, attributes=attributes
         )

@@ -291,6 +291,114 @@ def test_the_trace_continues_through_egress_into_a_second_sidecar_and_model(work
     check_links(b, trace_id, egress_client["span_id"], model_event(events_b, request_id))
 
 
+def trace_spans(path: pathlib.Path, trace_id: str, done: Any) -> list[Span]:
+    """The spans of a trace once `done(spans)` says all that should be there are."""
+
+    def probe() -> list[Span] | None:
+        spans = [s for s in read_jsonl(path) if s["trace_id"] == trace_id]
+        return spans if done(spans) else None
+
+    return list(wait_for(f"the spans of trace {trace_id} in {path}", probe))
+
+
+def test_egress_gives_each_try_its_own_client_span_over_grpc_and_http(workdir):
+    spans_a, spans_b = workdir / "tries-a.jsonl", workdir / "tries-b.jsonl"
+    tracing = ("--tracing", "on", "--trace-exporter", "file")
+    dead = free_port()  # an instance that refuses connections: its tries fail, the router retries
+    with (
+        running(start_model()) as model_b,
+        running(
+            start_sidecar(model_b.ports["grpc"], *tracing, "--trace-file", str(spans_b), app_name="digits-b")
+        ) as sidecar_b,
+        RelayModel("digits-b") as relay,
+    ):
+        live = {"grpc": sidecar_b.ports["grpc"], "http": sidecar_b.ports["http"]}
+        registry = workdir / "tries-registry.yaml"
+        registry.write_text(
+            json.dumps(
+                {
+                    "apps": {
+                        "digits-b": [
+                            {"host": HOST, "grpc_port": dead, "http_port": dead},
+                            {"host": HOST, "grpc_port": live["grpc"], "http_port": live["http"]},
+                        ]
+                    }
+                }
+            )
+        )
+        policy = workdir / "tries-policy.yaml"
+        policy.write_text(json.dumps({"default": {"balancer": "round_robin"}}))
+        with running(
+            start_sidecar(
+                relay.port,
+                *(*tracing, "--trace-file", str(spans_a), "--registry-file", str(registry)),
+                *("--egress-policy-file", str(policy)),
+                app_name="relay-a",
+            )
+        ) as sidecar_a:
+            relay.egress_port = sidecar_a.ports["egress_grpc"]
+            # gRPC: round robin tries the dead instance first in one of the first two calls.
+            for _ in range(2):
+                trace_id, caller_span, request_id = ids()
+                infer(
+                    sidecar_a.ports["grpc"], request_id, [("traceparent", f"00-{trace_id}-{caller_span}-01")]
+                )
+                # The ingress SERVER span ends last: then every egress try's span is written.
+                a = trace_spans(spans_a, trace_id, lambda spans: any(s["kind"] == "SERVER" for s in spans))
+                if len(a) == 4:
+                    break
+            assert len(a) == 4, "neither call tried the dead instance first"
+            b = spans_of(spans_b, trace_id, 2)
+
+            # HTTP: the test is the model, calling by name with its own span as the parent.
+            http_trace, model_span = secrets.token_hex(16), secrets.token_hex(8)
+            x, _ = images()
+            request = urllib.request.Request(
+                f"http://{HOST}:{sidecar_a.ports['egress_http']}/digits-b/v2/models/digits/infer",
+                data=json.dumps(
+                    {
+                        "inputs": [
+                            {"name": "INPUT0", "datatype": "FP32", "shape": [1, 64], "data": x[0].tolist()}
+                        ]
+                    }
+                ).encode(),
+                headers={
+                    "Content-Type": "application/json",
+                    "traceparent": f"00-{http_trace}-{model_span}-01",
+                },
+            )
+            with urllib.request.urlopen(request, timeout=10) as r:
+                assert r.status == 200
+            http_b = by_kind(spans_of(spans_b, http_trace, 2))
+            http_a = trace_spans(
+                spans_a,
+                http_trace,
+                lambda spans: any(s["attributes"]["server.port"] == live["http"] for s in spans),
+            )
+
+    ingress_server = next(s for s in a if s["kind"] == "SERVER")
+    ingress_client = next(
+        s for s in a if s["kind"] == "CLIENT" and s["parent_span_id"] == ingress_server["span_id"]
+    )
+    tries = sorted((s for s in a if s not in (ingress_server, ingress_client)), key=lambda s: s["start_ns"])
+    assert [(s["kind"], s["attributes"]["server.port"]) for s in tries] == [
+        ("CLIENT", dead),
+        ("CLIENT", live["grpc"]),
+    ]
+    assert [s["attributes"]["rpc.grpc.status_code"] for s in tries] == [14, 0]
+    # Both tries continue the model's context (siblings); the second sidecar continues the try
+    # that reached it.
+    assert {s["parent_span_id"] for s in tries} == {ingress_client["span_id"]}
+    assert by_kind(b)["SERVER"]["parent_span_id"] == tries[1]["span_id"]
+
+    assert {s["kind"] for s in http_a} == {"CLIENT"}
+    assert {s["parent_span_id"] for s in http_a} == {model_span}  # the model's own span, from its header
+    reached = next(s for s in http_a if s["attributes"]["server.port"] == live["http"])
+    assert all(s["attributes"]["server.port"] == dead for s in http_a if s is not reached)
+    # The second sidecar continues the try that reached it, not the model's span the request came with.
+    assert http_b["SERVER"]["parent_span_id"] == reached["span_id"]
+
+
 # -- the OTLP exporter, against an in-process collector
 
 
