@@ -11,6 +11,7 @@ the OTLP exporter against an in-process collector.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import pathlib
 import secrets
@@ -19,6 +20,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -62,6 +64,16 @@ def spans_of(path: pathlib.Path, trace_id: str, count: int) -> list[Span]:
     return list(wait_for(f"{count} spans of trace {trace_id} in {path}", probe))
 
 
+def trace_spans(path: pathlib.Path, trace_id: str, done: Any) -> list[Span]:
+    """The spans of a trace once `done(spans)` says all that should be there are."""
+
+    def probe() -> list[Span] | None:
+        spans = [s for s in read_jsonl(path) if s["trace_id"] == trace_id]
+        return spans if done(spans) else None
+
+    return list(wait_for(f"the spans of trace {trace_id} in {path}", probe))
+
+
 def by_kind(spans: list[Span]) -> dict[str, Span]:
     kinds = {s["kind"]: s for s in spans}
     assert len(kinds) == len(spans), spans
@@ -88,6 +100,13 @@ def access_line(proc: Proc, trace_id: str) -> dict[str, Any]:
 def ids() -> tuple[str, str, str]:
     """A fresh trace id, caller span id and request id."""
     return secrets.token_hex(16), secrets.token_hex(8), secrets.token_hex(4)
+
+
+def rest_body(request_id: str) -> bytes:
+    """An OIP REST inference request for one digit."""
+    x, _ = images()
+    inputs = [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 64], "data": x[0].tolist()}]
+    return json.dumps({"id": request_id, "inputs": inputs}).encode()
 
 
 def infer(port: int, request_id: str, metadata: list[tuple[str, str]]) -> None:
@@ -186,16 +205,9 @@ def test_a_64_bit_b3_trace_id_is_padded_to_128_bits(traced, workdir):
 def test_a_rest_call_is_traced_too(traced, workdir):
     sidecar = traced
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
-    x, _ = images()
-    body = json.dumps(
-        {
-            "id": "rest-1",
-            "inputs": [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 64], "data": x[0].tolist()}],
-        }
-    ).encode()
     request = urllib.request.Request(
         f"http://{HOST}:{sidecar.ports['http']}/v2/models/digits/infer",
-        data=body,
+        data=rest_body("rest-1"),
         headers={"Content-Type": "application/json", "traceparent": f"00-{trace_id}-{caller_span}-01"},
     )
     with urllib.request.urlopen(request, timeout=10) as r:
@@ -255,28 +267,54 @@ class RelayModel:
         self._server.stop(0)
 
 
-def test_the_trace_continues_through_egress_into_a_second_sidecar_and_model(workdir):
-    spans_a, spans_b, events_b = workdir / "a.jsonl", workdir / "b.jsonl", workdir / "events-b.jsonl"
+@dataclass
+class EgressPair:
+    """Sidecar A in front of a RelayModel calling digits-b, sidecar B with the digits model, by name."""
+
+    a: Proc
+    b: Proc
+    spans_a: pathlib.Path
+    spans_b: pathlib.Path
+    events_b: pathlib.Path
+
+
+@contextlib.contextmanager
+def egress_pair(
+    workdir: pathlib.Path, name: str, *, dead: tuple[int, ...] = (), a_flags: tuple[str, ...] = ()
+) -> Iterator[EgressPair]:
+    """Both sidecars trace to files named after `name`; `dead` ports are digits-b instances listed
+    before sidecar B that refuse connections."""
+    spans_a, spans_b = workdir / f"{name}-a.jsonl", workdir / f"{name}-b.jsonl"
+    events_b = workdir / f"{name}-events-b.jsonl"
     tracing = ("--tracing", "on", "--trace-exporter", "file")
-    with running(start_model("--event-log", str(events_b))) as model_b, running(
-        start_sidecar(model_b.ports["grpc"], *tracing, "--trace-file", str(spans_b), app_name="digits-b")
-    ) as sidecar_b, RelayModel("digits-b") as relay:
-        registry = workdir / "registry.yaml"
-        registry.write_text(
-            json.dumps({"apps": {"digits-b": [{"host": HOST, "grpc_port": sidecar_b.ports["grpc"]}]}})
-        )
+    with (
+        running(start_model("--event-log", str(events_b))) as model_b,
+        running(
+            start_sidecar(model_b.ports["grpc"], *tracing, "--trace-file", str(spans_b), app_name="digits-b")
+        ) as b,
+        RelayModel("digits-b") as relay,
+    ):
+        instances = [{"host": HOST, "grpc_port": port, "http_port": port} for port in dead]
+        instances.append({"host": HOST, "grpc_port": b.ports["grpc"], "http_port": b.ports["http"]})
+        registry = workdir / f"{name}-registry.yaml"
+        registry.write_text(json.dumps({"apps": {"digits-b": instances}}))
         with running(
             start_sidecar(
                 relay.port,
-                *(*tracing, "--trace-file", str(spans_a), "--registry-file", str(registry)),
+                *(*tracing, "--trace-file", str(spans_a), "--registry-file", str(registry), *a_flags),
                 app_name="relay-a",
             )
-        ) as sidecar_a:
-            relay.egress_port = sidecar_a.ports["egress_grpc"]
-            trace_id, caller_span, request_id = ids()
-            infer(sidecar_a.ports["grpc"], request_id, [("traceparent", f"00-{trace_id}-{caller_span}-01")])
-            a = spans_of(spans_a, trace_id, 3)
-            b = spans_of(spans_b, trace_id, 2)
+        ) as a:
+            relay.egress_port = a.ports["egress_grpc"]
+            yield EgressPair(a, b, spans_a, spans_b, events_b)
+
+
+def test_the_trace_continues_through_egress_into_a_second_sidecar_and_model(workdir):
+    with egress_pair(workdir, "through") as pair:
+        trace_id, caller_span, request_id = ids()
+        infer(pair.a.ports["grpc"], request_id, [("traceparent", f"00-{trace_id}-{caller_span}-01")])
+        a = spans_of(pair.spans_a, trace_id, 3)
+        b = spans_of(pair.spans_b, trace_id, 2)
     ingress_server = next(s for s in a if s["kind"] == "SERVER")
     ingress_client, egress_client = sorted(
         (s for s in a if s["kind"] == "CLIENT"), key=lambda s: s["start_ns"]
@@ -288,93 +326,41 @@ def test_the_trace_continues_through_egress_into_a_second_sidecar_and_model(work
     kinds_b = by_kind(b)
     assert kinds_b["SERVER"]["parent_span_id"] == egress_client["span_id"]
     assert kinds_b["SERVER"]["service"] == "digits-b" and ingress_server["service"] == "relay-a"
-    check_links(b, trace_id, egress_client["span_id"], model_event(events_b, request_id))
-
-
-def trace_spans(path: pathlib.Path, trace_id: str, done: Any) -> list[Span]:
-    """The spans of a trace once `done(spans)` says all that should be there are."""
-
-    def probe() -> list[Span] | None:
-        spans = [s for s in read_jsonl(path) if s["trace_id"] == trace_id]
-        return spans if done(spans) else None
-
-    return list(wait_for(f"the spans of trace {trace_id} in {path}", probe))
+    check_links(b, trace_id, egress_client["span_id"], model_event(pair.events_b, request_id))
 
 
 def test_egress_gives_each_try_its_own_client_span_over_grpc_and_http(workdir):
-    spans_a, spans_b = workdir / "tries-a.jsonl", workdir / "tries-b.jsonl"
-    tracing = ("--tracing", "on", "--trace-exporter", "file")
     dead = free_port()  # an instance that refuses connections: its tries fail, the router retries
-    with (
-        running(start_model()) as model_b,
-        running(
-            start_sidecar(model_b.ports["grpc"], *tracing, "--trace-file", str(spans_b), app_name="digits-b")
-        ) as sidecar_b,
-        RelayModel("digits-b") as relay,
-    ):
-        live = {"grpc": sidecar_b.ports["grpc"], "http": sidecar_b.ports["http"]}
-        registry = workdir / "tries-registry.yaml"
-        registry.write_text(
-            json.dumps(
-                {
-                    "apps": {
-                        "digits-b": [
-                            {"host": HOST, "grpc_port": dead, "http_port": dead},
-                            {"host": HOST, "grpc_port": live["grpc"], "http_port": live["http"]},
-                        ]
-                    }
-                }
-            )
-        )
-        policy = workdir / "tries-policy.yaml"
-        policy.write_text(json.dumps({"default": {"balancer": "round_robin"}}))
-        with running(
-            start_sidecar(
-                relay.port,
-                *(*tracing, "--trace-file", str(spans_a), "--registry-file", str(registry)),
-                *("--egress-policy-file", str(policy)),
-                app_name="relay-a",
-            )
-        ) as sidecar_a:
-            relay.egress_port = sidecar_a.ports["egress_grpc"]
-            # gRPC: round robin tries the dead instance first in one of the first two calls.
-            for _ in range(2):
-                trace_id, caller_span, request_id = ids()
-                infer(
-                    sidecar_a.ports["grpc"], request_id, [("traceparent", f"00-{trace_id}-{caller_span}-01")]
-                )
-                # The ingress SERVER span ends last: then every egress try's span is written.
-                a = trace_spans(spans_a, trace_id, lambda spans: any(s["kind"] == "SERVER" for s in spans))
-                if len(a) == 4:
-                    break
-            assert len(a) == 4, "neither call tried the dead instance first"
-            b = spans_of(spans_b, trace_id, 2)
+    policy = workdir / "tries-policy.yaml"
+    policy.write_text(json.dumps({"default": {"balancer": "round_robin"}}))
+    with egress_pair(workdir, "tries", dead=(dead,), a_flags=("--egress-policy-file", str(policy))) as pair:
+        live = {"grpc": pair.b.ports["grpc"], "http": pair.b.ports["http"]}
+        # gRPC: round robin tries the dead instance first in one of the first two calls.
+        for _ in range(2):
+            trace_id, caller_span, request_id = ids()
+            infer(pair.a.ports["grpc"], request_id, [("traceparent", f"00-{trace_id}-{caller_span}-01")])
+            # The ingress SERVER span ends last: then every egress try's span is written.
+            a = trace_spans(pair.spans_a, trace_id, lambda spans: any(s["kind"] == "SERVER" for s in spans))
+            if len(a) == 4:
+                break
+        assert len(a) == 4, "neither call tried the dead instance first"
+        b = spans_of(pair.spans_b, trace_id, 2)
 
-            # HTTP: the test is the model, calling by name with its own span as the parent.
-            http_trace, model_span = secrets.token_hex(16), secrets.token_hex(8)
-            x, _ = images()
-            request = urllib.request.Request(
-                f"http://{HOST}:{sidecar_a.ports['egress_http']}/digits-b/v2/models/digits/infer",
-                data=json.dumps(
-                    {
-                        "inputs": [
-                            {"name": "INPUT0", "datatype": "FP32", "shape": [1, 64], "data": x[0].tolist()}
-                        ]
-                    }
-                ).encode(),
-                headers={
-                    "Content-Type": "application/json",
-                    "traceparent": f"00-{http_trace}-{model_span}-01",
-                },
-            )
-            with urllib.request.urlopen(request, timeout=10) as r:
-                assert r.status == 200
-            http_b = by_kind(spans_of(spans_b, http_trace, 2))
-            http_a = trace_spans(
-                spans_a,
-                http_trace,
-                lambda spans: any(s["attributes"]["server.port"] == live["http"] for s in spans),
-            )
+        # HTTP: the test is the model, calling by name with its own span as the parent.
+        http_trace, model_span = secrets.token_hex(16), secrets.token_hex(8)
+        request = urllib.request.Request(
+            f"http://{HOST}:{pair.a.ports['egress_http']}/digits-b/v2/models/digits/infer",
+            data=rest_body("egress-1"),
+            headers={"Content-Type": "application/json", "traceparent": f"00-{http_trace}-{model_span}-01"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 200
+        http_b = by_kind(spans_of(pair.spans_b, http_trace, 2))
+        http_a = trace_spans(
+            pair.spans_a,
+            http_trace,
+            lambda spans: any(s["attributes"]["server.port"] == live["http"] for s in spans),
+        )
 
     ingress_server = next(s for s in a if s["kind"] == "SERVER")
     ingress_client = next(
