@@ -5,6 +5,8 @@ Hop-by-hop headers are dropped both ways (RFC 9110 section 7.6.1, including
 those the Connection header names); the end-to-end request headers are the
 call's metadata, so filters read them (the model's trace context) and what a
 try sends is that metadata as the filters left it (its own trace context).
+A `grpc-timeout` header (as grpc-gateway reads it) is the call's deadline, and
+each try tells the instance the time it has left in the same header.
 The request body is read once (bounded by max_message_bytes) so an attempt
 refused at connect can go to another instance; the response streams back as
 it arrives. Only failures before any response byte are retried.
@@ -20,6 +22,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from sidecar.core.call import Call, Outcome
+from sidecar.core.deadline import GRPC_TIMEOUT_FORMAT, Deadline, grpc_timeout, grpc_timeout_value
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.discovery.endpoint import Endpoint
@@ -99,10 +102,15 @@ class HttpEgress:
         except web.HTTPRequestEntityTooLarge as e:
             return web.json_response({"error": f"egress: request body too large: {e.text}"}, status=413)
         exchange = _Exchange(request, service, request.match_info["path"], body)
+        timeout = request.headers.get("grpc-timeout")
+        seconds = grpc_timeout(timeout) if timeout is not None else None
+        if timeout is not None and seconds is None:
+            why = f"egress: grpc-timeout header {timeout[:32]!r}: want {GRPC_TIMEOUT_FORMAT}"
+            return web.json_response({"error": why}, status=400)
         call = Call(
             method=f"{request.method} /{exchange.path}",
             metadata=[(k.lower(), v) for k, v in _end_to_end(request.headers).items()],
-            deadline=None,
+            deadline=Deadline.after(seconds) if seconds is not None else None,
             protocol="http",
             peer=request.remote or "",
             exchange=exchange,
@@ -121,12 +129,17 @@ class HttpEgress:
         async def attempt(tried: Call, endpoint: Endpoint, timeout: float) -> AttemptResult:
             url = f"http://{endpoint.host}:{endpoint.http_port}/{exchange.path}"
             headers = CIMultiDict((k, v) for k, v in tried.metadata if isinstance(v, str))
+            headers["grpc-timeout"] = grpc_timeout_value(timeout)
             try:
                 upstream = await session.request(
                     request.method, url, params=request.query, data=exchange.body or None,
                     headers=headers, allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
                 )
+            except aiohttp.SocketTimeoutError:
+                # The instance had the try's whole time (and was told so): as a gRPC try, not retried.
+                why = f"egress: {url}: deadline exceeded, no answer within {timeout:.3f} s"
+                return AttemptResult(Code.DEADLINE_EXCEEDED, why)
             except (aiohttp.ClientConnectionError, TimeoutError) as e:
                 # Nothing reached the caller yet: the router may try another instance.
                 return AttemptResult(Code.UNAVAILABLE, f"egress: {url}: {type(e).__name__}: {e}")

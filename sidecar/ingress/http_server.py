@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 
 from inference import grpc_service_pb2 as pb
 from sidecar.core.call import Call, Metadata, Outcome
-from sidecar.core.deadline import Deadline
+from sidecar.core.deadline import GRPC_TIMEOUT_FORMAT, Deadline, grpc_timeout
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.filters.chain import Filter, Next, build_chain
@@ -205,7 +205,7 @@ class HttpIngress:
         call = Call(
             method=_METHOD[name],
             metadata=_metadata(request),
-            deadline=Deadline.after(self._timeout),
+            deadline=self._deadline(request),
             protocol="http",
             peer=request.remote or "",
             model=request.match_info.get("model", ""),
@@ -223,7 +223,7 @@ class HttpIngress:
         call = Call(
             method=_METHOD["ModelInfer"],
             metadata=_metadata(request),
-            deadline=Deadline.after(self._timeout),
+            deadline=self._deadline(request),
             protocol="http",
             peer=request.remote or "",
             model=request.match_info.get("model", ""),
@@ -235,6 +235,19 @@ class HttpIngress:
             raise SidecarError(outcome.code, outcome.message)
         call.response_bytes = len(exchange.body)
         return web.Response(status=exchange.status, body=exchange.body, content_type="application/json")
+
+    def _deadline(self, request: web.Request) -> Deadline:
+        """The configured timeout, or sooner the caller's `grpc-timeout` header (as grpc-gateway reads it)."""
+        deadline = Deadline.after(self._timeout)
+        value = request.headers.get("grpc-timeout")
+        if value is None:
+            return deadline
+        seconds = grpc_timeout(value)
+        if seconds is None:
+            raise SidecarError(
+                Code.INVALID_ARGUMENT, f"grpc-timeout header {value[:32]!r}: want {GRPC_TIMEOUT_FORMAT}"
+            )
+        return Deadline.after(seconds).sooner(deadline)
 
     async def _forward(self, call: Call) -> Outcome:
         exchange = call.exchange

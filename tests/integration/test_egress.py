@@ -14,6 +14,7 @@ import random
 import signal
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -282,6 +283,53 @@ def test_http_egress_reaches_an_instance_by_name(cluster):
         status, raw = http_get(proc.ports["egress_http"], "/no-such-service/v2")
         assert status == 503 and b"no-such-service" in raw
         assert egress_stats(proc)["requests"] == 4
+    finally:
+        stop_client(proc)
+
+
+def ingress_deadlines_exceeded(cluster: Cluster) -> int:
+    """Calls the instances' sidecars ended DEADLINE_EXCEEDED at their ingress, from their /metrics."""
+    total = 0
+    for inst in cluster.instances:
+        for line in http_get(inst.sidecar.ports["http"], "/metrics")[1].decode().splitlines():
+            ingress = line.startswith("ai_sidecar_requests_total{") and 'direction="ingress"' in line
+            if ingress and 'code="DEADLINE_EXCEEDED"' in line:
+                total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def test_http_egress_takes_a_grpc_timeout_and_passes_what_is_left_on(cluster):
+    proc = client(cluster)
+    try:
+        before = ingress_deadlines_exceeded(cluster)
+        x, _ = images()
+        body = json.dumps({"inputs": [{"name": "INPUT0", "shape": [1, 64], "datatype": "FP32",
+                                       "data": x[:1].astype(float).ravel().tolist()}],
+                           "parameters": {"sleep_ms": 5000}}).encode()
+        url = f"http://{HOST}:{proc.ports['egress_http']}/{SERVICE}/v2/models/digits/infer"
+
+        def post(timeout: str) -> tuple[int, dict[str, Any], float]:
+            req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json",
+                                                                  "grpc-timeout": timeout})
+            t0 = time.monotonic()
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, json.load(r), time.monotonic() - t0
+            except urllib.error.HTTPError as e:
+                return e.code, json.load(e), time.monotonic() - t0
+
+        status, answer, elapsed = post("300m")
+        print(f"300 ms deadline through HTTP egress ended after {elapsed * 1000:.0f} ms with {status}")
+        assert status == 504 and "deadline" in answer["error"].lower()
+        assert 0.29 <= elapsed < 0.8
+        # The instance's sidecar was told the time left and ended the call itself, not after 5 s.
+        deadline = time.monotonic() + 3
+        while ingress_deadlines_exceeded(cluster) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ingress_deadlines_exceeded(cluster) == before + 1
+
+        status, answer, _ = post("soon")
+        assert status == 400 and "grpc-timeout header 'soon'" in answer["error"]
     finally:
         stop_client(proc)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import aiohttp
@@ -205,3 +206,40 @@ async def test_body_over_the_limit_is_413_and_the_sidecar_keeps_serving(model):
             assert status == 413 and "too large" in out["error"]
             status, _ = await post(s, "/v2/models/digits/infer", digits_body(1))
             assert status == 200
+
+
+async def test_a_grpc_timeout_header_sets_the_calls_deadline(http):
+    # As grpc-gateway reads it: the header is the REST caller's deadline, here shorter than the
+    # model's 5 s; the model call is cancelled when it passes and the caller gets 504.
+    body = digits_body(1) | {"parameters": {"sleep_ms": 5000}}
+    started = time.monotonic()
+    async with http.post(
+        "/v2/models/digits/infer",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "grpc-timeout": "300m"},
+    ) as r:
+        status, answer = r.status, await r.json()
+    took = time.monotonic() - started
+    assert status == 504, answer
+    assert "deadline" in answer["error"].lower()
+    assert 0.3 <= took < 2.0
+    # A deadline the call meets changes nothing.
+    async with http.post(
+        "/v2/models/digits/infer",
+        data=json.dumps(digits_body(1)).encode(),
+        headers={"Content-Type": "application/json", "grpc-timeout": "10S"},
+    ) as r:
+        assert r.status == 200
+
+
+@pytest.mark.parametrize("value", ["soon", "500", "123456789m", "5s", "-5S"])
+async def test_a_malformed_grpc_timeout_header_is_400_naming_it(http, value):
+    async with http.post(
+        "/v2/models/digits/infer",
+        data=json.dumps(digits_body(1)).encode(),
+        headers={"Content-Type": "application/json", "grpc-timeout": value},
+    ) as r:
+        status, answer = r.status, await r.json()
+    assert status == 400
+    want = 'an integer of 1 to 8 digits and a unit, H M S m u or n (e.g. "500m")'
+    assert answer["error"] == f"grpc-timeout header {value!r}: want {want}"

@@ -17,15 +17,13 @@ from typing import Final
 import hpack
 
 from sidecar.core.call import Metadata, MetadataValue, Outcome
-from sidecar.core.deadline import Deadline
+from sidecar.core.deadline import Deadline, grpc_timeout
 from sidecar.core.status import Code
 from sidecar.ingress.relay import frames as f
 from sidecar.transport.metadata import HOP_BY_HOP
 
 Headers = list[tuple[str, str]]
 
-# grpc-timeout units (gRPC over HTTP/2 spec) in seconds.
-_UNITS: Final = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _STATUS_200: Final = b"\x88"  # indexed field, static table entry 8 (":status: 200")
 
 
@@ -99,11 +97,8 @@ _BAD_VALUE: Final = re.compile(r"[\x00\r\n]|^[ \t]|[ \t]$")
 
 def deadline(value: str) -> Deadline | None:
     """The deadline a grpc-timeout value sets; None if the value is malformed."""
-    unit = _UNITS.get(value[-1:])
-    digits = value[:-1]
-    if unit is None or not (digits.isascii() and digits.isdigit()) or len(value) > 9:
-        return None
-    return Deadline.after(int(digits) * unit)
+    seconds = grpc_timeout(value)
+    return None if seconds is None else Deadline.after(seconds)
 
 
 def metadata(headers: Iterable[tuple[str, str]]) -> Metadata:
