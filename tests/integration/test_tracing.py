@@ -102,11 +102,17 @@ def ids() -> tuple[str, str, str]:
     return secrets.token_hex(16), secrets.token_hex(8), secrets.token_hex(4)
 
 
-def rest_body(request_id: str) -> bytes:
-    """An OIP REST inference request for one digit."""
+def rest_infer(port: int, path: str, traceparent: str) -> None:
+    """An OIP REST inference request for one digit, with a W3C context, answered 200."""
     x, _ = images()
     inputs = [{"name": "INPUT0", "datatype": "FP32", "shape": [1, 64], "data": x[0].tolist()}]
-    return json.dumps({"id": request_id, "inputs": inputs}).encode()
+    request = urllib.request.Request(
+        f"http://{HOST}:{port}{path}",
+        data=json.dumps({"inputs": inputs}).encode(),
+        headers={"Content-Type": "application/json", "traceparent": traceparent},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status == 200
 
 
 def infer(port: int, request_id: str, metadata: list[tuple[str, str]]) -> None:
@@ -205,13 +211,7 @@ def test_a_64_bit_b3_trace_id_is_padded_to_128_bits(traced, workdir):
 def test_a_rest_call_is_traced_too(traced, workdir):
     sidecar = traced
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
-    request = urllib.request.Request(
-        f"http://{HOST}:{sidecar.ports['http']}/v2/models/digits/infer",
-        data=rest_body("rest-1"),
-        headers={"Content-Type": "application/json", "traceparent": f"00-{trace_id}-{caller_span}-01"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as r:
-        assert r.status == 200
+    rest_infer(sidecar.ports["http"], "/v2/models/digits/infer", f"00-{trace_id}-{caller_span}-01")
     kinds = by_kind(spans_of(workdir / "spans.jsonl", trace_id, 2))
     assert kinds["SERVER"]["parent_span_id"] == caller_span
     assert kinds["SERVER"]["attributes"]["ai_sidecar.protocol"] == "http"
@@ -348,13 +348,8 @@ def test_egress_gives_each_try_its_own_client_span_over_grpc_and_http(workdir):
 
         # HTTP: the test is the model, calling by name with its own span as the parent.
         http_trace, model_span = secrets.token_hex(16), secrets.token_hex(8)
-        request = urllib.request.Request(
-            f"http://{HOST}:{pair.a.ports['egress_http']}/digits-b/v2/models/digits/infer",
-            data=rest_body("egress-1"),
-            headers={"Content-Type": "application/json", "traceparent": f"00-{http_trace}-{model_span}-01"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as r:
-            assert r.status == 200
+        egress = pair.a.ports["egress_http"]
+        rest_infer(egress, "/digits-b/v2/models/digits/infer", f"00-{http_trace}-{model_span}-01")
         http_b = by_kind(spans_of(pair.spans_b, http_trace, 2))
         http_a = trace_spans(
             pair.spans_a,
