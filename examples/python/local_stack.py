@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import random
 import select
 import signal
 import socket
@@ -28,7 +29,37 @@ def _log_file(prefix: str) -> pathlib.Path:
     return pathlib.Path(name)
 
 
+# Ports handed to servers come from below the kernel's ephemeral range: outgoing connections take
+# their local ports from that range, so one of them cannot take a port between the check here and
+# the server's bind (as happened with port-0 probes: "address already in use" at start-up).
+_LOWEST_PORT = 10000
+_pick = random.SystemRandom()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
+    """A port on HOST no one listens on now, outside the ephemeral range when there is room."""
+    low = _ephemeral_low()
+    if low - _LOWEST_PORT >= 1000:
+        for _ in range(100):
+            port = _pick.randrange(_LOWEST_PORT, low)
+            if _bindable(port):
+                return port
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
@@ -124,6 +155,25 @@ def start_sidecar(
     env: dict[str, str] | None = None,
     startup_timeout: float = 30.0,
 ) -> Proc:
+    for attempt in range(_START_ATTEMPTS):
+        proc = _launch_sidecar(model_port, flags, app_name, env)
+        try:
+            wait_http(proc, "/readyz" if wait_ready else "/livez", startup_timeout)
+        except RuntimeError:
+            # A port picked free was taken before the sidecar bound it: pick others, once more.
+            if attempt + 1 == _START_ATTEMPTS or "address already in use" not in proc.log():
+                raise
+            continue
+        return proc
+    raise AssertionError("unreachable")
+
+
+_START_ATTEMPTS = 3
+
+
+def _launch_sidecar(
+    model_port: int, flags: tuple[str, ...], app_name: str, env: dict[str, str] | None
+) -> Proc:
     grpc_port, http_port, admin_port = free_port(), free_port(), free_port()
     egress_grpc, egress_http = free_port(), free_port()
     log = _log_file("sidecar-")
@@ -155,9 +205,7 @@ def start_sidecar(
         "egress_grpc": egress_grpc,
         "egress_http": egress_http,
     }
-    proc = Proc(popen, log, ports)
-    wait_http(proc, "/readyz" if wait_ready else "/livez", startup_timeout)
-    return proc
+    return Proc(popen, log, ports)
 
 
 def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
