@@ -28,6 +28,7 @@ from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
 from tests.support.digits import images, raw_request
 from tests.support.eureka import EurekaServer, start_eureka
+from tests.support.metrics import ingress_calls
 from tests.support.procs import HOST, Proc, http_get, start_model, start_sidecar
 
 pytestmark = pytest.mark.integration
@@ -288,14 +289,8 @@ def test_http_egress_reaches_an_instance_by_name(cluster):
 
 
 def ingress_deadlines_exceeded(cluster: Cluster) -> int:
-    """Calls the instances' sidecars ended DEADLINE_EXCEEDED at their ingress, from their /metrics."""
-    total = 0
-    for inst in cluster.instances:
-        for line in http_get(inst.sidecar.ports["http"], "/metrics")[1].decode().splitlines():
-            ingress = line.startswith("ai_sidecar_requests_total{") and 'direction="ingress"' in line
-            if ingress and 'code="DEADLINE_EXCEEDED"' in line:
-                total += int(float(line.rsplit(" ", 1)[1]))
-    return total
+    """Calls the instances' sidecars ended DEADLINE_EXCEEDED at their ingress."""
+    return sum(ingress_calls(inst.sidecar, "DEADLINE_EXCEEDED") for inst in cluster.instances)
 
 
 def test_http_egress_takes_a_grpc_timeout_and_passes_what_is_left_on(cluster):
