@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from inference import grpc_service_pb2 as pb
 from sidecar.core.call import Metadata
+from sidecar.core.deadline import grpc_timeout_value
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
 from sidecar.oip import rest_model_codec
@@ -108,6 +109,8 @@ class HttpModelLink:
         headers = {k: v for k, v in metadata if isinstance(v, str) and not k.endswith("-bin")}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        if timeout is not None:  # the model's time left, in the header a REST server may read
+            headers["grpc-timeout"] = grpc_timeout_value(timeout)
         try:
             async with self._client().request(
                 verb,

@@ -8,6 +8,7 @@ must give gRPC and REST callers the same answers as the gRPC model directly.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
@@ -19,6 +20,7 @@ import pytest
 from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
 from tests.support.digits import contents_request, images, raw_request
+from tests.support.metrics import ingress_calls
 from tests.support.procs import HOST, Proc, http_get, running, start_model, start_sidecar
 
 pytestmark = pytest.mark.integration
@@ -99,3 +101,21 @@ async def test_rest_ingress_works_and_readiness_follows_the_rest_model(sidecar):
         out = await r.json()
     assert next(o for o in out["outputs"] if o["name"] == "LABEL")["data"] == y[:5].tolist()
     assert http_get(sidecar.ports["http"], "/readyz")[0] == 200
+
+
+def test_the_rest_model_is_told_the_time_left(sidecar, rest_model):
+    # The REST model here is a sidecar's REST ingress, which reads grpc-timeout: told the time
+    # left, it ends the call itself at the deadline instead of letting its model sleep on.
+    before = ingress_calls(rest_model, "DEADLINE_EXCEEDED")
+    slow = raw_request(images()[0][:1], parameters={"sleep_ms": pb.InferParameter(int64_param=5000)})
+    with grpc.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as e:
+            pb_grpc.GRPCInferenceServiceStub(ch).ModelInfer(slow, timeout=0.3)
+        took = time.monotonic() - started
+    assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert took < 1.0
+    deadline = time.monotonic() + 3
+    while ingress_calls(rest_model, "DEADLINE_EXCEEDED") == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ingress_calls(rest_model, "DEADLINE_EXCEEDED") == before + 1
