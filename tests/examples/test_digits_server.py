@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import random
+import re
 import select
 import signal
 import subprocess
@@ -572,6 +573,18 @@ async def test_error_rate_fails_a_seeded_fraction(tmp_path: Path) -> None:
     assert any(failed) and not all(failed)
 
 
+# grpc.aio 1.85 sometimes prints this when the server stops just as a stream it served is being
+# closed (its own bookkeeping task for the stream, cancelled by the stop; seen once in a CI run,
+# 1 run in 25 of the Watch test under the suite's load): the server still exits 0. Any other
+# traceback fails the test.
+_GRPC_STOP_NOISE = re.compile(
+    r"Traceback \(most recent call last\):\n"
+    r'  File "src/python/grpcio/grpc/_cython/_cygrpc/aio/server\.pyx\.pxi", line \d+, '
+    r"in grpc\._cython\.cygrpc\._schedule_rpc_coro\n"
+    r"asyncio\.exceptions\.CancelledError\n"
+)
+
+
 async def test_hang_until_cancelled_and_sigterm_cancels_what_is_in_flight(tmp_path: Path) -> None:
     server = start_server(tmp_path, "--hang", "--grace", "0.5")
     try:
@@ -597,7 +610,7 @@ async def test_hang_until_cancelled_and_sigterm_cancels_what_is_in_flight(tmp_pa
         assert [e["event"] for e in server.events("last")] == ["cancelled"]
     finally:
         server.stop()
-    assert "Traceback" not in server.stderr()
+    assert "Traceback" not in _GRPC_STOP_NOISE.sub("", server.stderr())
 
 
 async def test_sigterm_reports_not_serving_then_exits_zero(tmp_path: Path) -> None:
@@ -618,4 +631,4 @@ async def test_sigterm_reports_not_serving_then_exits_zero(tmp_path: Path) -> No
         assert time.monotonic() - started < 5.0
     finally:
         server.stop()
-    assert "Traceback" not in server.stderr()
+    assert "Traceback" not in _GRPC_STOP_NOISE.sub("", server.stderr())
