@@ -401,38 +401,36 @@ class RelayConnection:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"client opened even stream {sid}")
         self._last_sid = sid
         if self._going_away:
-            if changed:
-                self._diverge()
-            self._out.to_client(f.rst_stream(sid, f.REFUSED_STREAM))
-            if not end_stream:
-                self._drop(sid)
+            self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
             return
         try:
             path, deadline, metadata = gh.request(headers)
         except gh.Malformed as e:
             # A stream error (RFC 9113 8.1.1): this call is refused, the connection goes on.
             log.debug("relay: malformed request from %s on stream %d: %s", self._peer, sid, e)
-            if changed:
-                self._diverge()
-            self._out.to_client(f.rst_stream(sid, f.PROTOCOL_ERROR))
-            if not end_stream:
-                self._drop(sid)
+            self._reset_unseen(sid, f.PROTOCOL_ERROR, changed, end_stream)
             return
         if path in health.PATHS:
-            if changed:
-                self._diverge()
             if not self._health.open(sid, path):
                 # Each holds a buffer or a watch here: a client may not open them without bound.
-                self._out.to_client(f.rst_stream(sid, f.REFUSED_STREAM))
-                if not end_stream:
-                    self._drop(sid)
+                self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
                 return
+            if changed:
+                self._diverge()
             if end_stream:
                 self._client_ended(sid)
             return
         st = Stream(self, sid, block, headers)
         st.changed, st.end_stream = changed, end_stream
         self._start_call(st, path, deadline, metadata)
+
+    def _reset_unseen(self, sid: int, code: int, changed: bool, end_stream: bool) -> None:
+        """Reset a stream whose HEADERS the model never sees; its DATA, if any, goes nowhere."""
+        if changed:
+            self._diverge()
+        self._out.to_client(f.rst_stream(sid, code))
+        if not end_stream:
+            self._drop(sid)
 
     # ---- calls: the filter chain decides, then the block goes up or a trailers-only reply down ----
 
