@@ -16,8 +16,8 @@ from inference import grpc_service_pb2_grpc as pb_grpc
 from sidecar.core.call import Call, Outcome
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
+from sidecar.h2 import frames as f
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.relay import frames as f
 from sidecar.ingress.relay.dataplane import RelayDataplane
 from tests.support.digits import OIP, images, raw_request
 from tests.support.procs import HOST, Proc, running, start_sidecar

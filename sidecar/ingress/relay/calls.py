@@ -15,8 +15,8 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from sidecar.core.call import Call, Metadata, Outcome
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay import grpc_headers as gh
+from sidecar.h2 import frames as f
+from sidecar.h2 import grpc_headers as gh
 
 
 class Relay(Protocol):

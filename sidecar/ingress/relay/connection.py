@@ -25,14 +25,14 @@ from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
+from sidecar.h2 import frames as f
+from sidecar.h2 import grpc_headers as gh
+from sidecar.h2.hpack_decoder import Decoder, HPACKDecodeError
+from sidecar.h2.outbox import Outbox
+from sidecar.h2.reader import Frame, FrameBuffer, header_block
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import calls, health
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay import grpc_headers as gh
 from sidecar.ingress.relay.calls import Stream
-from sidecar.ingress.relay.framing import Frame, FrameBuffer, header_block
-from sidecar.ingress.relay.hpack_decoder import Decoder, HPACKDecodeError
-from sidecar.ingress.relay.outbox import Outbox
 from sidecar.ingress.relay.protocols import ModelProtocol
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from typing import Final
 
 from sidecar.core.call import Outcome
 from sidecar.core.status import Code
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay import grpc_headers as gh
+from sidecar.h2 import frames as f
+from sidecar.h2 import grpc_headers as gh
 
 CHECK: Final = "/grpc.health.v1.Health/Check"
 WATCH: Final = "/grpc.health.v1.Health/Watch"

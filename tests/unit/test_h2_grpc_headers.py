@@ -1,11 +1,11 @@
-"""What the relay reads from and writes into gRPC header blocks (sidecar/ingress/relay/grpc_headers.py)."""
+"""What the relay reads from and writes into gRPC header blocks (sidecar/h2/grpc_headers.py)."""
 
 import hpack
 import pytest
 
 from sidecar.core.call import Metadata, Outcome
 from sidecar.core.status import Code
-from sidecar.ingress.relay import grpc_headers as gh
+from sidecar.h2 import grpc_headers as gh
 
 
 def test_path_deadline_and_metadata_are_read_from_request_headers():

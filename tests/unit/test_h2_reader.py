@@ -1,9 +1,9 @@
-"""The relay's frame buffer and header-block assembly (sidecar/ingress/relay/framing.py)."""
+"""The frame buffer and header-block assembly (sidecar/h2/reader.py)."""
 
 import pytest
 
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay.framing import MAX_BLOCK, FrameBuffer, header_block
+from sidecar.h2 import frames as f
+from sidecar.h2.reader import MAX_BLOCK, FrameBuffer, header_block
 
 
 def _scan(buffer: FrameBuffer) -> list[bytes]:

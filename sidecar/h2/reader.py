@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from sidecar.ingress.relay import frames as f
+from sidecar.h2 import frames as f
 
 # A header block larger than this (all CONTINUATIONs together) closes the connection.
 MAX_BLOCK: Final = 1 << 20

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-from sidecar.ingress.relay import frames as f
+from sidecar.h2 import frames as f
 
 # Bytes queued towards a peer before reading from the other side pauses.
 WRITE_HIGH: Final = 1 << 20

@@ -1,9 +1,9 @@
-"""The relay's batched writes and held connection credit (sidecar/ingress/relay/outbox.py)."""
+"""Batched writes and held connection credit (sidecar/h2/outbox.py)."""
 
 import asyncio
 
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay.outbox import CREDIT_HELD, Outbox
+from sidecar.h2 import frames as f
+from sidecar.h2.outbox import CREDIT_HELD, Outbox
 
 
 class _Transport:

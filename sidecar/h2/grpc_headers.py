@@ -19,7 +19,7 @@ import hpack
 from sidecar.core.call import Metadata, MetadataValue, Outcome
 from sidecar.core.deadline import Deadline, grpc_timeout
 from sidecar.core.status import Code
-from sidecar.ingress.relay import frames as f
+from sidecar.h2 import frames as f
 from sidecar.transport.metadata import HOP_BY_HOP
 
 Headers = list[tuple[str, str]]

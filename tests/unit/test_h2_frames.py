@@ -1,8 +1,8 @@
-"""HTTP/2 frame headers and the frames the relay builds (sidecar/ingress/relay/frames.py)."""
+"""HTTP/2 frame headers and the frames the relay builds (sidecar/h2/frames.py)."""
 
 import pytest
 
-from sidecar.ingress.relay import frames as f
+from sidecar.h2 import frames as f
 
 
 def test_a_built_frame_parses_back():
