@@ -20,6 +20,7 @@ from sidecar.core.call import Metadata, MetadataValue, Outcome
 from sidecar.core.deadline import Deadline, grpc_timeout
 from sidecar.core.status import Code
 from sidecar.h2 import frames as f
+from sidecar.h2.limits import EXACT_MESSAGES, KNOWN_FIELDS
 from sidecar.transport.metadata import HOP_BY_HOP
 
 Headers = list[tuple[str, str]]
@@ -27,39 +28,36 @@ Headers = list[tuple[str, str]]
 _STATUS_200: Final = b"\x88"  # indexed field, static table entry 8 (":status: 200")
 
 
-def pseudo(headers: Headers, name: str) -> str:
-    for k, v in headers:
-        if k == name:
-            return v
-        if not k.startswith(":"):
-            break
-    return ""
-
-
 class Malformed(Exception):
     """A request RFC 9113 section 8.2-8.3 calls malformed: a stream error, never forwarded."""
 
 
-def request(headers: Headers) -> tuple[str, Deadline | None, Metadata]:
+def request(
+    headers: Headers, known: set[tuple[str, str]] | None = None, max_known: int = KNOWN_FIELDS
+) -> tuple[str, Deadline | None, Metadata]:
     """A request block's :path, deadline (from grpc-timeout) and metadata, in one pass.
 
     Raises Malformed for what must not reach the model: bad field names or values, pseudo-header
     fields missing, repeated, unknown or after regular ones, connection-specific fields, and a
     :path that is not a printable ASCII absolute path (a grpc.aio server stops serving on one).
+    `known` holds fields already found well-formed on this connection, most of which repeat call
+    after call; it is added to here, up to `max_known` (then emptied).
     """
+    if known is None:
+        known = set()
     path = ""
     timeout: Deadline | None = None
     out: Metadata = []
     seen: set[str] = set()
     regular = False
     for k, v in headers:
-        if (k, v) not in _valid:
+        if (k, v) not in known:
             # -bin values may be raw bytes: gRPC's true-binary metadata, negotiated in SETTINGS.
             if _BAD_NAME.search(k) or (_BAD_VALUE.search(v) and not k.endswith("-bin")):
                 raise Malformed(f"field {k[:64]!r} has a character RFC 9113 8.2.1 forbids")
-            if len(_valid) >= _VALID_MEMO:
-                _valid.clear()
-            _valid.add((k, v))
+            if len(known) >= max_known:
+                known.clear()
+            known.add((k, v))
         if k[0] == ":":
             if regular or k in seen or k not in _REQUEST_PSEUDO:
                 raise Malformed(f"pseudo-header field {k[:64]!r} misplaced, repeated or unknown")
@@ -81,9 +79,6 @@ def request(headers: Headers) -> tuple[str, Deadline | None, Metadata]:
     return path, timeout, out
 
 
-# Fields already found well-formed: most of a client's fields repeat call after call.
-_VALID_MEMO: Final = 4096
-_valid: set[tuple[str, str]] = set()
 _REQUEST_PSEUDO: Final = frozenset({":method", ":scheme", ":path", ":authority"})
 _REQUIRED_PSEUDO: Final = frozenset({":method", ":scheme", ":path"})
 _CONNECTION_SPECIFIC: Final = frozenset(
@@ -243,10 +238,6 @@ def reset_outcome(code: int) -> Outcome:
     """What a call ends with when the model resets its stream with this HTTP/2 error code."""
     status = {f.REFUSED_STREAM: Code.UNAVAILABLE, f.CANCEL: Code.CANCELLED}.get(code, Code.INTERNAL)
     return Outcome(status, f"model reset the stream (HTTP/2 error {code})")
-
-
-# Messages per direction of a call whose prefixes are left out of its byte count exactly.
-EXACT_MESSAGES: Final = 1024
 
 
 class MessageBytes:

@@ -13,24 +13,16 @@ awaiting its verdict holds too many bytes. Knows nothing about frames but WINDOW
 from __future__ import annotations
 
 import asyncio
-from typing import Final
 
 from sidecar.h2 import frames as f
-
-# Bytes queued towards a peer before reading from the other side pauses.
-WRITE_HIGH: Final = 1 << 20
-# Connection credit held back: far below the 65,535 bytes every connection window starts with,
-# so a peer never waits for credit the relay holds (a peer whose window is spent has been
-# credited its consumption, which past this amount goes out at once).
-CREDIT_HELD: Final = 16384
-# Seconds held credit waits at most for a write to ride on.
-CREDIT_DELAY: Final = 0.005
+from sidecar.h2.limits import CREDIT_DELAY, CREDIT_HELD, WRITE_HIGH
 
 
 class Outbox:
     __slots__ = (
         "_credit_delay",
         "_credit_down",
+        "_credit_held",
         "_credit_timer",
         "_credit_up",
         "_depth",
@@ -40,13 +32,23 @@ class Outbox:
         "_loop",
         "_soon",
         "_up_out",
+        "_write_high",
         "down",
         "up",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, credit_delay: float = CREDIT_DELAY) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        credit_delay: float = CREDIT_DELAY,
+        credit_held: int = CREDIT_HELD,
+        write_high: int = WRITE_HIGH,
+    ) -> None:
         self._loop = loop
         self._credit_delay = credit_delay
+        self._credit_held = credit_held
+        self._write_high = write_high
         self.down: asyncio.Transport | None = None  # the client's socket
         self.up: asyncio.Transport | None = None  # the model's socket
         self._down_out: list[bytes] = []
@@ -61,11 +63,11 @@ class Outbox:
 
     def attach_client(self, transport: asyncio.Transport) -> None:
         self.down = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
+        transport.set_write_buffer_limits(high=self._write_high)
 
     def attach_model(self, transport: asyncio.Transport) -> None:
         self.up = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
+        transport.set_write_buffer_limits(high=self._write_high)
 
     def begin(self) -> None:
         self._depth += 1
@@ -96,7 +98,7 @@ class Outbox:
         self._credit_soon(self._credit_down)
 
     def _credit_soon(self, owed: int) -> None:
-        if owed >= CREDIT_HELD:
+        if owed >= self._credit_held:
             self._due = True
             if not self._soon and not self._depth:
                 self._soon = True

@@ -10,12 +10,10 @@ Knows nothing about HPACK, streams or sockets.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 from sidecar.h2 import frames as f
-
-# A header block larger than this (all CONTINUATIONs together) closes the connection.
-MAX_BLOCK: Final = 1 << 20
+from sidecar.h2.limits import MAX_BLOCK
 
 
 class Frame(NamedTuple):
@@ -79,7 +77,7 @@ class FrameBuffer:
         return buf[pos : pos + n]
 
 
-def header_block(buf: bytes, pos: int, end: int, max_frame: int) -> Frame | None:
+def header_block(buf: bytes, pos: int, end: int, max_frame: int, max_block: int = MAX_BLOCK) -> Frame | None:
     """The header block whose HEADERS frame is buf[pos:end], with the CONTINUATIONs after it in `buf`.
 
     None if the block does not end within `buf` yet; ConnectionError_ if a frame interrupts it.
@@ -99,7 +97,7 @@ def header_block(buf: bytes, pos: int, end: int, max_frame: int) -> Frame | None
         if length > max_frame:
             raise f.too_large(length, max_frame)
         size += length
-        if size > MAX_BLOCK:
+        if size > max_block:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "header block too large")
         if end + f.HEADER_LEN + length > n:
             return None

@@ -6,6 +6,7 @@ import pytest
 from sidecar.core.call import Metadata, Outcome
 from sidecar.core.status import Code
 from sidecar.h2 import grpc_headers as gh
+from sidecar.h2.limits import EXACT_MESSAGES
 
 
 def test_path_deadline_and_metadata_are_read_from_request_headers():
@@ -132,9 +133,24 @@ def test_trailers_after_response_headers_carry_no_status_pseudo_header():
 
 
 def test_a_flood_of_empty_messages_is_counted_by_its_bytes_past_the_bound():
-    flood = b"\x00\x00\x00\x00\x00" * (gh.EXACT_MESSAGES + 100)
+    flood = b"\x00\x00\x00\x00\x00" * (EXACT_MESSAGES + 100)
     counter = gh.MessageBytes()
     counter.add(flood, 0, len(flood) // 2)
     counter.add(flood, len(flood) // 2, len(flood))
-    assert counter.messages == gh.EXACT_MESSAGES
-    assert counter.total == len(flood) - gh.EXACT_MESSAGES * 5
+    assert counter.messages == EXACT_MESSAGES
+    assert counter.total == len(flood) - EXACT_MESSAGES * 5
+
+
+def test_fields_found_well_formed_are_remembered_per_connection_and_bounded():
+    request = [(":method", "POST"), (":scheme", "http"), (":path", "/a/b"), ("x-a", "1")]
+    known: set[tuple[str, str]] = set()
+    gh.request(request, known)
+    assert known == set(request)
+    bounded: set[tuple[str, str]] = set()
+    gh.request(request, bounded, max_known=2)
+    assert len(bounded) <= 2
+    with pytest.raises(gh.Malformed):
+        gh.request([*request, ("x-b", "a\nb")], known)
+    assert ("x-b", "a\nb") not in known
+    # Another connection's memo is its own: nothing is remembered between them.
+    assert gh.request(request) == ("/a/b", None, [("x-a", "1")])

@@ -3,7 +3,8 @@
 import asyncio
 
 from sidecar.h2 import frames as f
-from sidecar.h2.outbox import CREDIT_HELD, Outbox
+from sidecar.h2.limits import CREDIT_HELD
+from sidecar.h2.outbox import Outbox
 
 
 class _Transport:

@@ -3,7 +3,8 @@
 import pytest
 
 from sidecar.h2 import frames as f
-from sidecar.h2.reader import MAX_BLOCK, FrameBuffer, header_block
+from sidecar.h2.limits import MAX_BLOCK
+from sidecar.h2.reader import FrameBuffer, header_block
 
 
 def _scan(buffer: FrameBuffer) -> list[bytes]:

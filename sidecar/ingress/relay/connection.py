@@ -28,6 +28,7 @@ from sidecar.filters.chain import Next
 from sidecar.h2 import frames as f
 from sidecar.h2 import grpc_headers as gh
 from sidecar.h2.hpack_decoder import Decoder, HPACKDecodeError
+from sidecar.h2.limits import Limits
 from sidecar.h2.outbox import Outbox
 from sidecar.h2.reader import Frame, FrameBuffer, header_block
 from sidecar.health.readiness import Readiness
@@ -37,14 +38,10 @@ from sidecar.ingress.relay.protocols import ModelProtocol
 
 log = logging.getLogger(__name__)
 
-# Streams remembered as answered locally until the client ends them.
-_MAX_DROPPED: Final = 4096
-# The model is local: a connection it does not accept within this is answered locally.
-_CONNECT_TIMEOUT: Final = 2.0
+DEFAULT_LIMITS: Final = Limits()
+
 # Model frames the relay looks into; the rest it only forwards.
 _MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY})
-# Client bytes held while a call waits for its verdict before reading from the client pauses.
-_HELD_HIGH: Final = 1 << 20
 
 
 class RelayConnection:
@@ -56,7 +53,9 @@ class RelayConnection:
         readiness: Readiness,
         healthy_services: frozenset[str],
         on_close: Callable[[RelayConnection], None],
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
+        self._limits = limits
         self._upstream = upstream
         self._chain = chain
         self._readiness = readiness
@@ -75,7 +74,10 @@ class RelayConnection:
         self._max_frame_up = f.DEFAULT_MAX_FRAME
         self._streams: dict[int, Stream] = {}
         self._dropped: dict[int, None] = {}
-        self._health = health.LocalHealth(healthy_services)
+        self._health = health.LocalHealth(
+            healthy_services, max_request=limits.health_max_request, max_streams=limits.health_max_streams
+        )
+        self._known: set[tuple[str, str]] = set()  # request fields found well-formed (grpc_headers)
         self._last_sid = 0
         self._max_forwarded = 0
         self._debt = 0  # DATA bytes we sent the client ourselves; its WINDOW_UPDATEs for them stop here
@@ -90,7 +92,12 @@ class RelayConnection:
         self._ended: list[tuple[Stream, Outcome]] = []
         self._eager = False  # a call's first step is running inside the client scan
         self._preface = False
-        self._out = Outbox(self._loop)
+        self._out = Outbox(
+            self._loop,
+            credit_delay=limits.credit_delay,
+            credit_held=limits.credit_held,
+            write_high=limits.write_high,
+        )
 
     # ---- lifecycle ----
 
@@ -102,7 +109,8 @@ class RelayConnection:
     async def _connect(self) -> None:
         try:
             await asyncio.wait_for(
-                self._loop.create_connection(lambda: ModelProtocol(self), *self._upstream), _CONNECT_TIMEOUT
+                self._loop.create_connection(lambda: ModelProtocol(self), *self._upstream),
+                self._limits.connect_timeout,
             )
         except (OSError, TimeoutError) as e:
             log.debug("relay: model at %s:%d unreachable (%s); answering locally", *self._upstream, e)
@@ -203,7 +211,7 @@ class RelayConnection:
     def client_data(self, data: bytes) -> None:
         self._client_in.feed(data)
         if self._connecting or self._pending is not None:
-            self._out.hold_client("held", self._client_in.buffered > _HELD_HIGH)
+            self._out.hold_client("held", self._client_in.buffered > self._limits.held_high)
             return
         self._read_client()
 
@@ -277,7 +285,7 @@ class RelayConnection:
                         pos = end
                         continue
                 if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
-                    frame = header_block(buf, pos, end, max_frame)
+                    frame = header_block(buf, pos, end, max_frame, self._limits.max_block)
                     if frame is None:
                         need = n - pos + 1
                         break
@@ -404,7 +412,7 @@ class RelayConnection:
             self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
             return
         try:
-            path, deadline, metadata = gh.request(headers)
+            path, deadline, metadata = gh.request(headers, self._known, self._limits.known_fields)
         except gh.Malformed as e:
             # A stream error (RFC 9113 8.1.1): this call is refused, the connection goes on.
             log.debug("relay: malformed request from %s on stream %d: %s", self._peer, sid, e)
@@ -557,7 +565,7 @@ class RelayConnection:
 
     def _drop(self, sid: int) -> None:
         self._dropped[sid] = None
-        if len(self._dropped) > _MAX_DROPPED:
+        if len(self._dropped) > self._limits.max_dropped:
             del self._dropped[next(iter(self._dropped))]
 
     def _client_ended(self, sid: int) -> None:
@@ -610,7 +618,7 @@ class RelayConnection:
                     self._out.credit_client(increment)
                 elif kind in _MODEL_WATCHED:
                     if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
-                        frame = header_block(buf, pos, end, f.MAX_FRAME_LIMIT)
+                        frame = header_block(buf, pos, end, f.MAX_FRAME_LIMIT, self._limits.max_block)
                         if frame is None:
                             need = n - pos + 1
                             break

@@ -14,6 +14,7 @@ from sidecar.core.call import Outcome
 from sidecar.core.status import Code
 from sidecar.h2 import frames as f
 from sidecar.h2 import grpc_headers as gh
+from sidecar.h2.limits import HEALTH_MAX_REQUEST, HEALTH_MAX_STREAMS
 
 CHECK: Final = "/grpc.health.v1.Health/Check"
 WATCH: Final = "/grpc.health.v1.Health/Watch"
@@ -93,20 +94,22 @@ def service_of(request: bytes) -> str | None:
         return None
 
 
-# Request bytes buffered for one health call.
-MAX_REQUEST: Final = 64 * 1024
-# Health calls (Check awaiting its request, open Watches) one connection may have at once.
-MAX_STREAMS: Final = 16
-
-
 class LocalHealth:
     """The health calls one connection answers itself: Checks and Watches awaiting their request,
     and open Watches with the status each was last told. Frames out, no I/O."""
 
-    __slots__ = ("_requests", "_services", "_watches")
+    __slots__ = ("_max_request", "_max_streams", "_requests", "_services", "_watches")
 
-    def __init__(self, services: frozenset[str]) -> None:
+    def __init__(
+        self,
+        services: frozenset[str],
+        *,
+        max_request: int = HEALTH_MAX_REQUEST,
+        max_streams: int = HEALTH_MAX_STREAMS,
+    ) -> None:
         self._services = services
+        self._max_request = max_request
+        self._max_streams = max_streams
         self._requests: dict[int, tuple[str, bytearray]] = {}  # path, request so far
         self._watches: dict[int, tuple[str, int]] = {}  # service, last status sent
 
@@ -119,7 +122,7 @@ class LocalHealth:
 
     def open(self, sid: int, path: str) -> bool:
         """Take a new health call; False when the connection has as many as it may."""
-        if len(self._requests) + len(self._watches) >= MAX_STREAMS:
+        if len(self._requests) + len(self._watches) >= self._max_streams:
             return False
         self._requests[sid] = (path, bytearray())
         return True
@@ -129,7 +132,7 @@ class LocalHealth:
         if request is not None:
             buf = request[1]
             buf += payload
-            if len(buf) > MAX_REQUEST:
+            if len(buf) > self._max_request:
                 raise f.ConnectionError_(f.PROTOCOL_ERROR, "health request too large")
 
     def ended(self, sid: int, ready: bool, max_frame: int) -> tuple[bytes, int] | None:
