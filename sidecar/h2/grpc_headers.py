@@ -1,9 +1,7 @@
-"""What the relay reads from and writes into gRPC header blocks: path, metadata, deadline, status.
+"""What the relay reads from gRPC header blocks: a request's path, metadata and deadline; a reply's status.
 
-Pure: decoded header lists in, values out; the trailers-only reply is HPACK-encoded here with
-literals *without indexing* and no dynamic-table references (RFC 7541 section 6.2.2), so
-writing it never changes the client decoder's table that the model's encoder mirrors.
-Knows nothing about sockets or connection state.
+Pure: decoded header lists in, values out. Knows nothing about HPACK encoding (hpack_encoder.py),
+messages (messages.py), sockets or connection state.
 """
 
 from __future__ import annotations
@@ -14,18 +12,13 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Final
 
-import hpack
-
 from sidecar.core.call import Metadata, MetadataValue, Outcome
 from sidecar.core.deadline import Deadline, grpc_timeout
 from sidecar.core.status import Code
 from sidecar.h2 import frames as f
-from sidecar.h2.limits import EXACT_MESSAGES, KNOWN_FIELDS
+from sidecar.h2.hpack_decoder import Headers
+from sidecar.h2.limits import KNOWN_FIELDS
 from sidecar.transport.metadata import HOP_BY_HOP
-
-Headers = list[tuple[str, str]]
-
-_STATUS_200: Final = b"\x88"  # indexed field, static table entry 8 (":status: 200")
 
 
 class Malformed(Exception):
@@ -146,64 +139,6 @@ def _status(value: str, message: str, trailing: Metadata) -> Outcome:
 _STATUSES: Final = {str(int(c)): Outcome(c) for c in Code}
 
 
-def _int(value: int, prefix_bits: int, first: int) -> bytes:
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes((first | value,))
-    out = bytearray((first | limit,))
-    value -= limit
-    while value >= 128:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _literal(name: str, value: bytes) -> bytes:
-    raw_name = name.encode("ascii")
-    return b"\x00" + _int(len(raw_name), 7, 0) + raw_name + _int(len(value), 7, 0) + value
-
-
-def literal_fields(fields: Iterable[tuple[str, MetadataValue]]) -> bytes:
-    """Fields as HPACK literals without indexing, new names, no Huffman: appendable to any block."""
-    out = []
-    for k, v in fields:
-        if isinstance(v, bytes):
-            raw = base64.b64encode(v).rstrip(b"=") if k.endswith("-bin") else v
-        else:
-            # Values decoded from the wire are latin-1, so they go back byte for byte.
-            raw = v.encode("latin-1", "replace")
-        out.append(_literal(k, raw))
-    return b"".join(out)
-
-
-def trailers_only(result: Outcome, *, after_headers: bool = False) -> bytes:
-    """A trailers-only response block: :status 200, content-type, grpc-status, grpc-message.
-
-    With `after_headers`, the trailers that end a response whose headers were sent: no :status.
-    """
-    message = urllib.parse.quote(result.message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
-    fields: list[tuple[str, MetadataValue]] = [] if after_headers else [("content-type", "application/grpc")]
-    fields.append(("grpc-status", str(int(result.code))))
-    if message:
-        fields.append(("grpc-message", message))
-    fields.extend(result.trailing_metadata)
-    return literal_fields(fields) if after_headers else _STATUS_200 + literal_fields(fields)
-
-
-def response_headers() -> bytes:
-    return _STATUS_200 + literal_fields([("content-type", "application/grpc")])
-
-
-def status_trailers(code: Code) -> bytes:
-    return literal_fields([("grpc-status", str(int(code)))])
-
-
-def table_size_update(size: int) -> bytes:
-    """An HPACK dynamic table size update (RFC 7541 section 6.3)."""
-    return _int(size, 5, 0x20)
-
-
 def with_metadata(headers: Headers, metadata: Metadata) -> Headers:
     """Request headers with their metadata replaced by `metadata` (pseudo and transport headers kept)."""
     out = [(k, v) for k, v in headers if k.startswith(":") or k in HOP_BY_HOP]
@@ -215,80 +150,7 @@ def with_metadata(headers: Headers, metadata: Metadata) -> Headers:
     return out
 
 
-class ClearingEncoder(hpack.Encoder):
-    """An encoder whose first block empties the model's decoder table before using it (RFC 7541 6.3)."""
-
-    def __init__(self, table_size: int) -> None:
-        super().__init__()
-        self.header_table_size = table_size
-        self.table_size_changes: list[int] = []  # announced by hand, below
-        self._size = table_size
-        self._first = True
-
-    def encode_fields(self, headers: Headers) -> bytes:
-        block: bytes = self.encode([(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])
-        if self._first:
-            self._first = False
-            # Size updates to 0 (evicts the model's whole table) and back, then the fields.
-            block = table_size_update(0) + table_size_update(self._size) + block
-        return block
-
-
 def reset_outcome(code: int) -> Outcome:
     """What a call ends with when the model resets its stream with this HTTP/2 error code."""
     status = {f.REFUSED_STREAM: Code.UNAVAILABLE, f.CANCEL: Code.CANCELLED}.get(code, Code.INTERNAL)
     return Outcome(status, f"model reset the stream (HTTP/2 error {code})")
-
-
-class MessageBytes:
-    """The message bytes in one direction of a gRPC stream's DATA, without each message's 5-byte
-    prefix (gRPC over HTTP/2: compressed flag, 4-byte length): what grpcio's handlers count.
-    Exact for the first EXACT_MESSAGES messages; after those, prefixes count as message bytes."""
-
-    @property
-    def counted(self) -> int | None:
-        """The total, or None without a message (as grpcio reports a call that got no reply)."""
-        return self.total if self.messages else None
-
-    __slots__ = ("_left", "_prefix", "messages", "total")
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.messages = 0
-        self._left = 0  # bytes of the current message still to come
-        self._prefix = b""  # a prefix split across DATA frames
-
-    def add(self, data: bytes, start: int, end: int) -> None:
-        if self.messages >= EXACT_MESSAGES:
-            # Past this many, DATA bytes stand for message bytes: walking a flood of empty
-            # messages one by one would cost the relay ~25x what their bytes cost to forward.
-            self.total += end - start
-            return
-        if not self._left and not self._prefix and end - start >= 5:
-            # The usual case: this DATA starts a message and holds its whole prefix.
-            size = int.from_bytes(data[start + 1 : start + 5], "big")
-            self.messages += 1
-            if end - start - 5 <= size:
-                self._left = size - (end - start - 5)
-                self.total += end - start - 5
-                return
-            self.total += size
-            start += 5 + size
-        pos = start
-        while pos < end:
-            if self._left:
-                take = min(self._left, end - pos)
-                self._left -= take
-                self.total += take
-                pos += take
-                continue
-            need = 5 - len(self._prefix)
-            self._prefix += data[pos : min(pos + need, end)]
-            pos += need
-            if len(self._prefix) == 5:
-                self.messages += 1
-                self._left = int.from_bytes(self._prefix[1:], "big")
-                self._prefix = b""
-                if self.messages >= EXACT_MESSAGES and pos < end:
-                    self.total += end - pos
-                    return

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.h2 import frames as f
-from sidecar.h2 import grpc_headers as gh
+from sidecar.h2.hpack_decoder import Headers
+from sidecar.h2.messages import MessageBytes
 
 
 class Relay(Protocol):
@@ -43,7 +44,7 @@ class Stream:
         "step",
     )
 
-    def __init__(self, conn: Relay, sid: int, block: bytes, headers: gh.Headers) -> None:
+    def __init__(self, conn: Relay, sid: int, block: bytes, headers: Headers) -> None:
         self.conn = conn
         self.sid = sid
         # Until the verdict: the client's block, what it decoded to, and whether it changed the table.
@@ -58,8 +59,8 @@ class Stream:
         self.replied = False  # the model sent response headers
         # The metadata as the client sent it: what filters append to it is appended to the block.
         self.original: Metadata = []
-        self.request_bytes = gh.MessageBytes()
-        self.response_bytes = gh.MessageBytes()
+        self.request_bytes = MessageBytes()
+        self.response_bytes = MessageBytes()
 
 
 def start(st: Stream, coro: Coroutine[Any, Any, Outcome]) -> None:
@@ -96,7 +97,7 @@ def end(st: Stream, result: Outcome) -> None:
             step(st)
 
 
-def count(counter: gh.MessageBytes, buf: bytes, pos: int, end: int) -> None:
+def count(counter: MessageBytes, buf: bytes, pos: int, end: int) -> None:
     """Count the messages in the DATA frame buf[pos:end], without its padding."""
     start = pos + f.HEADER_LEN
     if buf[pos + 4] & f.PADDED and start < end:

@@ -27,7 +27,8 @@ from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.h2 import frames as f
 from sidecar.h2 import grpc_headers as gh
-from sidecar.h2.hpack_decoder import Decoder, HPACKDecodeError
+from sidecar.h2 import hpack_encoder as he
+from sidecar.h2.hpack_decoder import Decoder, Headers, HPACKDecodeError
 from sidecar.h2.limits import Limits
 from sidecar.h2.outbox import Outbox
 from sidecar.h2.reader import Frame, FrameBuffer, header_block
@@ -68,7 +69,7 @@ class RelayConnection:
         self._max_frame_in = f.DEFAULT_MAX_FRAME  # largest frame the client may send (model's setting)
         self._c2s = Decoder()
         self._s2c = Decoder()
-        self._up_encoder: gh.ClearingEncoder | None = None  # set once the model's decoder fell behind
+        self._up_encoder: he.ClearingEncoder | None = None  # set once the model's decoder fell behind
         self._up_table_size = 4096
         self._max_frame_down = f.DEFAULT_MAX_FRAME  # largest frame we may send the client
         self._max_frame_up = f.DEFAULT_MAX_FRAME
@@ -182,7 +183,7 @@ class RelayConnection:
             if st.done is None:
                 continue  # awaiting its verdict: forward() answers it without a model
             del self._streams[sid]
-            block = gh.trailers_only(result, after_headers=st.replied)
+            block = he.trailers_only(result, after_headers=st.replied)
             self._out.to_client(f.header_block_frames(sid, block, True, self._max_frame_down))
             self._resolve(st, result)
 
@@ -534,7 +535,7 @@ class RelayConnection:
             return
         if st.changed:
             self._diverge()
-        reply = gh.trailers_only(result)
+        reply = he.trailers_only(result)
         self._out.to_client(f.header_block_frames(st.sid, reply, True, self._max_frame_down))
         if not st.end_stream:
             self._drop(st.sid)
@@ -548,20 +549,20 @@ class RelayConnection:
         self,
         sid: int,
         block: bytes,
-        headers: gh.Headers,
+        headers: Headers,
         extra: list[tuple[str, str | bytes]],
         end_stream: bool,
     ) -> None:
         if self._up_encoder is not None:
-            block = self._up_encoder.encode_fields(headers) + gh.literal_fields(extra)
+            block = self._up_encoder.encode_fields(headers) + he.literal_fields(extra)
         elif extra:
-            block += gh.literal_fields(extra)
+            block += he.literal_fields(extra)
         self._out.to_model(f.header_block_frames(sid, block, end_stream, self._max_frame_up))
 
     def _diverge(self) -> None:
         """A block the model will never see changed the client's table: re-encode from now on."""
         if self._up_encoder is None and self._up is not None:
-            self._up_encoder = gh.ClearingEncoder(self._up_table_size)
+            self._up_encoder = he.ClearingEncoder(self._up_table_size)
 
     def _drop(self, sid: int) -> None:
         self._dropped[sid] = None

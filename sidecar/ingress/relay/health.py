@@ -13,7 +13,7 @@ from typing import Final
 from sidecar.core.call import Outcome
 from sidecar.core.status import Code
 from sidecar.h2 import frames as f
-from sidecar.h2 import grpc_headers as gh
+from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.limits import HEALTH_MAX_REQUEST, HEALTH_MAX_STREAMS
 
 CHECK: Final = "/grpc.health.v1.Health/Check"
@@ -37,12 +37,12 @@ def answer(
     else:
         message = _message(SERVING if ready else NOT_SERVING)
         reply = (
-            f.header_block_frames(sid, gh.response_headers(), False, max_frame)
+            f.header_block_frames(sid, he.response_headers(), False, max_frame)
             + f.frame(f.DATA, 0, sid, message)
-            + f.header_block_frames(sid, gh.status_trailers(Code.OK), True, max_frame)
+            + f.header_block_frames(sid, he.status_trailers(Code.OK), True, max_frame)
         )
         return reply, len(message)
-    return f.header_block_frames(sid, gh.trailers_only(result), True, max_frame), 0
+    return f.header_block_frames(sid, he.trailers_only(result), True, max_frame), 0
 
 
 def watch(
@@ -56,10 +56,10 @@ def watch(
     service = service_of(request)
     if service is None:
         result = Outcome(Code.INVALID_ARGUMENT, "malformed HealthCheckRequest")
-        return f.header_block_frames(sid, gh.trailers_only(result), True, max_frame), 0, None
+        return f.header_block_frames(sid, he.trailers_only(result), True, max_frame), 0, None
     status = watched_status(service, ready, services)
     message = _message(status)
-    headers = f.header_block_frames(sid, gh.response_headers(), False, max_frame)
+    headers = f.header_block_frames(sid, he.response_headers(), False, max_frame)
     return headers + f.frame(f.DATA, 0, sid, message), len(message), (service, status)
 
 
