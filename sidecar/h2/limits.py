@@ -44,6 +44,9 @@ MAX_DROPPED: Final = 4096
 # Messages per direction of a call whose 5-byte prefixes are left out of its byte count exactly;
 # past them DATA bytes stand for message bytes.
 EXACT_MESSAGES: Final = 1024
+# Bytes of one message an observed call's observer is handed at most (gRPC's default maximum
+# message size); past them the message is handed up cut short (its prefix still says its length).
+OBSERVED_MESSAGE: Final = 4 << 20
 
 # ---- the model connection ----
 

@@ -4,7 +4,7 @@ import pytest
 
 from sidecar.h2 import frames as f
 from sidecar.h2.limits import MAX_BLOCK
-from sidecar.h2.reader import FrameBuffer, header_block
+from sidecar.h2.reader import Counter, Frame, FrameBuffer, FrameReader, header_block
 
 
 def _scan(buffer: FrameBuffer) -> list[bytes]:
@@ -93,3 +93,102 @@ def test_a_block_larger_than_the_limit_is_refused():
     raw = f.frame(f.HEADERS, 0, 3, b"abc") + chunk * (MAX_BLOCK // 16384 + 1)
     with pytest.raises(f.ConnectionError_, match="too large"):
         header_block(raw, 0, f.HEADER_LEN + 3, 16384)
+
+
+_ALL = frozenset(range(256))
+
+
+class _Sink:
+    """What a FrameReader forwards and hands up, in order."""
+
+    def __init__(self) -> None:
+        self.out: list[tuple[str, object]] = []
+
+    def forward(self, span: bytes) -> None:
+        self.out.append(("span", span))
+
+    def handle(self, frame: Frame) -> None:
+        self.out.append(("up", (frame.kind, frame.sid, frame.block)))
+
+
+class _Count:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def frame(self, buf: bytes, pos: int, end: int) -> None:
+        self.frames.append(buf[pos:end])
+
+
+def _reader(sink: _Sink, counters: dict[int, Counter], up: frozenset[int] = _ALL) -> FrameReader:
+    return FrameReader(up=up, counters=counters, forward=sink.forward, handle=sink.handle, max_frame=16384)
+
+
+def test_frames_of_relayed_streams_pass_in_one_span_and_the_rest_go_up_in_order():
+    sink, count = _Sink(), _Count()
+    reader = _reader(sink, {1: count})
+    data = [f.frame(f.DATA, 0, 1, b"a"), f.window_update(1, 5), f.frame(f.DATA, f.END_STREAM, 1, b"b")]
+    ping = f.frame(f.PING, 0, 0, b"12345678")
+    stray = f.frame(f.DATA, 0, 3, b"c")  # not a relayed stream: goes up
+    reader.feed(b"".join([*data, ping, stray, data[0]]))
+    reader.read()
+    assert sink.out == [
+        ("span", b"".join(data)),
+        ("up", (f.PING, 0, b"")),
+        ("up", (f.DATA, 3, b"")),
+        ("span", data[0]),
+    ]
+    assert count.frames == [data[0], data[2], data[0]]  # DATA is counted as it passes; WINDOW_UPDATE not
+
+
+def test_only_the_directions_up_types_go_up_and_the_rest_pass():
+    sink = _Sink()
+    reader = _reader(sink, {}, up=frozenset({f.HEADERS}))
+    other = f.frame(f.DATA, 0, 3, b"c") + f.frame(f.PING, 0, 0, b"12345678")
+    headers = f.frame(f.HEADERS, f.END_HEADERS, 5, b"block")
+    reader.feed(other + headers + other)
+    reader.read()
+    assert sink.out == [("span", other), ("up", (f.HEADERS, 5, b"block")), ("span", other)]
+
+
+def test_a_header_block_split_across_reads_goes_up_once_whole():
+    sink = _Sink()
+    reader = _reader(sink, {})
+    raw = f.frame(f.HEADERS, 0, 3, b"abc") + f.frame(f.CONTINUATION, f.END_HEADERS, 3, b"def")
+    for i in range(len(raw)):
+        reader.feed(raw[i : i + 1])
+        reader.read()
+    assert sink.out == [("up", (f.HEADERS, 3, b"abcdef"))]
+    assert reader.buffered == 0
+
+
+def test_a_paused_reader_stops_before_the_next_frame_and_goes_on_where_it_stopped():
+    sink = _Sink()
+    reader = _reader(sink, {})
+    first, second = f.frame(f.HEADERS, f.END_HEADERS, 1, b"x"), f.frame(f.HEADERS, f.END_HEADERS, 3, b"y")
+
+    def handle(frame: Frame) -> None:
+        sink.handle(frame)
+        reader.paused = True  # as the stream layer does while a new call awaits its verdict
+
+    reader._handle = handle
+    reader.feed(first + second)
+    reader.read()
+    assert sink.out == [("up", (f.HEADERS, 1, b"x"))]
+    reader.paused = False
+    reader.read()
+    assert sink.out[-1] == ("up", (f.HEADERS, 3, b"y"))
+
+
+def test_an_oversized_or_malformed_frame_is_a_connection_error_after_what_came_before():
+    sink = _Sink()
+    reader = _reader(sink, {1: _Count()})
+    ok = f.frame(f.DATA, 0, 1, b"a")
+    reader.feed(ok + f.frame(f.DATA, 0, 1, b"x" * 16385))
+    with pytest.raises(f.ConnectionError_) as e:
+        reader.read()
+    assert e.value.code == f.FRAME_SIZE_ERROR and sink.out == [("span", ok)]
+    for bad in (f.frame(f.PING, 0, 0, b"short"), f.frame(f.HEADERS, 0, 0, b"on stream 0")):
+        reader = _reader(_Sink(), {})
+        reader.feed(bad)
+        with pytest.raises(f.ConnectionError_):
+            reader.read()

@@ -15,7 +15,6 @@ from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from sidecar.core.call import Call, Metadata, Outcome
-from sidecar.h2 import frames as f
 from sidecar.h2.hpack_decoder import Headers
 from sidecar.h2.messages import MessageBytes
 
@@ -95,15 +94,6 @@ def end(st: Stream, result: Outcome) -> None:
         if st.step is not None and st.step[2]:
             st.step = (st.step[0], st.step[1], False)
             step(st)
-
-
-def count(counter: MessageBytes, buf: bytes, pos: int, end: int) -> None:
-    """Count the messages in the DATA frame buf[pos:end], without its padding."""
-    start = pos + f.HEADER_LEN
-    if buf[pos + 4] & f.PADDED and start < end:
-        end -= buf[start]
-        start += 1
-    counter.add(buf, start, end)
 
 
 async def forward(call: Call) -> Outcome:

@@ -31,7 +31,7 @@ from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import Decoder, Headers, HPACKDecodeError
 from sidecar.h2.limits import Limits
 from sidecar.h2.outbox import Outbox
-from sidecar.h2.reader import Frame, FrameBuffer, header_block
+from sidecar.h2.reader import Counter, Frame, FrameReader
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import calls, health
 from sidecar.ingress.relay.calls import Stream
@@ -42,7 +42,9 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMITS: Final = Limits()
 
 # Model frames the relay looks into; the rest it only forwards.
-_MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY})
+_MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY, f.WINDOW_UPDATE})
+# Client frames it looks into: all but those of relayed streams.
+_ALL_KINDS: Final = frozenset(range(256))
 
 
 class RelayConnection:
@@ -64,9 +66,31 @@ class RelayConnection:
         self._loop = asyncio.get_running_loop()
         self._up: asyncio.Transport | None = None
         self._peer = ""
-        self._client_in = FrameBuffer()
-        self._model_in = FrameBuffer()
-        self._max_frame_in = f.DEFAULT_MAX_FRAME  # largest frame the client may send (model's setting)
+        self._out = Outbox(
+            self._loop,
+            credit_delay=limits.credit_delay,
+            credit_held=limits.credit_held,
+            write_high=limits.write_high,
+        )
+        # Relayed streams by id, their message counters per direction: their DATA passes as it is.
+        self._requests: dict[int, Counter] = {}
+        self._responses: dict[int, Counter] = {}
+        self._client_in = FrameReader(
+            up=_ALL_KINDS,
+            counters=self._requests,
+            forward=self._out.to_model,
+            handle=self._client_frame,
+            max_frame=f.DEFAULT_MAX_FRAME,  # largest frame the client may send (the model's setting)
+            max_block=limits.max_block,
+        )
+        self._model_in = FrameReader(
+            up=_MODEL_WATCHED,
+            counters=self._responses,
+            forward=self._out.to_client,
+            handle=self._model_frame,
+            max_frame=f.MAX_FRAME_LIMIT,
+            max_block=limits.max_block,
+        )
         self._c2s = Decoder()
         self._s2c = Decoder()
         self._up_encoder: he.ClearingEncoder | None = None  # set once the model's decoder fell behind
@@ -93,12 +117,6 @@ class RelayConnection:
         self._ended: list[tuple[Stream, Outcome]] = []
         self._eager = False  # a call's first step is running inside the client scan
         self._preface = False
-        self._out = Outbox(
-            self._loop,
-            credit_delay=limits.credit_delay,
-            credit_held=limits.credit_held,
-            write_high=limits.write_high,
-        )
 
     # ---- lifecycle ----
 
@@ -182,7 +200,7 @@ class RelayConnection:
         for sid, st in list(self._streams.items()):
             if st.done is None:
                 continue  # awaiting its verdict: forward() answers it without a model
-            del self._streams[sid]
+            self._pop(sid)
             block = he.trailers_only(result, after_headers=st.replied)
             self._out.to_client(f.header_block_frames(sid, block, True, self._max_frame_down))
             self._resolve(st, result)
@@ -193,6 +211,9 @@ class RelayConnection:
         self._closed = True
         streams = list(self._streams.values())
         self._streams.clear()
+        self._requests.clear()
+        self._responses.clear()
+        self._client_in.paused = True
         for st in streams:
             self._resolve(st, Outcome(Code.UNAVAILABLE, "connection closed"))
         self._idle.set()
@@ -241,70 +262,12 @@ class RelayConnection:
                     self._out.to_model(f.PREFACE)
                 else:
                     self._out.to_client(f.frame(f.SETTINGS, 0, 0))
-            self._scan_client()
+            self._client_in.read()
         except f.ConnectionError_ as e:
             log.warning("relay: closing connection from %s: %s", self._peer, e)
             self._going_away = True
             self._out.to_client(f.goaway(self._last_sid, e.code, str(e).encode()[:256]))
             self._close()
-
-    def _scan_client(self) -> None:
-        """Forward the client's frames; the common ones in one slice, the rest one by one."""
-        reader = self._client_in
-        window = reader.window()
-        if window is None:
-            return
-        buf, pos = window
-        n, span, need = len(buf), pos, f.HEADER_LEN
-        streams, up, max_frame = self._streams, self._up, self._max_frame_in
-        unpack = f.HEADER.unpack_from
-        try:
-            while n - pos >= f.HEADER_LEN and self._pending is None and not self._closed:
-                high, low, kind, _, sid = unpack(buf, pos)
-                length = (high << 16) | low
-                if length > max_frame:
-                    raise f.too_large(length, max_frame)
-                end = pos + f.HEADER_LEN + length
-                if end > n:
-                    need = f.HEADER_LEN + length
-                    break
-                sid &= 0x7FFFFFFF
-                if up is not None:
-                    # Passed through as they are, in the span: DATA of a relayed call, PING,
-                    # WINDOW_UPDATE the model's side of the flow control is owed.
-                    if kind == f.DATA:
-                        st = streams.get(sid)
-                        if st is not None:
-                            calls.count(st.request_bytes, buf, pos, end)
-                            pos = end
-                            continue
-                    elif kind == f.PING:
-                        if length == 8 and sid == 0 and buf[pos + 4] & f.ACK:  # answering the model's
-                            pos = end
-                            continue
-                    elif kind == f.WINDOW_UPDATE and length == 4 and sid in streams:
-                        pos = end
-                        continue
-                if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
-                    frame = header_block(buf, pos, end, max_frame, self._limits.max_block)
-                    if frame is None:
-                        need = n - pos + 1
-                        break
-                    end = pos + len(frame.raw)
-                else:
-                    flags = buf[pos + 4]
-                    f.check(length, kind, flags, sid, max_frame)
-                    raw = buf[pos:end]
-                    block = f.headers_fragment(flags, raw[f.HEADER_LEN :]) if kind == f.HEADERS else b""
-                    frame = Frame(kind, flags, sid, raw, block)
-                if pos > span:
-                    self._out.to_model(buf[span:pos])
-                pos = span = end
-                self._client_frame(frame)
-        finally:
-            if pos > span and self._up is not None:
-                self._out.to_model(buf[span:pos])
-            reader.advance(pos, need)
 
     def _client_frame(self, frame: Frame) -> None:
         kind, flags, sid = frame.kind, frame.flags, frame.sid
@@ -313,11 +276,6 @@ class RelayConnection:
             # RFC 9113 section 5.1: only HEADERS or PRIORITY may arrive on an idle stream.
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"frame type {kind} on idle stream {sid}")
         if kind == f.DATA:
-            st = self._streams.get(sid)
-            if st is not None and up is not None:
-                calls.count(st.request_bytes, frame.raw, 0, len(frame.raw))
-                self._out.to_model(frame.raw)
-                return
             self._data_for_no_one(frame)
         elif kind == f.HEADERS:
             self._client_headers(frame)
@@ -344,7 +302,7 @@ class RelayConnection:
             elif up is not None:
                 self._out.to_model(frame.raw)  # the client answering one of the model's
         elif kind == f.RST_STREAM:
-            st = self._streams.pop(sid, None)
+            st = self._pop(sid)
             if st is not None:
                 self._resolve(st, Outcome(Code.CANCELLED, "cancelled by the client"))
             self._dropped.pop(sid, None)
@@ -458,6 +416,7 @@ class RelayConnection:
         # Header blocks must reach the model in the client's order: hold the client's frames
         # until this call's verdict (forward() admits it, or the chain ends without forwarding).
         self._pending = st
+        self._client_in.paused = True
         # The chain's first step runs now, in this read's callback (calls.py): an admitted call's
         # HEADERS leave in the same write as the rest of the read.
         self._eager = True
@@ -500,6 +459,7 @@ class RelayConnection:
         if self._pending is not st or self._closed:
             return
         self._pending = None
+        self._client_in.paused = False
         if self._eager:
             self._forward_block(st, call)  # the scan that started the call goes on with the read
             return
@@ -514,6 +474,8 @@ class RelayConnection:
 
     def _forward_block(self, st: Stream, call: Call) -> None:
         self._max_forwarded = st.sid
+        self._requests[st.sid] = st.request_bytes
+        self._responses[st.sid] = st.response_bytes
         n = len(st.original)
         if call.metadata[:n] == st.original:
             self._send_block_up(st.sid, st.block, st.headers, call.metadata[n:], st.end_stream)
@@ -528,6 +490,7 @@ class RelayConnection:
     def _refuse(self, st: Stream, result: Outcome) -> None:
         """The chain ended without forwarding the call: answer the client here with its outcome."""
         self._pending = None
+        self._client_in.paused = self._closed
         self._streams.pop(st.sid, None)
         if not self._streams:
             self._idle.set()
@@ -587,56 +550,14 @@ class RelayConnection:
 
     def model_data(self, data: bytes) -> None:
         """Forward the model's frames in one slice; look into those that end calls or change settings."""
-        reader = self._model_in
-        reader.feed(data)
-        window = reader.window()
-        if window is None:
-            return
-        buf, pos = window
-        n, span, need = len(buf), pos, f.HEADER_LEN
-        streams, unpack = self._streams, f.HEADER.unpack_from
+        self._model_in.feed(data)
         self._out.begin()
         try:
-            while n - pos >= f.HEADER_LEN:
-                high, low, kind, flags, sid = unpack(buf, pos)
-                end = pos + f.HEADER_LEN + ((high << 16) | low)
-                if end > n:
-                    need = end - pos
-                    break
-                sid &= 0x7FFFFFFF
-                if kind == f.DATA:
-                    st = streams.get(sid)
-                    if st is not None:
-                        calls.count(st.response_bytes, buf, pos, end)
-                elif kind == f.WINDOW_UPDATE and not sid and end - pos == 13:
-                    # Connection credit rides with the next write to the client (outbox.py).
-                    if pos > span:
-                        self._out.to_client(buf[span:pos])
-                    span = end
-                    increment = f.window_increment(buf[pos + 9 : end])
-                    if not increment:
-                        raise f.ConnectionError_(f.PROTOCOL_ERROR, "model WINDOW_UPDATE of 0")
-                    self._out.credit_client(increment)
-                elif kind in _MODEL_WATCHED:
-                    if kind == f.HEADERS and not buf[pos + 4] & f.END_HEADERS:
-                        frame = header_block(buf, pos, end, f.MAX_FRAME_LIMIT, self._limits.max_block)
-                        if frame is None:
-                            need = n - pos + 1
-                            break
-                        end = pos + len(frame.raw)
-                    else:
-                        raw = buf[pos:end]
-                        block = f.headers_fragment(flags, raw[f.HEADER_LEN :]) if kind == f.HEADERS else b""
-                        frame = Frame(kind, flags, sid, raw, block)
-                    self._model_frame(frame)
-                pos = end
+            self._model_in.read()
         except f.ConnectionError_ as e:
             log.warning("relay: model sent a malformed frame: %s", e)
             self.model_lost()
         finally:
-            if pos > span:
-                self._out.to_client(buf[span:pos])
-            reader.advance(pos, need)
             self._out.end()
             if self._ended:
                 # The client has the replies: only now do the calls' filters (metrics, logs,
@@ -647,23 +568,27 @@ class RelayConnection:
 
     def _model_frame(self, frame: Frame) -> None:
         kind, sid = frame.kind, frame.sid
-        length = len(frame.raw) - f.HEADER_LEN if kind != f.HEADERS else 0  # a block: checked as read
-        f.check(length, kind, frame.flags, sid, f.MAX_FRAME_LIMIT)
+        if kind == f.WINDOW_UPDATE:
+            if sid == 0:
+                # Connection credit rides with the next write to the client (outbox.py).
+                increment = f.window_increment(frame.payload)
+                if not increment:
+                    raise f.ConnectionError_(f.PROTOCOL_ERROR, "model WINDOW_UPDATE of 0")
+                self._out.credit_client(increment)
+            else:
+                self._out.to_client(frame.raw)
+            return
         st = self._streams.get(sid)
         if st is not None and st.done is None and kind in (f.HEADERS, f.RST_STREAM):
             # The model answers a stream it was never sent (its call still awaits the filters).
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model answered stream {sid} before its request")
-        if kind == f.DATA:
-            st = self._streams.get(sid)
-            if st is not None:
-                calls.count(st.response_bytes, frame.raw, 0, len(frame.raw))
-        elif kind == f.HEADERS:
+        if kind == f.HEADERS:
             try:
                 headers = self._s2c.decode(frame.block)
             except HPACKDecodeError as e:
                 raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the model: {e}") from None
             if frame.flags & f.END_STREAM:
-                st = self._streams.pop(sid, None)
+                st = self._pop(sid)
                 if st is not None:
                     result = gh.outcome(headers) or Outcome(Code.UNKNOWN, "model sent no grpc-status")
                     self._ended.append((st, result))
@@ -672,7 +597,7 @@ class RelayConnection:
                 if st is not None:
                     st.replied = True
         elif kind == f.RST_STREAM:
-            st = self._streams.pop(sid, None)
+            st = self._pop(sid)
             if st is not None:
                 self._ended.append((st, gh.reset_outcome(f.error_code(frame.payload))))
         elif kind == f.GOAWAY:
@@ -689,7 +614,14 @@ class RelayConnection:
             if frame_size is not None:
                 if not f.DEFAULT_MAX_FRAME <= frame_size <= f.MAX_FRAME_LIMIT:
                     raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model SETTINGS_MAX_FRAME_SIZE {frame_size}")
-                self._max_frame_in = self._max_frame_up = frame_size
+                self._client_in.max_frame = self._max_frame_up = frame_size
+        self._out.to_client(frame.raw)
+
+    def _pop(self, sid: int) -> Stream | None:
+        """The stream `sid` is over for the relay: its DATA passes no more."""
+        self._requests.pop(sid, None)
+        self._responses.pop(sid, None)
+        return self._streams.pop(sid, None)
 
     def _resolve(self, st: Stream, result: Outcome) -> None:
         calls.end(st, result)  # its filters see the end within this callback
