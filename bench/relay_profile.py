@@ -40,7 +40,7 @@ from sidecar.filters.chain import Filter  # noqa: E402
 from sidecar.filters.metrics import MetricsFilter  # noqa: E402
 from sidecar.filters.readiness import ReadinessGate  # noqa: E402
 from sidecar.health.readiness import Readiness  # noqa: E402
-from sidecar.ingress.relay.dataplane import RelayDataplane  # noqa: E402
+from sidecar.ingress.relay.listener import RelayDataplane  # noqa: E402
 from sidecar.telemetry.assembly import CONTRACT_METHODS  # noqa: E402
 from sidecar.telemetry.names import BoundedNames, MethodLabels  # noqa: E402
 from sidecar.telemetry.prometheus import SidecarMetrics  # noqa: E402

@@ -40,7 +40,7 @@ from sidecar.health.readiness import Readiness
 from sidecar.ingress.dataplane import GrpcDataplane
 from sidecar.ingress.grpc_server import CONTRACT_UNARY, GrpcioDataplane
 from sidecar.ingress.http_server import HttpIngress
-from sidecar.ingress.relay.dataplane import RelayDataplane
+from sidecar.ingress.relay.listener import RelayDataplane
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink

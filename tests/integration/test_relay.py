@@ -18,7 +18,7 @@ from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.h2 import frames as f
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.relay.dataplane import RelayDataplane
+from sidecar.ingress.relay.listener import RelayDataplane
 from tests.support.digits import OIP, images, raw_request
 from tests.support.procs import HOST, Proc, running, start_sidecar
 

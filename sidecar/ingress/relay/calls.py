@@ -22,11 +22,11 @@ from sidecar.h2.messages import MessageBytes
 class Relay(Protocol):
     """The connection a call is relayed on, as the chain's terminal sees it."""
 
-    async def forward(self, call: Call, st: Stream) -> Outcome: ...
+    async def forward(self, call: Call, st: RelayedCall) -> Outcome: ...
 
 
-class Stream:
-    """Per-call state of a relayed stream; the Call's `exchange`."""
+class RelayedCall:
+    """Per-call state of a stream relayed to the model; the Call's `exchange`."""
 
     __slots__ = (
         "block",
@@ -62,13 +62,13 @@ class Stream:
         self.response_bytes = MessageBytes()
 
 
-def start(st: Stream, coro: Coroutine[Any, Any, Outcome]) -> None:
+def start(st: RelayedCall, coro: Coroutine[Any, Any, Outcome]) -> None:
     """Run the call's chain `coro` now, in a context of its own, until it first waits."""
     st.step = (coro, contextvars.copy_context(), False)
     step(st)
 
 
-def step(st: Stream) -> None:
+def step(st: RelayedCall) -> None:
     """Run the call's chain until it waits again (or ends); arrange to be resumed."""
     assert st.step is not None
     coro, context, _ = st.step
@@ -87,7 +87,7 @@ def step(st: Stream) -> None:
         waiting.add_done_callback(lambda _: step(st))
 
 
-def end(st: Stream, result: Outcome) -> None:
+def end(st: RelayedCall, result: Outcome) -> None:
     """The call is over: its chain hears `result` now, within the caller's callback."""
     if st.done is not None and not st.done.done():
         st.done.set_result(result)
@@ -99,5 +99,5 @@ def end(st: Stream, result: Outcome) -> None:
 async def forward(call: Call) -> Outcome:
     """The filter chain's terminal on the relay: send the call upstream, then wait for its end."""
     st = call.exchange
-    assert isinstance(st, Stream)
+    assert isinstance(st, RelayedCall)
     return await st.conn.forward(call, st)

@@ -1,6 +1,6 @@
-"""One downstream HTTP/2 connection relayed frame by frame over its own upstream connection to the model.
+"""One client HTTP/2 connection relayed frame by frame over its own connection to the model.
 
-Stream ids map 1:1, so every frame passes through as it arrives; only header blocks are
+RelayedCall ids map 1:1, so every frame passes through as it arrives; only header blocks are
 decoded (one HPACK decoder per direction, in step with that direction's encoder) so the
 filter chain sees each call's path, metadata and deadline and, from the model's trailers,
 its status. The original header block bytes go upstream unless a filter appended metadata
@@ -30,12 +30,12 @@ from sidecar.h2 import grpc_headers as gh
 from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import Decoder, Headers, HPACKDecodeError
 from sidecar.h2.limits import Limits
-from sidecar.h2.outbox import Outbox
+from sidecar.h2.outbox import Hold, Outbox
 from sidecar.h2.reader import Counter, Frame, FrameReader
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import calls, health
-from sidecar.ingress.relay.calls import Stream
-from sidecar.ingress.relay.protocols import ModelProtocol
+from sidecar.ingress.relay.calls import RelayedCall
+from sidecar.ingress.relay.sockets import ModelSocket
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class RelayConnection:
     def __init__(
         self,
         *,
-        upstream: tuple[str, int],
+        model_address: tuple[str, int],
         chain: Next,
         readiness: Readiness,
         healthy_services: frozenset[str],
@@ -59,12 +59,12 @@ class RelayConnection:
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._limits = limits
-        self._upstream = upstream
+        self._model_address = model_address
         self._chain = chain
         self._readiness = readiness
         self._on_close = on_close
         self._loop = asyncio.get_running_loop()
-        self._up: asyncio.Transport | None = None
+        self._model: asyncio.Transport | None = None
         self._peer = ""
         self._out = Outbox(
             self._loop,
@@ -91,13 +91,13 @@ class RelayConnection:
             max_frame=f.MAX_FRAME_LIMIT,
             max_block=limits.max_block,
         )
-        self._c2s = Decoder()
-        self._s2c = Decoder()
-        self._up_encoder: he.ClearingEncoder | None = None  # set once the model's decoder fell behind
-        self._up_table_size = 4096
-        self._max_frame_down = f.DEFAULT_MAX_FRAME  # largest frame we may send the client
-        self._max_frame_up = f.DEFAULT_MAX_FRAME
-        self._streams: dict[int, Stream] = {}
+        self._client_decoder = Decoder()
+        self._model_decoder = Decoder()
+        self._model_encoder: he.ClearingEncoder | None = None  # set once the model's decoder fell behind
+        self._model_table_size = 4096
+        self._max_frame_to_client = f.DEFAULT_MAX_FRAME  # largest frame we may send the client
+        self._max_frame_to_model = f.DEFAULT_MAX_FRAME
+        self._streams: dict[int, RelayedCall] = {}
         self._dropped: dict[int, None] = {}
         self._health = health.LocalHealth(
             healthy_services, max_request=limits.health_max_request, max_streams=limits.health_max_streams
@@ -112,9 +112,9 @@ class RelayConnection:
         self._idle.set()
         # Client frames wait while the model connection opens or a call awaits its verdict.
         self._connecting = True
-        self._pending: Stream | None = None
+        self._pending: RelayedCall | None = None
         # Calls the model ended in the read being handled: their filters hear it once the reply is out.
-        self._ended: list[tuple[Stream, Outcome]] = []
+        self._ended: list[tuple[RelayedCall, Outcome]] = []
         self._eager = False  # a call's first step is running inside the client scan
         self._preface = False
 
@@ -128,15 +128,15 @@ class RelayConnection:
     async def _connect(self) -> None:
         try:
             await asyncio.wait_for(
-                self._loop.create_connection(lambda: ModelProtocol(self), *self._upstream),
+                self._loop.create_connection(lambda: ModelSocket(self), *self._model_address),
                 self._limits.connect_timeout,
             )
         except (OSError, TimeoutError) as e:
-            log.debug("relay: model at %s:%d unreachable (%s); answering locally", *self._upstream, e)
+            log.debug("relay: model at %s:%d unreachable (%s); answering locally", *self._model_address, e)
         self._connecting = False
         if self._closed:
-            if self._up is not None:
-                self._up.close()
+            if self._model is not None:
+                self._model.close()
             return
         try:
             self._resume_client()
@@ -147,7 +147,7 @@ class RelayConnection:
         if self._closed:
             transport.close()
             return
-        self._up = transport
+        self._model = transport
         self._out.attach_model(transport)
 
     async def shutdown(self, grace: float) -> None:
@@ -174,7 +174,7 @@ class RelayConnection:
     def model_ready(self) -> None:
         # Without a model connection every call is answered here; once the model is back,
         # tell the client to reconnect so its next connection is relayed.
-        if self._up is None and not self._connecting and not self._closed:
+        if self._model is None and not self._connecting and not self._closed:
             self.go_away()
             if not self._health.watching:
                 self._out.close_client()
@@ -194,7 +194,8 @@ class RelayConnection:
         # the client hears GOAWAY (no new streams here), each relayed call ends UNAVAILABLE, and
         # the connection stays until the client closes it.
         log.info("relay: model connection closed; keeping the client's for its health watches")
-        self._up = self._out.up = None
+        self._model = None
+        self._out.detach_model()
         self.go_away()
         result = Outcome(Code.UNAVAILABLE, "model connection closed")
         for sid, st in list(self._streams.items()):
@@ -202,7 +203,7 @@ class RelayConnection:
                 continue  # awaiting its verdict: forward() answers it without a model
             self._pop(sid)
             block = he.trailers_only(result, after_headers=st.replied)
-            self._out.to_client(f.header_block_frames(sid, block, True, self._max_frame_down))
+            self._out.to_client(f.header_block_frames(sid, block, True, self._max_frame_to_client))
             self._resolve(st, result)
 
     def _close(self) -> None:
@@ -223,7 +224,7 @@ class RelayConnection:
     # ---- flow: pausing one side while the other cannot take more ----
 
     def model_full(self, full: bool) -> None:
-        self._out.hold_client("model-full", full)
+        self._out.hold_client(Hold.MODEL_FULL, full)
 
     def client_full(self, full: bool) -> None:
         self._out.client_full(full)
@@ -233,12 +234,12 @@ class RelayConnection:
     def client_data(self, data: bytes) -> None:
         self._client_in.feed(data)
         if self._connecting or self._pending is not None:
-            self._out.hold_client("held", self._client_in.buffered > self._limits.held_high)
+            self._out.hold_client(Hold.AWAITING, self._client_in.buffered > self._limits.held_high)
             return
         self._read_client()
 
     def _resume_client(self) -> None:
-        self._out.hold_client("held", False)
+        self._out.hold_client(Hold.AWAITING, False)
         self._read_client()
 
     def _read_client(self) -> None:
@@ -258,7 +259,7 @@ class RelayConnection:
                 if first != f.PREFACE:
                     raise f.ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
                 self._preface = True
-                if self._up is not None:
+                if self._model is not None:
                     self._out.to_model(f.PREFACE)
                 else:
                     self._out.to_client(f.frame(f.SETTINGS, 0, 0))
@@ -271,7 +272,7 @@ class RelayConnection:
 
     def _client_frame(self, frame: Frame) -> None:
         kind, flags, sid = frame.kind, frame.flags, frame.sid
-        up = self._up
+        model = self._model
         if sid > self._last_sid and kind not in (f.HEADERS, f.PRIORITY):
             # RFC 9113 section 5.1: only HEADERS or PRIORITY may arrive on an idle stream.
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"frame type {kind} on idle stream {sid}")
@@ -286,20 +287,20 @@ class RelayConnection:
                     raise f.ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")
                 paid = min(inc, self._debt)
                 self._debt -= paid
-                if inc > paid and up is not None:
+                if inc > paid and model is not None:
                     self._out.credit_model(inc - paid)
-            elif self._forwardable(sid) and up is not None:
+            elif self._forwardable(sid) and model is not None:
                 self._out.to_model(frame.raw)
         elif kind == f.SETTINGS:
             if not flags & f.ACK:
                 self._client_settings(f.settings(frame.payload))
-            if up is not None:
+            if model is not None:
                 self._out.to_model(frame.raw)
         elif kind == f.PING:
             if not flags & f.ACK:
                 # PING belongs to one connection (RFC 9113 6.7): the relay answers the client's.
                 self._out.to_client(f.ping_ack(frame.payload))
-            elif up is not None:
+            elif model is not None:
                 self._out.to_model(frame.raw)  # the client answering one of the model's
         elif kind == f.RST_STREAM:
             st = self._pop(sid)
@@ -307,11 +308,11 @@ class RelayConnection:
                 self._resolve(st, Outcome(Code.CANCELLED, "cancelled by the client"))
             self._dropped.pop(sid, None)
             self._health.cancel(sid)
-            if (st is not None or self._forwardable(sid)) and up is not None:
+            if (st is not None or self._forwardable(sid)) and model is not None:
                 self._out.to_model(frame.raw)
         elif kind == f.PUSH_PROMISE:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
-        elif up is not None and (sid == 0 or self._forwardable(sid)):
+        elif model is not None and (sid == 0 or self._forwardable(sid)):
             self._out.to_model(frame.raw)  # GOAWAY, PRIORITY and extension frames
 
     def _data_for_no_one(self, frame: Frame) -> None:
@@ -327,13 +328,13 @@ class RelayConnection:
     def _client_settings(self, values: dict[int, int]) -> None:
         size = values.get(f.HEADER_TABLE_SIZE)
         if size is not None:
-            self._s2c.limit = size
+            self._model_decoder.limit = size
         frame_size = values.get(f.MAX_FRAME_SIZE)
         if frame_size is not None:
             if not f.DEFAULT_MAX_FRAME <= frame_size <= f.MAX_FRAME_LIMIT:
                 raise f.ConnectionError_(f.PROTOCOL_ERROR, f"SETTINGS_MAX_FRAME_SIZE {frame_size}")
-            self._max_frame_down = frame_size
-        if self._up is None:
+            self._max_frame_to_client = frame_size
+        if self._model is None:
             self._out.to_client(f.settings_ack())
 
     def _forwardable(self, sid: int) -> bool:
@@ -347,17 +348,17 @@ class RelayConnection:
     def _client_headers(self, frame: Frame) -> None:
         sid, block = frame.sid, frame.block
         end_stream = bool(frame.flags & f.END_STREAM)
-        generation = self._c2s.generation
+        generation = self._client_decoder.generation
         try:
-            headers = self._c2s.decode(block)
+            headers = self._client_decoder.decode(block)
         except HPACKDecodeError as e:
             raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the client: {e}") from None
-        changed = self._c2s.generation != generation
+        changed = self._client_decoder.generation != generation
         if sid <= self._last_sid:
             st = self._streams.get(sid)
-            if st is not None and self._up is not None:
+            if st is not None and self._model is not None:
                 # Trailers from the client: unusual in gRPC, allowed in HTTP/2.
-                self._send_block_up(sid, block, headers, [], end_stream)
+                self._send_block(sid, block, headers, [], end_stream)
             else:
                 if changed:
                     self._diverge()
@@ -387,7 +388,7 @@ class RelayConnection:
             if end_stream:
                 self._client_ended(sid)
             return
-        st = Stream(self, sid, block, headers)
+        st = RelayedCall(self, sid, block, headers)
         st.changed, st.end_stream = changed, end_stream
         self._start_call(st, path, deadline, metadata)
 
@@ -399,9 +400,9 @@ class RelayConnection:
         if not end_stream:
             self._drop(sid)
 
-    # ---- calls: the filter chain decides, then the block goes up or a trailers-only reply down ----
+    # ---- calls: the filter chain decides, then the block goes to the model or a reply to the client ----
 
-    def _start_call(self, st: Stream, path: str, deadline: Deadline | None, metadata: Metadata) -> None:
+    def _start_call(self, st: RelayedCall, path: str, deadline: Deadline | None, metadata: Metadata) -> None:
         st.original = list(metadata)
         call = Call(
             method=path,
@@ -425,7 +426,7 @@ class RelayConnection:
         finally:
             self._eager = False
 
-    async def _run_call(self, call: Call, st: Stream) -> Outcome:
+    async def _run_call(self, call: Call, st: RelayedCall) -> Outcome:
         try:
             result = await self._chain(call)
         except Exception:
@@ -435,10 +436,10 @@ class RelayConnection:
             self._refuse(st, result)
         return result
 
-    async def forward(self, call: Call, st: Stream) -> Outcome:
+    async def forward(self, call: Call, st: RelayedCall) -> Outcome:
         if self._closed:
             return Outcome(Code.UNAVAILABLE, f"{call.method}: connection closed")
-        if self._up is None:
+        if self._model is None:
             # The model was unreachable when this connection opened and readiness says it is
             # ready now: let the client reconnect, so its next connection is relayed.
             self.go_away()
@@ -455,7 +456,7 @@ class RelayConnection:
             return Outcome(Code.DEADLINE_EXCEEDED, "deadline exceeded")
         return result
 
-    def _admit(self, st: Stream, call: Call) -> None:
+    def _admit(self, st: RelayedCall, call: Call) -> None:
         if self._pending is not st or self._closed:
             return
         self._pending = None
@@ -472,22 +473,22 @@ class RelayConnection:
         finally:
             self._out.end()
 
-    def _forward_block(self, st: Stream, call: Call) -> None:
+    def _forward_block(self, st: RelayedCall, call: Call) -> None:
         self._max_forwarded = st.sid
         self._requests[st.sid] = st.request_bytes
         self._responses[st.sid] = st.response_bytes
         n = len(st.original)
         if call.metadata[:n] == st.original:
-            self._send_block_up(st.sid, st.block, st.headers, call.metadata[n:], st.end_stream)
+            self._send_block(st.sid, st.block, st.headers, call.metadata[n:], st.end_stream)
         else:
             # A filter removed or replaced metadata: the model gets a block encoded here,
             # so the client's block (and what it did to the table) never reaches it.
             self._diverge()
             headers = gh.with_metadata(st.headers, call.metadata)
-            self._send_block_up(st.sid, st.block, headers, [], st.end_stream)
+            self._send_block(st.sid, st.block, headers, [], st.end_stream)
         st.block, st.headers = b"", []
 
-    def _refuse(self, st: Stream, result: Outcome) -> None:
+    def _refuse(self, st: RelayedCall, result: Outcome) -> None:
         """The chain ended without forwarding the call: answer the client here with its outcome."""
         self._pending = None
         self._client_in.paused = self._closed
@@ -499,16 +500,16 @@ class RelayConnection:
         if st.changed:
             self._diverge()
         reply = he.trailers_only(result)
-        self._out.to_client(f.header_block_frames(st.sid, reply, True, self._max_frame_down))
+        self._out.to_client(f.header_block_frames(st.sid, reply, True, self._max_frame_to_client))
         if not st.end_stream:
             self._drop(st.sid)
-        if self._up is None and self._going_away:
+        if self._model is None and self._going_away:
             self._out.close_client()
             return
         if not self._eager:
             self._resume_client()
 
-    def _send_block_up(
+    def _send_block(
         self,
         sid: int,
         block: bytes,
@@ -516,16 +517,16 @@ class RelayConnection:
         extra: list[tuple[str, str | bytes]],
         end_stream: bool,
     ) -> None:
-        if self._up_encoder is not None:
-            block = self._up_encoder.encode_fields(headers) + he.literal_fields(extra)
+        if self._model_encoder is not None:
+            block = self._model_encoder.encode_fields(headers) + he.literal_fields(extra)
         elif extra:
             block += he.literal_fields(extra)
-        self._out.to_model(f.header_block_frames(sid, block, end_stream, self._max_frame_up))
+        self._out.to_model(f.header_block_frames(sid, block, end_stream, self._max_frame_to_model))
 
     def _diverge(self) -> None:
         """A block the model will never see changed the client's table: re-encode from now on."""
-        if self._up_encoder is None and self._up is not None:
-            self._up_encoder = he.ClearingEncoder(self._up_table_size)
+        if self._model_encoder is None and self._model is not None:
+            self._model_encoder = he.ClearingEncoder(self._model_table_size)
 
     def _drop(self, sid: int) -> None:
         self._dropped[sid] = None
@@ -534,7 +535,7 @@ class RelayConnection:
 
     def _client_ended(self, sid: int) -> None:
         self._dropped.pop(sid, None)
-        answered = self._health.ended(sid, self._readiness.current.ready, self._max_frame_down)
+        answered = self._health.ended(sid, self._readiness.current.ready, self._max_frame_to_client)
         if answered is not None:
             reply, data_bytes = answered
             self._debt += data_bytes
@@ -584,7 +585,7 @@ class RelayConnection:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model answered stream {sid} before its request")
         if kind == f.HEADERS:
             try:
-                headers = self._s2c.decode(frame.block)
+                headers = self._model_decoder.decode(frame.block)
             except HPACKDecodeError as e:
                 raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the model: {e}") from None
             if frame.flags & f.END_STREAM:
@@ -608,22 +609,22 @@ class RelayConnection:
             values = f.settings(frame.payload)
             size = values.get(f.HEADER_TABLE_SIZE)
             if size is not None:
-                self._c2s.limit = size
-                self._up_table_size = min(size, 4096)
+                self._client_decoder.limit = size
+                self._model_table_size = min(size, 4096)
             frame_size = values.get(f.MAX_FRAME_SIZE)
             if frame_size is not None:
                 if not f.DEFAULT_MAX_FRAME <= frame_size <= f.MAX_FRAME_LIMIT:
                     raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model SETTINGS_MAX_FRAME_SIZE {frame_size}")
-                self._client_in.max_frame = self._max_frame_up = frame_size
+                self._client_in.max_frame = self._max_frame_to_model = frame_size
         self._out.to_client(frame.raw)
 
-    def _pop(self, sid: int) -> Stream | None:
+    def _pop(self, sid: int) -> RelayedCall | None:
         """The stream `sid` is over for the relay: its DATA passes no more."""
         self._requests.pop(sid, None)
         self._responses.pop(sid, None)
         return self._streams.pop(sid, None)
 
-    def _resolve(self, st: Stream, result: Outcome) -> None:
+    def _resolve(self, st: RelayedCall, result: Outcome) -> None:
         calls.end(st, result)  # its filters see the end within this callback
         if not self._streams:
             self._idle.set()
