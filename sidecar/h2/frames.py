@@ -60,6 +60,14 @@ class ConnectionError_(Exception):
         self.code = code
 
 
+class StreamError(Exception):
+    """A stream error (RFC 9113 section 5.4.2): reset the stream with `code`; the connection goes on."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
 def parse_header(raw: bytes) -> tuple[int, int, int, int]:
     """(length, type, flags, stream id) of a 9-byte frame header."""
     hi, lo, kind, flags, sid = HEADER.unpack(raw)

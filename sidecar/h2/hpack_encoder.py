@@ -3,8 +3,10 @@
 The relay's own blocks (trailers-only replies, health responses, appended metadata) are literals
 *without indexing* and use no dynamic-table entry (RFC 7541 section 6.2.2), so writing them never
 changes the table of the peer's decoder, which that peer's encoder on the other connection
-mirrors. ClearingEncoder is for when such mirroring has ended: it re-encodes every block for the
-model, its first block emptying the model decoder's table. Knows nothing about frames or sockets.
+mirrors. Blocks relayed from one peer to the other pass as they are while the receiving decoder
+mirrors the sending encoder; once it cannot (a block it never saw changed the sender's table),
+ModelBlocks re-encodes every block, with a ClearingEncoder whose first block empties the
+receiver's table. Knows nothing about frames or sockets.
 """
 
 from __future__ import annotations
@@ -98,3 +100,25 @@ class ClearingEncoder(hpack.Encoder):
             # Size updates to 0 (evicts the model's whole table) and back, then the fields.
             block = table_size_update(0) + table_size_update(self._size) + block
         return block
+
+
+class ModelBlocks:
+    """The header blocks the model gets: the client's own, with fields appended as literals, until
+    `diverge`; then each re-encoded from its decoded headers (RFC 7541 2.3: the tables must agree)."""
+
+    __slots__ = ("_encoder", "table_size")
+
+    def __init__(self) -> None:
+        self._encoder: ClearingEncoder | None = None
+        self.table_size = 4096  # the model decoder's, as its SETTINGS_HEADER_TABLE_SIZE allows (<= 4096)
+
+    def diverge(self) -> None:
+        """A block the model never sees changed the client's table: re-encode from now on."""
+        if self._encoder is None:
+            self._encoder = ClearingEncoder(self.table_size)
+
+    def block(self, block: bytes, headers: Headers, extra: Iterable[tuple[str, MetadataValue]]) -> bytes:
+        """What the model gets for the client's `block`, which decoded to `headers`, plus `extra`."""
+        if self._encoder is not None:
+            return self._encoder.encode_fields(headers) + literal_fields(extra)
+        return block + literal_fields(extra) if extra else block
