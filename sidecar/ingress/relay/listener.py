@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from inference import grpc_service_pb2 as pb
 from sidecar.filters.chain import Filter, build_chain
+from sidecar.h2 import build
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.ingress.relay.calls import forward
 from sidecar.ingress.relay.connection import RelayConnection
@@ -58,6 +59,7 @@ class RelayDataplane:
         )
         self._port = self._server.sockets[0].getsockname()[1]
         self._readiness.watch(self._on_readiness)
+        log.info("relay: listening on %s:%d; wire machinery: %s", self._host, self._port, build.describe())
 
     async def stop(self, grace: float) -> None:
         if self._server is not None:
