@@ -60,6 +60,7 @@ class LoadSpec:
     warmup_s: float
     duration_s: float
     rate: float = 0.0
+    arrivals: str = "poisson"  # or "uniform": one call every 1/rate
     saturate_workers: int = 0
     connections: int = 1
     seed: int = 1
@@ -77,7 +78,7 @@ class LoadSpec:
         ]
         if self.saturate_workers:
             return [*args, "-saturate", f"-workers={self.saturate_workers}"]
-        return [*args, f"-rate={self.rate}"]
+        return [*args, f"-rate={self.rate}", f"-arrivals={self.arrivals}"]
 
 
 @dataclass(frozen=True, slots=True)
