@@ -57,8 +57,6 @@ GROUPS = (
             "h2/limits.py",
             "relay/connection.py",
             "relay/sockets.py",
-            "relay/protocols.py",
-            "relay/framing.py",
         ),
     ),
     ("HPACK (h2/hpack_decoder.py, h2/hpack_encoder.py)", ("h2/hpack_decoder.py", "h2/hpack_encoder.py")),
