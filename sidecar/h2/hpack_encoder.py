@@ -106,16 +106,18 @@ class ModelBlocks:
     """The header blocks the model gets: the client's own, with fields appended as literals, until
     `diverge`; then each re-encoded from its decoded headers (RFC 7541 2.3: the tables must agree)."""
 
-    __slots__ = ("_encoder", "table_size")
+    __slots__ = ("_encoder", "reencoding", "table_size")
 
     def __init__(self) -> None:
         self._encoder: ClearingEncoder | None = None
+        self.reencoding = False  # whether `block` re-encodes (otherwise, with no extra fields, it is a no-op)
         self.table_size = 4096  # the model decoder's, as its SETTINGS_HEADER_TABLE_SIZE allows (<= 4096)
 
     def diverge(self) -> None:
         """A block the model never sees changed the client's table: re-encode from now on."""
         if self._encoder is None:
             self._encoder = ClearingEncoder(self.table_size)
+            self.reencoding = True
 
     def block(self, block: bytes, headers: Headers, extra: Iterable[tuple[str, MetadataValue]]) -> bytes:
         """What the model gets for the client's `block`, which decoded to `headers`, plus `extra`."""

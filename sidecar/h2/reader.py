@@ -1,13 +1,15 @@
 """Bytes in, frames out: one direction of a relayed HTTP/2 connection, read in one call per socket read.
 
 FrameReader walks every complete frame a read brought in and sorts each one: a frame the stream
-layer need not see passes on as it is, in one span with its neighbours (`forward`); any other
-goes up whole (`handle`): a control frame, or a header block with its CONTINUATIONs assembled.
-What passes is set per direction: DATA and WINDOW_UPDATE of a relayed stream (a stream id in
-`counters`; DATA is counted there on its way, see messages.py) always pass, and of the rest only
-the frame types in `up` go up. A function call per frame is most of what a frame costs in
-Python, so nothing here calls one for a passing frame but DATA's count; this class is what a
-compiled twin replaces.
+layer need not see passes on as it is, in one span with its neighbours (`forward`); connection
+credit (WINDOW_UPDATE on stream 0) goes up as its increment (`credit`); any other goes up whole
+(`handle`): a control frame, or a header block with its CONTINUATIONs assembled. DATA and
+WINDOW_UPDATE of a relayed stream (a stream id in `counters`; DATA is counted there on its way,
+see messages.py) always pass; of the rest, each direction says per frame type whether it
+passes, goes up (UP), or goes up and passes too (LOOK: the model's HEADERS, which the stream
+layer decodes and the client gets as they are). A function call per frame is most of what a
+frame costs in Python, so nothing here calls one for a passing frame but DATA's count; this
+class is what a compiled twin replaces.
 
 Chunks from the socket wait unjoined in a FrameBuffer until the next frame is complete, so a
 16 MiB frame arriving in 64 KiB reads is copied once, not hundreds of times. `header_block`
@@ -18,7 +20,7 @@ again from its HEADERS frame on the next read. Knows nothing about HPACK, stream
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from sidecar.h2 import frames as f
 from sidecar.h2.limits import MAX_BLOCK
@@ -120,55 +122,67 @@ def header_block(buf: bytes, pos: int, end: int, max_frame: int, max_block: int 
     return Frame(f.HEADERS, flags | f.END_HEADERS, sid, buf[pos:end], b"".join(fragments))
 
 
-class FrameReader:
+# What a direction's reader does with a frame type (for frames not of a relayed stream).
+PASS: Final = 0  # passes on as it is, in the span
+UP: Final = 1  # goes up instead (the span before it first)
+LOOK: Final = 2  # goes up and passes on too (the layer above only looks)
+
+
+class FrameReader(FrameBuffer):
     """The frames of one direction: fed chunks as they arrive, read in one call for all that is complete."""
 
-    __slots__ = ("_buffer", "_forward", "_handle", "_up", "counters", "max_block", "max_frame", "paused")
+    __slots__ = ("_actions", "_credit", "_forward", "_handle", "counters", "max_block", "max_frame", "paused")
 
     def __init__(
         self,
         *,
         up: Collection[int],
+        look: Collection[int] = (),
         counters: dict[int, Counter],
         forward: Callable[[bytes], None],
         handle: Callable[[Frame], None],
+        credit: Callable[[int], None],
         max_frame: int,
         max_block: int = MAX_BLOCK,
     ) -> None:
-        self._buffer = FrameBuffer()
-        self._up = frozenset(up)
+        super().__init__()
+        actions = [PASS] * 256
+        for kind in up:
+            actions[kind] = UP
+        for kind in look:
+            actions[kind] = LOOK
+        self._actions = tuple(actions)
         self.counters = counters  # relayed streams: their DATA and WINDOW_UPDATE pass
         self._forward = forward
         self._handle = handle
+        self._credit = credit  # connection-level WINDOW_UPDATE: its increment, the frame consumed
         self.max_frame = max_frame  # larger frames are a connection error
         self.max_block = max_block
         self.paused = False  # read() stops before the next frame while set
 
-    @property
-    def buffered(self) -> int:
-        return self._buffer.buffered
-
-    def feed(self, data: bytes) -> None:
-        """Keep a chunk from the socket; read() walks it."""
-        self._buffer.feed(data)
-
-    def take(self, n: int) -> bytes | None:
-        """The next `n` bytes, unparsed (the connection preface); None until there are that many."""
-        return self._buffer.take(n)
-
-    def read(self) -> None:
-        """Walk every complete frame, until paused: spans to `forward`, the rest to `handle`.
+    def read(self, data: bytes = b"") -> None:
+        """Take `data` (a socket read), then walk every complete frame until paused: spans to
+        `forward`, connection credit to `credit`, the rest to `handle`.
 
         Raises ConnectionError_ for a frame larger than max_frame, a malformed frame that goes
         up, or a header block interrupted or too large; what came before it has gone on.
         """
-        buffer = self._buffer
-        window = buffer.window()
-        if window is None:
-            return
-        buf, pos = window
+        # FrameBuffer.feed and window(), inline: this runs once per socket read.
+        if data:
+            if self._pos == len(self._buf) and not self._parts:
+                self._buf, self._pos = data, 0
+            else:
+                self._parts.append(data)
+                self._have += len(data)
+        if self._parts:
+            window = self.window()
+            if window is None:
+                return
+            buf, pos = window
+        else:
+            buf, pos = self._buf, self._pos
         n, span, need = len(buf), pos, f.HEADER_LEN
-        counters, up, max_frame = self.counters, self._up, self.max_frame
+        counters, actions, max_frame = self.counters, self._actions, self.max_frame
         unpack = f.HEADER.unpack_from
         try:
             while n - pos >= f.HEADER_LEN and not self.paused:
@@ -187,10 +201,18 @@ class FrameReader:
                         counter.frame(buf, pos, end)
                         pos = end
                         continue
-                elif kind == f.WINDOW_UPDATE and length == 4 and sid in counters:
-                    pos = end
-                    continue
-                if kind not in up:
+                elif kind == f.WINDOW_UPDATE and length == 4:
+                    if sid in counters:
+                        pos = end
+                        continue
+                    if not sid:
+                        if pos > span:
+                            self._forward(buf[span:pos])
+                        pos = span = end
+                        self._credit(int.from_bytes(buf[end - 4 : end], "big") & 0x7FFFFFFF)
+                        continue
+                action = actions[kind]
+                if action == PASS:
                     pos = end
                     continue
                 if kind == f.HEADERS and not flags & f.END_HEADERS:
@@ -205,6 +227,10 @@ class FrameReader:
                     raw = buf[pos:end]
                     block = f.headers_fragment(flags, raw[f.HEADER_LEN :]) if kind == f.HEADERS else b""
                     frame = Frame(kind, flags, sid, raw, block)
+                if action == LOOK:
+                    self._handle(frame)
+                    pos = end
+                    continue
                 if pos > span:
                     self._forward(buf[span:pos])
                 pos = span = end
@@ -212,4 +238,4 @@ class FrameReader:
         finally:
             if pos > span:
                 self._forward(buf[span:pos])
-            buffer.advance(pos, need)
+            self._pos, self._need = pos, need

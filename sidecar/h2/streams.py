@@ -43,10 +43,10 @@ from sidecar.h2.messages import MessageBytes, MessageObserver
 from sidecar.h2.outbox import Hold, Outbox
 from sidecar.h2.reader import Counter, Frame, FrameReader
 
-# Model frames this layer looks into; the model's others pass as they are.
-_MODEL_UP = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY, f.WINDOW_UPDATE})
-# Every client frame comes up but DATA and WINDOW_UPDATE of relayed streams.
-_CLIENT_UP = frozenset(range(256))
+# Model frames this layer looks into, as they pass; the model's others just pass.
+_MODEL_LOOK = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY})
+# Every client frame comes up but those of relayed streams and connection credit.
+_CLIENT_UP = range(256)
 Fields = Sequence[tuple[str, MetadataValue]]  # appended to a block as literals
 
 
@@ -110,11 +110,12 @@ class Streams(Generic[S]):
         # The client's frames go to the model: their bound is its setting, SETTINGS_MAX_FRAME_SIZE.
         self._client_reader = FrameReader(
             up=_CLIENT_UP, counters=self._requests, forward=out.to_model, handle=self._client_frame,
-            max_frame=f.DEFAULT_MAX_FRAME, max_block=limits.max_block,
+            credit=self._client_credit, max_frame=f.DEFAULT_MAX_FRAME, max_block=limits.max_block,
         )  # fmt: skip
         self._model_reader = FrameReader(
-            up=_MODEL_UP, counters=self._responses, forward=out.to_client, handle=self._model_frame,
-            max_frame=f.MAX_FRAME_LIMIT, max_block=limits.max_block,
+            up=(), look=_MODEL_LOOK, counters=self._responses, forward=out.to_client,
+            handle=self._model_frame, credit=self._model_credit, max_frame=f.MAX_FRAME_LIMIT,
+            max_block=limits.max_block,
         )  # fmt: skip
         self._client_decoder = Decoder()
         self._model_decoder = Decoder()
@@ -139,11 +140,12 @@ class Streams(Generic[S]):
     # ---- reading ----
 
     def client_data(self, data: bytes) -> None:
-        self._client_reader.feed(data)
         if self.waiting or self.pending is not None:
-            self._out.hold_client(Hold.AWAITING, self._client_reader.buffered > self._limits.held_high)
+            reader = self._client_reader
+            reader.feed(data)
+            self._out.hold_client(Hold.AWAITING, reader.buffered > self._limits.held_high)
             return
-        self._read_client()
+        self._read_client(data)
 
     def resume(self) -> None:
         """Read what the client sent while its frames waited; what it produces goes out when this returns."""
@@ -151,10 +153,12 @@ class Streams(Generic[S]):
         self._out.hold_client(Hold.AWAITING, False)
         self._read_client()
 
-    def _read_client(self) -> None:
+    def _read_client(self, data: bytes = b"") -> None:
         self._out.begin()
         try:
             if not self._preface:
+                self._client_reader.feed(data)
+                data = b""
                 first = self._client_reader.take(len(f.PREFACE))
                 if first is None:
                     return
@@ -165,7 +169,7 @@ class Streams(Generic[S]):
                     self._out.to_model(f.PREFACE)
                 else:
                     self._out.to_client(f.frame(f.SETTINGS, 0, 0))
-            self._client_reader.read()
+            self._client_reader.read(data)
         except f.ConnectionError_ as e:
             self.going_away = True
             self._out.to_client(f.goaway(self._last_sid, e.code, str(e).encode()[:256]))
@@ -174,10 +178,9 @@ class Streams(Generic[S]):
             self._out.end()
 
     def model_data(self, data: bytes) -> None:
-        self._model_reader.feed(data)
         self._out.begin()
         try:
-            self._model_reader.read()
+            self._model_reader.read(data)
         except f.ConnectionError_ as e:
             self._model_error(e)  # a malformed frame: what came before it has gone on
         finally:
@@ -296,16 +299,8 @@ class Streams(Generic[S]):
             self._data_for_no_one(frame)
         elif kind == f.HEADERS:
             self._client_headers(frame)
-        elif kind == f.WINDOW_UPDATE:
-            if sid == 0:
-                inc = f.window_increment(frame.payload)
-                if not inc:
-                    raise f.ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")
-                paid = min(inc, self._debt)
-                self._debt -= paid
-                if inc > paid and model:
-                    self._out.credit_model(inc - paid)
-            elif model and self._forwardable(sid):
+        elif kind == f.WINDOW_UPDATE:  # on a stream not relayed (connection credit: _client_credit)
+            if model and self._forwardable(sid):
                 self._out.to_model(frame.raw)
         elif kind == f.SETTINGS:
             if not flags & f.ACK:
@@ -332,6 +327,15 @@ class Streams(Generic[S]):
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
         elif model and (sid == 0 or self._forwardable(sid)):
             self._out.to_model(frame.raw)  # GOAWAY, PRIORITY and extension frames
+
+    def _client_credit(self, increment: int) -> None:
+        if not increment:
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")
+        # Credit for DATA sent from here stops here; the rest is the model's.
+        paid = min(increment, self._debt)
+        self._debt -= paid
+        if increment > paid and self.model:
+            self._out.credit_model(increment - paid)
 
     def _data_for_no_one(self, frame: Frame) -> None:
         """DATA on a stream the model never saw: credit it back; the layer above gets it if it answers."""
@@ -430,7 +434,8 @@ class Streams(Generic[S]):
             self._local.discard(sid)
 
     def _send_block(self, sid: int, block: bytes, headers: Headers, extra: Fields, end_stream: bool) -> None:
-        block = self._model_blocks.block(block, headers, extra)
+        if extra or self._model_blocks.reencoding:
+            block = self._model_blocks.block(block, headers, extra)
         self._out.to_model(f.header_block_frames(sid, block, end_stream, self._max_frame_to_model))
 
     def _diverge(self) -> None:
@@ -444,18 +449,14 @@ class Streams(Generic[S]):
 
     # ---- the model's frames ----
 
+    def _model_credit(self, increment: int) -> None:
+        if not increment:
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, "model WINDOW_UPDATE of 0")
+        self._out.credit_client(increment)  # it rides with the next write to the client (outbox.py)
+
     def _model_frame(self, frame: Frame) -> None:
+        """A frame the client gets as it is (the reader passes it on); this layer only looks."""
         kind, sid = frame.kind, frame.sid
-        if kind == f.WINDOW_UPDATE:
-            if sid == 0:
-                # Connection credit rides with the next write to the client (outbox.py).
-                increment = f.window_increment(frame.payload)
-                if not increment:
-                    raise f.ConnectionError_(f.PROTOCOL_ERROR, "model WINDOW_UPDATE of 0")
-                self._out.credit_client(increment)
-            else:
-                self._out.to_client(frame.raw)
-            return
         pending = self.pending
         if pending is not None and pending.sid == sid and kind in (f.HEADERS, f.RST_STREAM):
             # The model answers a stream it was never sent (its call still awaits the filters).
@@ -490,14 +491,14 @@ class Streams(Generic[S]):
             frame_size = _frame_size(values, "model ")
             if frame_size is not None:
                 self._client_reader.max_frame = self._max_frame_to_model = frame_size
-        self._out.to_client(frame.raw)
 
     def _pop(self, sid: int) -> S | None:
         """Relayed stream `sid` is over for this layer: its DATA passes no more."""
         st = self.relayed.pop(sid, None)
         if st is not None:
             del self._requests[sid], self._responses[sid]
-            self._check_idle()
+            if not self.relayed and self.pending is None:
+                self.idle.set()
         return st
 
     def _check_idle(self) -> None:

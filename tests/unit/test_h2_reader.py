@@ -110,6 +110,9 @@ class _Sink:
     def handle(self, frame: Frame) -> None:
         self.out.append(("up", (frame.kind, frame.sid, frame.block)))
 
+    def credit(self, increment: int) -> None:
+        self.out.append(("credit", increment))
+
 
 class _Count:
     def __init__(self) -> None:
@@ -119,8 +122,13 @@ class _Count:
         self.frames.append(buf[pos:end])
 
 
-def _reader(sink: _Sink, counters: dict[int, Counter], up: frozenset[int] = _ALL) -> FrameReader:
-    return FrameReader(up=up, counters=counters, forward=sink.forward, handle=sink.handle, max_frame=16384)
+def _reader(
+    sink: _Sink, counters: dict[int, Counter], up: frozenset[int] = _ALL, look: frozenset[int] = frozenset()
+) -> FrameReader:
+    return FrameReader(
+        up=up, look=look, counters=counters, forward=sink.forward, handle=sink.handle, credit=sink.credit,
+        max_frame=16384,
+    )  # fmt: skip
 
 
 def test_frames_of_relayed_streams_pass_in_one_span_and_the_rest_go_up_in_order():
@@ -129,8 +137,7 @@ def test_frames_of_relayed_streams_pass_in_one_span_and_the_rest_go_up_in_order(
     data = [f.frame(f.DATA, 0, 1, b"a"), f.window_update(1, 5), f.frame(f.DATA, f.END_STREAM, 1, b"b")]
     ping = f.frame(f.PING, 0, 0, b"12345678")
     stray = f.frame(f.DATA, 0, 3, b"c")  # not a relayed stream: goes up
-    reader.feed(b"".join([*data, ping, stray, data[0]]))
-    reader.read()
+    reader.read(b"".join([*data, ping, stray, data[0]]))
     assert sink.out == [
         ("span", b"".join(data)),
         ("up", (f.PING, 0, b"")),
@@ -145,9 +152,25 @@ def test_only_the_directions_up_types_go_up_and_the_rest_pass():
     reader = _reader(sink, {}, up=frozenset({f.HEADERS}))
     other = f.frame(f.DATA, 0, 3, b"c") + f.frame(f.PING, 0, 0, b"12345678")
     headers = f.frame(f.HEADERS, f.END_HEADERS, 5, b"block")
-    reader.feed(other + headers + other)
-    reader.read()
+    reader.read(other + headers + other)
     assert sink.out == [("span", other), ("up", (f.HEADERS, 5, b"block")), ("span", other)]
+
+
+def test_a_frame_looked_at_goes_up_and_passes_on_in_its_span():
+    sink = _Sink()
+    reader = _reader(sink, {}, up=frozenset(), look=frozenset({f.HEADERS}))
+    other = f.frame(f.DATA, 0, 3, b"c")
+    headers = f.frame(f.HEADERS, f.END_HEADERS, 5, b"block")
+    reader.read(other + headers + other)
+    assert sink.out == [("up", (f.HEADERS, 5, b"block")), ("span", other + headers + other)]
+
+
+def test_connection_credit_goes_up_as_its_increment_and_does_not_pass():
+    sink = _Sink()
+    reader = _reader(sink, {}, up=frozenset())
+    other = f.frame(f.DATA, 0, 3, b"c")
+    reader.read(other + f.window_update(0, 70000) + other)
+    assert sink.out == [("span", other), ("credit", 70000), ("span", other)]
 
 
 def test_a_header_block_split_across_reads_goes_up_once_whole():
@@ -155,8 +178,7 @@ def test_a_header_block_split_across_reads_goes_up_once_whole():
     reader = _reader(sink, {})
     raw = f.frame(f.HEADERS, 0, 3, b"abc") + f.frame(f.CONTINUATION, f.END_HEADERS, 3, b"def")
     for i in range(len(raw)):
-        reader.feed(raw[i : i + 1])
-        reader.read()
+        reader.read(raw[i : i + 1])
     assert sink.out == [("up", (f.HEADERS, 3, b"abcdef"))]
     assert reader.buffered == 0
 
@@ -171,8 +193,7 @@ def test_a_paused_reader_stops_before_the_next_frame_and_goes_on_where_it_stoppe
         reader.paused = True  # as the stream layer does while a new call awaits its verdict
 
     reader._handle = handle
-    reader.feed(first + second)
-    reader.read()
+    reader.read(first + second)
     assert sink.out == [("up", (f.HEADERS, 1, b"x"))]
     reader.paused = False
     reader.read()
@@ -183,12 +204,10 @@ def test_an_oversized_or_malformed_frame_is_a_connection_error_after_what_came_b
     sink = _Sink()
     reader = _reader(sink, {1: _Count()})
     ok = f.frame(f.DATA, 0, 1, b"a")
-    reader.feed(ok + f.frame(f.DATA, 0, 1, b"x" * 16385))
     with pytest.raises(f.ConnectionError_) as e:
-        reader.read()
+        reader.read(ok + f.frame(f.DATA, 0, 1, b"x" * 16385))
     assert e.value.code == f.FRAME_SIZE_ERROR and sink.out == [("span", ok)]
     for bad in (f.frame(f.PING, 0, 0, b"short"), f.frame(f.HEADERS, 0, 0, b"on stream 0")):
         reader = _reader(_Sink(), {})
-        reader.feed(bad)
         with pytest.raises(f.ConnectionError_):
-            reader.read()
+            reader.read(bad)
