@@ -134,6 +134,15 @@ def settings(payload: bytes) -> dict[int, int]:
     return {ident: value for ident, value in struct.iter_unpack(">HL", payload)}
 
 
+def max_frame_size(values: dict[int, int], whose: str) -> int | None:
+    """SETTINGS_MAX_FRAME_SIZE among settings `values`, if there; ConnectionError_ outside its range
+    (RFC 9113 6.5.2). `whose` starts the error's text."""
+    size = values.get(MAX_FRAME_SIZE)
+    if size is not None and not DEFAULT_MAX_FRAME <= size <= MAX_FRAME_LIMIT:
+        raise ConnectionError_(PROTOCOL_ERROR, f"{whose}SETTINGS_MAX_FRAME_SIZE {size}")
+    return size
+
+
 def window_update(sid: int, increment: int) -> bytes:
     return frame(WINDOW_UPDATE, 0, sid, struct.pack(">L", increment))
 

@@ -351,7 +351,7 @@ class Streams(Generic[S]):
         size = values.get(f.HEADER_TABLE_SIZE)
         if size is not None:
             self._model_decoder.limit = size
-        frame_size = _frame_size(values, "")
+        frame_size = f.max_frame_size(values, "")
         if frame_size is not None:
             self.max_frame_to_client = frame_size
         if not self.model:
@@ -488,7 +488,7 @@ class Streams(Generic[S]):
             if size is not None:
                 self._client_decoder.limit = size
                 self._model_blocks.table_size = min(size, 4096)
-            frame_size = _frame_size(values, "model ")
+            frame_size = f.max_frame_size(values, "model ")
             if frame_size is not None:
                 self._client_reader.max_frame = self._max_frame_to_model = frame_size
 
@@ -504,11 +504,3 @@ class Streams(Generic[S]):
     def _check_idle(self) -> None:
         if not self.relayed and self.pending is None:
             self.idle.set()
-
-
-def _frame_size(values: dict[int, int], whose: str) -> int | None:
-    """SETTINGS_MAX_FRAME_SIZE among `values`, if there; ConnectionError_ outside RFC 9113 6.5.2's range."""
-    size = values.get(f.MAX_FRAME_SIZE)
-    if size is not None and not f.DEFAULT_MAX_FRAME <= size <= f.MAX_FRAME_LIMIT:
-        raise f.ConnectionError_(f.PROTOCOL_ERROR, f"{whose}SETTINGS_MAX_FRAME_SIZE {size}")
-    return size
