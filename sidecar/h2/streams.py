@@ -399,9 +399,9 @@ class Streams(Generic[S]):
         self._opening = True
         try:
             relayed = self._events.opened(st, headers, end_stream)
-        except f.StreamError as e:
+        except f.StreamError as refused:  # a name of its own: mypyc types `e` from the first except
             self._unpend(st)
-            self._reset_unseen(sid, e.code, changed, end_stream)
+            self._reset_unseen(sid, refused.code, changed, end_stream)
             return
         finally:
             self._opening = False
