@@ -1,0 +1,178 @@
+"""Each egress try, seen by small instances in the test process that record what every try brought.
+
+The client is a real sidecar process; its discovery is a static registry file naming these
+instances (real grpc.aio servers on loopback sockets), and calls go through its real egress
+listener. A stream that has forwarded a response message is never tried again, and its caller
+hears the instance's status at once. The tests say nothing of how egress is built, so they hold
+for the stream-level proxy too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health, health_pb2_grpc
+
+from tests.support.procs import HOST, Proc, http_get, start_sidecar
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+STREAMS = "streams-svc"
+INSTANCES = 3
+LOST = "instance lost its model after one message"
+
+# Retries as the defaults make them, minus what would blur a count: breakers and ejection stay out
+# of the way (their own tests are elsewhere), backoff is short.
+POLICY = {"default": {
+    "balancer": "round_robin",
+    "retry": {"max_attempts": 3, "base_backoff": "10ms", "max_backoff": "10ms"},
+    "service_breaker": {"window_size": 1000, "minimum_calls": 1000},
+    "instance_breaker": {"window_size": 1000, "minimum_calls": 1000},
+    "outlier": {"consecutive_failures": 1000, "max_ejected_percent": 0},
+}}
+
+
+# The streaming kinds as a client makes them. On the wire a call of any kind is a stream each way,
+# so the instances answer them all with one stream-stream handler.
+KINDS = ("client_streaming", "server_streaming", "bidi")
+
+
+@dataclass
+class StreamInstances:
+    """gRPC instances that answer each streaming call with one response message, then UNAVAILABLE."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    requests: dict[str, list[bytes]] = field(default_factory=dict)
+    ports: list[int] = field(default_factory=list)
+    server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        self.server = grpc.aio.server()
+        handlers = {kind: grpc.stream_stream_rpc_method_handler(self._handler(kind)) for kind in KINDS}
+        generic = grpc.method_handlers_generic_handler("test.Streams", handlers)
+        self.server.add_generic_rpc_handlers((generic,))
+        # One server, one socket per instance: the sidecar sees three instances.
+        self.ports = [self.server.add_insecure_port(f"{HOST}:0") for _ in range(INSTANCES)]
+        await self.server.start()
+
+    def _handler(self, kind: str) -> Callable[..., AsyncIterator[bytes]]:
+        async def handle(requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
+            self.calls[kind] += 1
+            got = self.requests.setdefault(kind, [])
+            if kind == "client_streaming":
+                got.extend([r async for r in requests])
+                yield b"joined:" + b"|".join(got)
+            else:  # server streaming and bidi: answer the first request, the caller still sending
+                got.append(await anext(aiter(requests)))
+                yield b"first:" + got[0]
+            await context.abort(grpc.StatusCode.UNAVAILABLE, LOST)
+
+        return handle
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop(0)
+
+
+@dataclass
+class Stack:
+    sidecar: Proc
+    streams: StreamInstances
+
+    def egress(self, service: str) -> dict[str, Any]:
+        doc = json.loads(http_get(self.sidecar.ports["admin"], "/egress")[1])
+        return dict(doc.get(service.upper(), {}))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    streams = StreamInstances()
+    own = grpc.aio.server()  # the client's own "model": only its health, so its sidecar is ready
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), own)
+    own_port = own.add_insecure_port(f"{HOST}:0")
+    await own.start()
+    await streams.start()
+    sidecar: Proc | None = None
+    try:
+        registry = {"apps": {
+            STREAMS: [{"host": HOST, "http_port": 0, "grpc_port": p, "instance_id": f"streams-{i}"}
+                      for i, p in enumerate(streams.ports)],
+        }}
+        tmp = tmp_path_factory.mktemp("egress-tries")
+        (tmp / "registry.yaml").write_text(json.dumps(registry))  # JSON is YAML
+        (tmp / "policy.yaml").write_text(json.dumps(POLICY))
+        # In a thread: the instances run on this loop while the sidecar starts.
+        sidecar = await asyncio.to_thread(
+            start_sidecar, own_port, "--registry-file", str(tmp / "registry.yaml"),
+            "--egress-policy-file", str(tmp / "policy.yaml"), app_name="client",
+        )
+        yield Stack(sidecar, streams)
+    finally:
+        if sidecar is not None:
+            await asyncio.to_thread(sidecar.stop)
+        await streams.stop()
+        await own.stop(0)
+
+
+async def _call(channel: grpc.aio.Channel, kind: str) -> tuple[list[bytes], grpc.aio.AioRpcError]:
+    """One call of `kind` through egress: the messages the caller got before the error it ended with."""
+    method = f"/test.Streams/{kind}"
+    target = (("x-sidecar-target", STREAMS),)
+    got: list[bytes] = []
+    try:
+        if kind == "client_streaming":
+            async def three() -> AsyncIterator[bytes]:
+                for part in (b"a", b"b", b"c"):
+                    yield part
+
+            got.append(await channel.stream_unary(method)(three(), metadata=target, timeout=10))
+        elif kind == "server_streaming":
+            async for message in channel.unary_stream(method)(b"one", metadata=target, timeout=10):
+                got.append(message)
+        else:
+            call = channel.stream_stream(method)(metadata=target, timeout=10)
+            await call.write(b"hello")  # and the caller never half-closes: it waits for answers
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    break
+                got.append(message)
+            await call  # the status
+    except grpc.aio.AioRpcError as e:
+        return got, e
+    raise AssertionError(f"{kind}: the call ended OK after {got}, not with the instance's UNAVAILABLE")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_stream_that_forwarded_a_message_is_tried_once_and_ends_with_the_instances_status(
+    stack: Stack, kind: str
+):
+    before = stack.egress(STREAMS)
+    async with grpc.aio.insecure_channel(f"{HOST}:{stack.sidecar.ports['egress_grpc']}") as channel:
+        started = time.monotonic()
+        got, error = await _call(channel, kind)
+        elapsed = time.monotonic() - started
+    print(f"{kind}: {error.code().name} after {elapsed * 1000:.0f} ms; got {got}")
+    assert stack.streams.calls[kind] == 1  # one try, whatever instance it went to
+    assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+    assert error.details() == LOST
+    # At once, not when the caller's 10 s run out.
+    assert elapsed < 5
+    if kind == "client_streaming":
+        assert stack.streams.requests[kind] == [b"a", b"b", b"c"]
+        assert got == []  # a unary answer followed by an error status is the error
+    else:
+        assert got == [b"first:" + stack.streams.requests[kind][0]]
+    after = stack.egress(STREAMS)
+    assert after["attempts"] - before.get("attempts", 0) == 1
+    assert after.get("retries", 0) == before.get("retries", 0)
