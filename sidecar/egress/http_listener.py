@@ -7,15 +7,20 @@ call's metadata, so filters read them (the model's trace context) and what a
 try sends is that metadata as the filters left it (its own trace context).
 A `grpc-timeout` header (as grpc-gateway reads it) is the call's deadline, and
 each try tells the instance the time it has left in the same header.
-The request body is read once (bounded by max_message_bytes) so an attempt
-refused at connect can go to another instance; the response streams back as
-it arrives. Only failures before any response byte are retried.
+The request body is read once (bounded by max_message_bytes) so a try can go
+to another instance. Only failures before any response byte went to the caller
+are retried: a connection refused or lost before the answer, and a 503 (the
+instance refused the call, as its sidecar does while its model is not ready;
+UNAVAILABLE, which gRPC egress retries too). A 503 is held, body and all, up to
+_HELD_BYTES, and goes to the caller as it came only if the router tries no
+other instance; every other answer streams back as it arrives.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # Headers aiohttp's client sets itself, or that describe this hop.
 _NOT_FORWARDED = HOP_BY_HOP - {"content-type", "user-agent"} | {"host", "content-length"}
+# A refusal's body is a short error; a longer 503 streams to the caller, and ends the call, as any answer.
+_HELD_BYTES = 64 * 1024
 
 
 def _end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
@@ -47,6 +54,31 @@ def _end_to_end(headers: Mapping[str, str]) -> CIMultiDict[str]:
         for token in v.split(",")
     }
     return CIMultiDict((k, v) for k, v in pairs if k.lower() not in _NOT_FORWARDED and k.lower() not in named)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A 503 an instance answered, held back from the caller while another instance may be tried."""
+
+    status: int
+    reason: str | None
+    headers: CIMultiDict[str]
+    body: bytes
+
+    def response(self) -> web.Response:
+        return web.Response(status=self.status, reason=self.reason, headers=self.headers, body=self.body)
+
+
+async def _read_up_to(content: aiohttp.StreamReader, limit: int) -> tuple[bytes, bool]:
+    """Up to a little over `limit` bytes of a body, and whether that was all of it."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in content.iter_any():
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(parts), False
+    return b"".join(parts), True
 
 
 class _Exchange:
@@ -126,7 +158,11 @@ class HttpEgress:
         session = self._session
         request = exchange.request
 
+        # The last try's 503, if it was held back: what the caller gets when no other try follows.
+        refused: list[_Refusal] = []
+
         async def attempt(tried: Call, endpoint: Endpoint, timeout: float) -> AttemptResult:
+            refused.clear()
             url = f"http://{endpoint.host}:{endpoint.http_port}/{exchange.path}"
             headers = CIMultiDict((k, v) for k, v in tried.metadata if isinstance(v, str))
             headers["grpc-timeout"] = grpc_timeout_value(timeout)
@@ -144,10 +180,19 @@ class HttpEgress:
                 # Nothing reached the caller yet: the router may try another instance.
                 return AttemptResult(Code.UNAVAILABLE, f"egress: {url}: {type(e).__name__}: {e}")
             async with upstream:
+                start = b""
+                if upstream.status == 503:
+                    start, whole = await _read_up_to(upstream.content, _HELD_BYTES)
+                    if whole:
+                        headers = _end_to_end(upstream.headers)
+                        refused.append(_Refusal(upstream.status, upstream.reason, headers, start))
+                        return AttemptResult(Code.UNAVAILABLE, "HTTP 503")
                 response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
                                               headers=_end_to_end(upstream.headers))
                 await response.prepare(request)
                 exchange.response = response
+                if start:
+                    await response.write(start)
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
                 await response.write_eof()
@@ -163,6 +208,8 @@ class HttpEgress:
             )
         except SidecarError as e:
             return Outcome(e.code, e.message)
+        if refused and exchange.response is None:
+            exchange.response = refused[-1].response()
         return Outcome(result.code, result.message)
 
 

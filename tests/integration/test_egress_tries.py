@@ -1,10 +1,11 @@
 """Each egress try, seen by small instances in the test process that record what every try brought.
 
 The client is a real sidecar process; its discovery is a static registry file naming these
-instances (real grpc.aio servers on loopback sockets), and calls go through its real egress
-listener. A stream that has forwarded a response message is never tried again, and its caller
-hears the instance's status at once. The tests say nothing of how egress is built, so they hold
-for the stream-level proxy too.
+instances (real aiohttp and grpc.aio servers on loopback sockets), and calls go through its real
+egress listeners. An instance's 503 is held back while another instance may be tried; a stream
+that has forwarded a response message is never tried again, and its caller hears the instance's
+status at once. The tests say nothing of how egress is built, so they hold for the stream-level
+proxy too.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import grpc
 import grpc.aio
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from grpc_health.v1 import health, health_pb2_grpc
 
 from tests.support.procs import HOST, Proc, http_get, start_sidecar
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
+REST = "rest-svc"
 STREAMS = "streams-svc"
 INSTANCES = 3
 LOST = "instance lost its model after one message"
@@ -40,6 +44,35 @@ POLICY = {"default": {
     "instance_breaker": {"window_size": 1000, "minimum_calls": 1000},
     "outlier": {"consecutive_failures": 1000, "max_ejected_percent": 0},
 }}
+
+
+@dataclass
+class RestInstances:
+    """HTTP instances: /refuse/{size} is always a 503 with a body of `size` bytes."""
+
+    refused: Counter[int] = field(default_factory=Counter)
+    ports: list[int] = field(default_factory=list)
+    runners: list[web.AppRunner] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for _ in range(INSTANCES):
+            app = web.Application()
+            app.router.add_post("/refuse/{size}", self._refuse)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, HOST, 0).start()
+            self.runners.append(runner)
+            self.ports.append(int(runner.addresses[0][1]))
+
+    async def _refuse(self, request: web.Request) -> web.Response:
+        size = int(request.match_info["size"])
+        self.refused[size] += 1
+        return web.Response(status=503, body=b"r" * size, content_type="text/plain",
+                            headers={"Retry-After": "1", "x-refused-by": "instance"})
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
 
 
 # The streaming kinds as a client makes them. On the wire a call of any kind is a stream each way,
@@ -87,6 +120,7 @@ class StreamInstances:
 @dataclass
 class Stack:
     sidecar: Proc
+    rest: RestInstances
     streams: StreamInstances
 
     def egress(self, service: str) -> dict[str, Any]:
@@ -96,15 +130,18 @@ class Stack:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    streams = StreamInstances()
+    rest, streams = RestInstances(), StreamInstances()
     own = grpc.aio.server()  # the client's own "model": only its health, so its sidecar is ready
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), own)
     own_port = own.add_insecure_port(f"{HOST}:0")
     await own.start()
+    await rest.start()
     await streams.start()
     sidecar: Proc | None = None
     try:
         registry = {"apps": {
+            REST: [{"host": HOST, "http_port": p, "instance_id": f"rest-{i}"}
+                   for i, p in enumerate(rest.ports)],
             STREAMS: [{"host": HOST, "http_port": 0, "grpc_port": p, "instance_id": f"streams-{i}"}
                       for i, p in enumerate(streams.ports)],
         }}
@@ -116,12 +153,31 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
             start_sidecar, own_port, "--registry-file", str(tmp / "registry.yaml"),
             "--egress-policy-file", str(tmp / "policy.yaml"), app_name="client",
         )
-        yield Stack(sidecar, streams)
+        yield Stack(sidecar, rest, streams)
     finally:
         if sidecar is not None:
             await asyncio.to_thread(sidecar.stop)
         await streams.stop()
+        await rest.stop()
         await own.stop(0)
+
+
+@pytest.mark.parametrize(("size", "tries"), [
+    (100, 3),  # held back, so each retry was free to go elsewhere; the last one reaches the caller
+    (1 << 20, 1),  # too long to hold: it streams to the caller as it comes, which ends the call
+])
+async def test_a_503_no_retry_follows_reaches_the_caller_as_the_instance_sent_it(
+    stack: Stack, size: int, tries: int
+):
+    url = f"http://{HOST}:{stack.sidecar.ports['egress_http']}/{REST}/refuse/{size}"
+    async with aiohttp.ClientSession() as session, session.post(
+        url, data=b"{}", timeout=aiohttp.ClientTimeout(total=10)
+    ) as response:
+        status, body, headers = response.status, await response.read(), response.headers
+    assert (status, len(body), body[:1]) == (503, size, b"r")
+    assert (headers["Retry-After"], headers["x-refused-by"]) == ("1", "instance")
+    assert headers["Content-Type"].startswith("text/plain")
+    assert stack.rest.refused[size] == tries
 
 
 async def _call(channel: grpc.aio.Channel, kind: str) -> tuple[list[bytes], grpc.aio.AioRpcError]:
