@@ -2,10 +2,10 @@
 
 The client is a real sidecar process; its discovery is a static registry file naming these
 instances (real aiohttp and grpc.aio servers on loopback sockets), and calls go through its real
-egress listeners. An instance's 503 is held back while another instance may be tried; a stream
-that has forwarded a response message is never tried again, and its caller hears the instance's
-status at once. The tests say nothing of how egress is built, so they hold for the stream-level
-proxy too.
+egress listeners. An instance's 503 is held back while another instance may be tried, and the
+retry tells that instance the time left, not the caller's timeout; a stream that has forwarded a
+response message is never tried again, and its caller hears the instance's status at once. The
+tests say nothing of how egress is built, so they hold for the stream-level proxy too.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pytest_asyncio
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2_grpc
 
+from sidecar.core.deadline import grpc_timeout
 from tests.support.procs import HOST, Proc, http_get, start_sidecar
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -33,6 +34,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 REST = "rest-svc"
 STREAMS = "streams-svc"
 INSTANCES = 3
+# How long the first HTTP try takes before its instance refuses it.
+FIRST_TRY_S = 0.3
+CALLER_TIMEOUT = "3S"
 LOST = "instance lost its model after one message"
 
 # Retries as the defaults make them, minus what would blur a count: breakers and ejection stay out
@@ -47,22 +51,50 @@ POLICY = {"default": {
 
 
 @dataclass
-class RestInstances:
-    """HTTP instances: /refuse/{size} is always a 503 with a body of `size` bytes."""
+class Seen:
+    instance: int
+    grpc_timeout: str | None
+    handled: float = 0.0  # seconds the instance took to answer
 
+
+@dataclass
+class RestInstances:
+    """HTTP instances with one script between them. On /v2/models/m/infer, the first request any of
+    them gets is refused 503 after FIRST_TRY_S (as a sidecar whose model is not ready answers) and
+    every later one is 200; /refuse/{size} is always a 503 with a body of `size` bytes."""
+
+    seen: list[Seen] = field(default_factory=list)
     refused: Counter[int] = field(default_factory=Counter)
     ports: list[int] = field(default_factory=list)
     runners: list[web.AppRunner] = field(default_factory=list)
 
     async def start(self) -> None:
-        for _ in range(INSTANCES):
+        for i in range(INSTANCES):
             app = web.Application()
+            app.router.add_post("/v2/models/m/infer", self._handler(i))
             app.router.add_post("/refuse/{size}", self._refuse)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             await web.TCPSite(runner, HOST, 0).start()
             self.runners.append(runner)
             self.ports.append(int(runner.addresses[0][1]))
+
+    def _handler(self, instance: int) -> Callable[[web.Request], Any]:
+        async def infer(request: web.Request) -> web.Response:
+            started = time.monotonic()
+            body = await request.read()
+            seen = Seen(instance, request.headers.get("grpc-timeout"))
+            first = not self.seen
+            self.seen.append(seen)
+            if first:
+                await asyncio.sleep(FIRST_TRY_S)  # the instance's own slowness, not a wait in the test
+                answer = web.json_response({"error": "model not ready"}, status=503)
+            else:
+                answer = web.json_response({"instance": instance, "echo": json.loads(body)})
+            seen.handled = time.monotonic() - started
+            return answer
+
+        return infer
 
     async def _refuse(self, request: web.Request) -> web.Response:
         size = int(request.match_info["size"])
@@ -160,6 +192,33 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         await streams.stop()
         await rest.stop()
         await own.stop(0)
+
+
+async def test_an_http_retry_tells_the_next_instance_the_time_left_not_the_callers(stack: Stack):
+    url = f"http://{HOST}:{stack.sidecar.ports['egress_http']}/{REST}/v2/models/m/infer"
+    before = stack.egress(REST)
+    async with aiohttp.ClientSession() as session, session.post(
+        url, json={"x": 1}, headers={"grpc-timeout": CALLER_TIMEOUT}, timeout=aiohttp.ClientTimeout(total=10)
+    ) as response:
+        status, answer = response.status, await response.json()
+    # The refused call was tried again, on another instance, whose answer the caller got.
+    assert status == 200, (status, answer, stack.rest.seen)
+    first, second = stack.rest.seen
+    assert answer == {"instance": second.instance, "echo": {"x": 1}}
+    assert second.instance != first.instance
+    caller = grpc_timeout(CALLER_TIMEOUT)
+    assert caller is not None and first.grpc_timeout is not None and second.grpc_timeout is not None
+    told_first, told_second = grpc_timeout(first.grpc_timeout), grpc_timeout(second.grpc_timeout)
+    assert told_first is not None and told_second is not None
+    print(f"caller {CALLER_TIMEOUT}; the first try was told {first.grpc_timeout} and took "
+          f"{first.handled * 1000:.0f} ms; the retry was told {second.grpc_timeout}")
+    assert told_first <= caller
+    # Below the caller's by at least what the first try took (the backoff comes on top).
+    assert caller - told_second >= first.handled >= FIRST_TRY_S
+    assert told_second > 0
+    after = stack.egress(REST)
+    assert {k: after[k] - before.get(k, 0) for k in ("requests", "attempts", "retries")} == {
+        "requests": 1, "attempts": 2, "retries": 1}
 
 
 @pytest.mark.parametrize(("size", "tries"), [
