@@ -5,7 +5,8 @@ registrar (which registers once the model is ready). On SIGTERM or
 POST /admin/drain: report not-ready (readiness, grpc health, Eureka
 OUT_OF_SERVICE), keep serving for `drain_delay` so callers notice, stop
 accepting, let in-flight calls finish up to `drain_timeout`, deregister,
-close the rest in reverse order, exit 0.
+close the rest in reverse order, exit 0. A drain a preStop hook asked for
+(POST /admin/drain?wait=true) ends in waiting for SIGTERM instead of exiting.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import socket
 import aiohttp
 
 from sidecar import __version__
+from sidecar.admin.drain_wait import DrainWaitListener
 from sidecar.admin.http_admin import AdminListener
 from sidecar.config import SidecarConfig
 from sidecar.core.errors import ConfigError
@@ -28,6 +30,7 @@ from sidecar.core.tasks import supervised
 from sidecar.discovery.endpoint import Discovery, Snapshot
 from sidecar.discovery.eureka_discovery import EurekaDiscovery
 from sidecar.discovery.static_file import StaticDiscovery
+from sidecar.drain import drain_delay
 from sidecar.egress.channels import ChannelPool
 from sidecar.egress.grpc_listener import GrpcEgress
 from sidecar.egress.http_listener import HttpEgress
@@ -52,24 +55,15 @@ from sidecar.telemetry.assembly import Telemetry
 
 log = logging.getLogger("sidecar")
 
-# Kubernetes takes a few seconds to remove a not-ready pod from its Service endpoints.
-_DRAIN_DELAY_WITHOUT_REGISTRY = 5.0
-_DRAIN_DELAY_MARGIN = 5.0
-
-
-def drain_delay(config: SidecarConfig) -> float:
-    if config.drain_delay is not None:
-        return config.drain_delay
-    if config.eureka_url:
-        # Callers pick instances from a registry copy refreshed every fetch interval.
-        return config.registry_fetch_interval + _DRAIN_DELAY_MARGIN
-    return _DRAIN_DELAY_WITHOUT_REGISTRY
-
 
 class Sidecar:
     def __init__(self, config: SidecarConfig) -> None:
         self.config = config
         self.stopping = asyncio.Event()
+        # Set once listeners are closed and in-flight calls are done: the model may stop then.
+        self.drained = asyncio.Event()
+        # A preStop hook asked for the drain: once drained, wait for SIGTERM rather than exit.
+        self.hold_after_drain = False
         self.link: ModelLink = (
             HttpModelLink(config.model_address, config.max_message_bytes)
             if config.model_protocol == "http"
@@ -178,8 +172,17 @@ class Sidecar:
             discovery=self.discovery,
             registration=self._registration,
             egress=self.router.stats,
-            drain=self.stopping.set,
+            drain=self._request_drain,
+            drained=self.drained,
         )
+        self.drain_wait: DrainWaitListener | None = None
+        if config.drain_wait_port:
+            self.drain_wait = DrainWaitListener(
+                host=config.listen_host,
+                port=config.drain_wait_port,
+                draining=self.stopping,
+                drained=self.drained,
+            )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -191,6 +194,8 @@ class Sidecar:
         await self.grpc.start()
         await self.http.start()
         await self.admin.start()
+        if self.drain_wait is not None:
+            await self.drain_wait.start()
         await self.grpc_egress.start()
         await self.http_egress.start()
         if self.eureka is not None:
@@ -241,6 +246,10 @@ class Sidecar:
             lease_duration_seconds=c.lease_duration,
         )
 
+    def _request_drain(self, hold: bool) -> None:
+        self.hold_after_drain = self.hold_after_drain or hold
+        self.stopping.set()
+
     def _registration(self) -> dict[str, object]:
         if self.registrar is None:
             return {"registry": "none"}
@@ -268,6 +277,7 @@ class Sidecar:
             self.grpc_egress.stop(self.config.drain_timeout),
             self.http_egress.stop(),
         )
+        self.drained.set()
         await self._close()
 
     async def stop(self) -> None:
@@ -281,6 +291,8 @@ class Sidecar:
         if self.registrar is not None:
             await self.registrar.stop()
         await self.admin.stop()
+        if self.drain_wait is not None:
+            await self.drain_wait.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -309,8 +321,14 @@ async def serve(config: SidecarConfig) -> int:
     """Run until SIGTERM, SIGINT or POST /admin/drain, then drain. Returns the process exit code."""
     loop = asyncio.get_running_loop()
     sidecar = Sidecar(config)
+    signalled = asyncio.Event()
+
+    def on_signal() -> None:
+        signalled.set()
+        sidecar.stopping.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, sidecar.stopping.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
         await sidecar.start()
     except OSError as e:
@@ -320,5 +338,8 @@ async def serve(config: SidecarConfig) -> int:
     await sidecar.stopping.wait()
     log.info("drain requested")
     await sidecar.drain_and_stop()
+    if sidecar.hold_after_drain and not signalled.is_set():
+        log.info("drained; waiting for SIGTERM, as the preStop hook that asked for the drain expects")
+        await signalled.wait()
     log.info("stopped")
     return 0

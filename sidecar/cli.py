@@ -59,7 +59,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(run)
     run.set_defaults(command_main=_run)
+    _add_drain(commands)
     return parser
+
+
+def _add_drain(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    drain = commands.add_parser(
+        "drain",
+        help="ask the sidecar in this pod to drain (a preStop hook)",
+        description=(
+            "POST /admin/drain to a running sidecar's admin listener. With --wait, return once the"
+            " drain is done; that sidecar then waits for SIGTERM instead of exiting."
+        ),
+        allow_abbrev=False,
+    )
+    drain.add_argument(
+        "--admin-address",
+        metavar="HOST:PORT",
+        help="the sidecar's admin listener [default: SIDECAR_ADMIN_HOST:SIDECAR_ADMIN_PORT,"
+        " or 127.0.0.1:15000]",
+    )
+    drain.add_argument("--wait", action="store_true", help="return when the drain is done")
+    drain.set_defaults(command_main=_drain)
+
+
+def _drain(args: argparse.Namespace) -> int:
+    from sidecar.drain_request import admin_address, request_drain
+
+    address = args.admin_address or admin_address(os.environ)
+    try:
+        print(request_drain(address, wait=args.wait))
+    except OSError as e:
+        print(f"{PROG} drain: {address}: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def settings_table() -> str:

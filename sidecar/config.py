@@ -159,6 +159,13 @@ class SidecarConfig:
             Int(0, 65535, "PORT"), "Admin listen port on admin_host (drain, registry); 0 = any free port."
         ),
     )
+    drain_wait_port: int = field(
+        default=0,
+        metadata=_about(
+            Int(0, 65535, "PORT"),
+            "Port of GET /drained on listen_host, answered once drained (a model's preStop); 0 = off.",
+        ),
+    )
     eureka_url: tuple[str, ...] = field(
         default=(),
         metadata=_about(

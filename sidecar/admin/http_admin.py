@@ -2,10 +2,16 @@
 
 Reads the discovery snapshot and the registration state; triggers the drain
 through a callback. Knows nothing about ingress.
+
+POST /admin/drain answers 202 at once and the process exits once drained. With `?wait=true` (a
+preStop hook's call) it answers 200 when the drain is done, and the process then stays up until
+SIGTERM: Kubernetes restarts a native sidecar that exits while the pod's other containers still
+run, and a restarted sidecar would register again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from aiohttp import web
@@ -22,13 +28,15 @@ class AdminListener:
         discovery: Discovery,
         registration: Callable[[], dict[str, object]],
         egress: Callable[[], dict[str, object]],
-        drain: Callable[[], None],
+        drain: Callable[[bool], None],
+        drained: asyncio.Event,
     ) -> None:
         self._host, self._requested_port, self._port = host, port, 0
         self._discovery = discovery
         self._registration = registration
         self._egress = egress
         self._drain = drain
+        self._drained = drained
         app = web.Application()
         app.router.add_post("/admin/drain", self._post_drain)
         app.router.add_get("/registry", self._get_registry)
@@ -49,8 +57,14 @@ class AdminListener:
         await self._runner.cleanup()
 
     async def _post_drain(self, request: web.Request) -> web.Response:
-        self._drain()
-        return web.json_response({"draining": True}, status=202)
+        wait = request.query.get("wait", "false")
+        if wait not in ("true", "false"):
+            return web.json_response({"error": f"wait: {wait!r} is not true or false"}, status=400)
+        self._drain(wait == "true")
+        if wait == "false":
+            return web.json_response({"draining": True}, status=202)
+        await self._drained.wait()
+        return web.json_response({"drained": True})
 
     async def _get_registry(self, request: web.Request) -> web.Response:
         return web.json_response(
