@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(run)
     run.set_defaults(command_main=_run)
     _add_drain(commands)
+    # Imported here: `run` needs neither the manifest walker nor the webhook's imports.
+    from sidecar.inject.commands import add_inject, add_webhook
+
+    add_inject(commands)
+    add_webhook(commands).set_defaults(command_main=_webhook)
     return parser
 
 
@@ -140,6 +145,20 @@ def _run(args: argparse.Namespace) -> int:
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         code: int = runner.run(serve(config))
+    return code
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    from sidecar.inject.commands import webhook_main
+    from sidecar.inject.settings import InjectError
+
+    configure_logging(args.log_level)
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            code: int = runner.run(webhook_main(args))
+    except (InjectError, OSError) as e:
+        print(f"{PROG} webhook: error: {e}", file=sys.stderr)
+        return USAGE_ERROR
     return code
 
 
