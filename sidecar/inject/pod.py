@@ -34,6 +34,7 @@ from sidecar.inject.settings import (
 )
 
 SIDECAR_NAME: Final = "ai-sidecar"
+INJECTED_LABEL: Final = PREFIX + "injected"
 DEFAULT_MODEL_PORT: Final = 9000
 ADMIN_PORT: Final = 15000
 EGRESS_GRPC_PORT: Final = 15001
@@ -136,6 +137,8 @@ def inject_template(
     ):
         new_annotations.setdefault(key, value)
     new_metadata["annotations"] = new_annotations
+    # For selectors of what was injected (the PodMonitor); the opt-in label is the user's, not ours.
+    new_metadata["labels"] = {**labels, INJECTED_LABEL: "true"}
     return Injected({**template, "metadata": new_metadata, "spec": new_spec}, tuple(warnings))
 
 
