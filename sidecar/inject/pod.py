@@ -76,16 +76,16 @@ def inject_template(
     init_containers = _containers(spec, "initContainers")
     if not containers:
         raise InjectError("spec.containers is empty")
-    ours = [c for c in (*init_containers, *containers) if c.get("name") == SIDECAR_NAME]
-    if ours:
-        if INJECTED_VERSION in annotations:
-            return Unchanged("already injected")
+    named_ours = any(c.get("name") == SIDECAR_NAME for c in (*init_containers, *containers))
+    if named_ours and INJECTED_VERSION in annotations:
+        return Unchanged("already injected")
+    if not opted_in(annotations, labels, namespace_opted_in):
+        return Unchanged("not opted in")
+    if named_ours:
         raise InjectError(
             f'the pod already has a container named "{SIDECAR_NAME}" that ai-sidecar did not inject'
             f" (no {INJECTED_VERSION} annotation); rename that container"
         )
-    if not opted_in(annotations, labels, namespace_opted_in):
-        return Unchanged("not opted in")
 
     settings = pod_settings(annotations, labels, defaults)
     model_index = _model_index(containers, settings)

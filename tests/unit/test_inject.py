@@ -243,6 +243,12 @@ def test_a_foreign_container_with_the_sidecars_name_is_refused():
         inject_template(t, DEFAULTS)
 
 
+def test_a_pod_not_opted_in_passes_whatever_its_containers_are_called():
+    t = template(containers=[{"name": "ai-sidecar", "image": "theirs:1"}])
+    del t["metadata"]["annotations"]["ai-sidecar.io/inject"]
+    assert inject_template(t, DEFAULTS) == Unchanged("not opted in")
+
+
 def test_opt_in_annotation_label_and_namespace():
     plain = template()
     del plain["metadata"]["annotations"]["ai-sidecar.io/inject"]
