@@ -41,12 +41,13 @@ from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.dataplane import GrpcDataplane
-from sidecar.ingress.grpc_server import CONTRACT_UNARY, GrpcioDataplane
+from sidecar.ingress.grpc_server import GrpcioDataplane
 from sidecar.ingress.http_server import HttpIngress
 from sidecar.ingress.relay.dataplane import RelayDataplane
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink
+from sidecar.oip import contract
 from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
@@ -155,7 +156,7 @@ class Sidecar:
             channels=self.channels,
             filters=egress_filters,
             attempt_filters=attempt_filters,
-            unary_methods=CONTRACT_UNARY,
+            unary_methods=contract.UNARY,
             max_message_bytes=config.max_message_bytes,
         )
         self.http_egress = HttpEgress(

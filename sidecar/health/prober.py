@@ -14,13 +14,11 @@ from inference import grpc_service_pb2 as pb
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
 from sidecar.health.readiness import Readiness
-from sidecar.model.grpc_link import OIP_SERVICE
 from sidecar.model.link import ModelLink
+from sidecar.oip import contract
 
 log = logging.getLogger(__name__)
 
-SERVER_READY = f"/{OIP_SERVICE}/ServerReady"
-MODEL_READY = f"/{OIP_SERVICE}/ModelReady"
 
 
 class Prober:
@@ -73,13 +71,13 @@ class Prober:
     async def _check_oip(self) -> tuple[bool, str]:
         try:
             server, _, _ = await self._link.call(
-                SERVER_READY, pb.ServerReadyRequest(), pb.ServerReadyResponse, timeout=self._timeout
+                contract.SERVER_READY, pb.ServerReadyRequest(), pb.ServerReadyResponse, timeout=self._timeout
             )
             if not server.ready:
                 return False, "ServerReady says not ready"
             for name in self._models:
                 model, _, _ = await self._link.call(
-                    MODEL_READY,
+                    contract.MODEL_READY,
                     pb.ModelReadyRequest(name=name),
                     pb.ModelReadyResponse,
                     timeout=self._timeout,

@@ -17,7 +17,6 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from inference import grpc_service_pb2 as pb
 from sidecar.core.call import Call, Outcome
 from sidecar.core.deadline import Deadline
 from sidecar.filters.chain import Filter, Next, build_chain
@@ -25,20 +24,11 @@ from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.ingress.grpc_transcode import StreamExchange, Transcoder, UnaryExchange
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.link import ModelLink
+from sidecar.oip import contract
 from sidecar.transport import grpc_forward as forward
 from sidecar.transport.metadata import forwardable
 
 log = logging.getLogger(__name__)
-
-_OIP = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
-CONTRACT_UNARY = tuple(
-    f"/{_OIP.full_name}/{m.name}"
-    for m in _OIP.methods
-    if not m.client_streaming and not m.server_streaming
-)
-CONTRACT_STREAMING = tuple(
-    f"/{_OIP.full_name}/{m.name}" for m in _OIP.methods if m.client_streaming or m.server_streaming
-)
 
 
 class GrpcioDataplane:
@@ -60,7 +50,7 @@ class GrpcioDataplane:
             self._passthrough: GrpcModelLink | None = link
             self._unary_chain: Next = build_chain(filters, self._forward_unary)
             self._stream_chain: Next = build_chain(filters, self._forward_streaming)
-            link.cache_methods(CONTRACT_UNARY + CONTRACT_STREAMING)
+            link.cache_methods(contract.METHODS)
         else:
             # A model that speaks REST: the contract's calls are parsed and transcoded.
             self._passthrough = None
@@ -77,9 +67,9 @@ class GrpcioDataplane:
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
-        for method in CONTRACT_UNARY:
+        for method in contract.UNARY:
             self._handlers[method] = self._unary_handler(method)
-        for method in CONTRACT_STREAMING:
+        for method in contract.STREAMING:
             self._handlers[method] = self._streaming_handler(method)
         self._server.add_generic_rpc_handlers(
             (_Passthrough(self._handlers, self._streaming_handler),)
@@ -99,7 +89,7 @@ class GrpcioDataplane:
         if self._port == 0:
             raise OSError(f"cannot listen for gRPC on {self._host}:{self._requested_port}")
         # The library's servicer starts out SERVING; the model has not been probed yet.
-        for service in ("", _OIP.full_name):
+        for service in ("", contract.SERVICE):
             await self._health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
         self._readiness.watch(self._on_readiness)
         await self._server.start()
@@ -118,7 +108,7 @@ class GrpcioDataplane:
 
         async def update() -> None:
             await self._health.set("", status)
-            await self._health.set(_OIP.full_name, status)
+            await self._health.set(contract.SERVICE, status)
 
         task = asyncio.get_running_loop().create_task(update())
         self._health_updates.add(task)

@@ -24,18 +24,12 @@ from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness
-from sidecar.model.grpc_link import OIP_SERVICE
 from sidecar.model.http_link import HttpModelLink, code_of_status
 from sidecar.model.link import ModelLink
-from sidecar.oip import json_codec
+from sidecar.oip import contract, json_codec
 from sidecar.transport.metadata import HOP_BY_HOP
 
 log = logging.getLogger(__name__)
-
-_METHOD = {
-    name: f"/{OIP_SERVICE}/{name}"
-    for name in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name
-}
 
 # HTTP headers that describe this HTTP exchange, not the call: never metadata.
 _NOT_METADATA = HOP_BY_HOP | {
@@ -203,7 +197,7 @@ class HttpIngress:
     ) -> Message:
         exchange = _Exchange(message, response_type)
         call = Call(
-            method=_METHOD[name],
+            method=contract.PATHS[name],
             metadata=_metadata(request),
             deadline=self._deadline(request),
             protocol="http",
@@ -221,7 +215,7 @@ class HttpIngress:
     async def _pass_infer(self, request: web.Request, body: bytes) -> web.Response:
         exchange = _RawExchange(request.path, body)
         call = Call(
-            method=_METHOD["ModelInfer"],
+            method=contract.MODEL_INFER,
             metadata=_metadata(request),
             deadline=self._deadline(request),
             protocol="http",

@@ -21,7 +21,6 @@ from sidecar.transport.grpc_forward import from_grpc_code
 
 M = TypeVar("M", bound=Message)
 
-OIP_SERVICE = "inference.GRPCInferenceService"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 # A local model restarts in seconds; grpc's default reconnect backoff grows to

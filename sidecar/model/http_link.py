@@ -19,11 +19,9 @@ from sidecar.core.call import Metadata
 from sidecar.core.deadline import grpc_timeout_value
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
-from sidecar.oip import rest_model_codec
+from sidecar.oip import contract, rest_model_codec
 
 M = TypeVar("M", bound=Message)
-
-OIP = "/inference.GRPCInferenceService/"
 
 _CODE_OF_STATUS = {
     400: Code.INVALID_ARGUMENT,
@@ -57,12 +55,12 @@ class HttpModelLink:
         self._max = max_message_bytes
         self._session: aiohttp.ClientSession | None = None
         self._calls: dict[str, Callable[[Message, float | None, Metadata], Awaitable[Message]]] = {
-            OIP + "ServerLive": self._server_live,
-            OIP + "ServerReady": self._server_ready,
-            OIP + "ModelReady": self._model_ready,
-            OIP + "ServerMetadata": self._server_metadata,
-            OIP + "ModelMetadata": self._model_metadata,
-            OIP + "ModelInfer": self._model_infer,
+            contract.SERVER_LIVE: self._server_live,
+            contract.SERVER_READY: self._server_ready,
+            contract.MODEL_READY: self._model_ready,
+            contract.SERVER_METADATA: self._server_metadata,
+            contract.MODEL_METADATA: self._model_metadata,
+            contract.MODEL_INFER: self._model_infer,
         }
 
     @property

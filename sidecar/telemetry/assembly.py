@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from inference import grpc_service_pb2 as pb
 from sidecar.config import SidecarConfig
 from sidecar.core.call import Call
 from sidecar.filters.access_log import AccessLogFilter, TraceIds
@@ -18,21 +17,20 @@ from sidecar.filters.chain import Filter
 from sidecar.filters.metrics import MetricsFilter
 from sidecar.filters.tracing import Address, ClientSpan, ServerSpan
 from sidecar.health.readiness import Readiness
+from sidecar.oip import contract
 from sidecar.telemetry.access_log import AccessLog
 from sidecar.telemetry.names import BoundedNames, MethodLabels
 from sidecar.telemetry.prometheus import SidecarMetrics
 from sidecar.telemetry.propagation import incoming_ids
 from sidecar.telemetry.tracing import Tracing, TracingSettings, current_ids
 
-_OIP = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
-CONTRACT_METHODS: Final = tuple(f"/{_OIP.full_name}/{m.name}" for m in _OIP.methods)
 # Names beyond the contract (methods) and the configured models that get a label of their own.
 NAME_LIMIT: Final = 100
 
 
 class Telemetry:
     def __init__(self, config: SidecarConfig, *, extra_methods: Iterable[str] = ()) -> None:
-        self.methods = MethodLabels((*CONTRACT_METHODS, *extra_methods), limit=NAME_LIMIT)
+        self.methods = MethodLabels((*contract.METHODS, *extra_methods), limit=NAME_LIMIT)
         self.models = BoundedNames(config.models, limit=NAME_LIMIT)
         self.metrics = SidecarMetrics(self.methods, self.models) if config.metrics else None
         self.tracing: Tracing | None = None

@@ -11,16 +11,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from inference import grpc_service_pb2 as pb
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.ingress.relay.calls import forward
 from sidecar.ingress.relay.connection import RelayConnection
 from sidecar.ingress.relay.protocols import ClientProtocol
+from sidecar.oip import contract
 
 log = logging.getLogger(__name__)
 
-_HEALTHY_SERVICES = frozenset({"", pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name})
+_HEALTHY_SERVICES = frozenset({"", contract.SERVICE})
 
 
 def split_host_port(address: str) -> tuple[str, int]:
