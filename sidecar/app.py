@@ -41,8 +41,8 @@ from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.dataplane import GrpcDataplane
-from sidecar.ingress.grpc_server import GrpcioDataplane
-from sidecar.ingress.http_server import HttpIngress
+from sidecar.ingress.grpc_listener import GrpcioDataplane
+from sidecar.ingress.http_listener import HttpIngress
 from sidecar.ingress.relay.dataplane import RelayDataplane
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink

@@ -1,4 +1,4 @@
-"""The HTTP listener: the OIP v2 REST binding transcoded to the model's gRPC calls, plus /livez and /readyz.
+"""The HTTP ingress listener: the OIP v2 REST binding transcoded to the model's calls, plus /livez, /readyz.
 
 Every error answers `{"error": "<message>"}` with the HTTP status mapped from
 the gRPC code (sidecar.core.status.http_status). Knows nothing about the

@@ -1,4 +1,4 @@
-"""The grpc.aio data plane: forwards any gRPC method to the model as raw bytes, through the filter chain.
+"""The gRPC ingress listener on grpc.aio: forwards any method to the model as raw bytes, through the filters.
 
 Contract methods known to be unary are served as unary (grpc.aio's cheaper
 path); every other method, known or not, as bidirectional streaming, which
