@@ -103,6 +103,7 @@ class GrpcEgress:
             call, service = _call(method, context)
             exchange = _Unary(context, request, service)
             call.exchange = exchange
+            call.request_bytes = len(request)
             outcome = await self._unary_chain(call)
             forward.finish(context, outcome)
             return exchange.response if outcome.ok else None
@@ -137,6 +138,8 @@ class GrpcEgress:
             return Outcome(e.code, e.message)
         last = results[-1]
         exchange.response = await forward.send_unary_reply(exchange.context, last)
+        if exchange.response is not None:
+            call.response_bytes = len(exchange.response)
         return last.outcome
 
     async def _streaming(self, call: Call) -> Outcome:

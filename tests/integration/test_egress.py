@@ -107,9 +107,9 @@ def cluster() -> Iterator[Cluster]:
                 inst.model.stop()
 
 
-def client(cluster: Cluster, policy: dict[str, Any] | None = None) -> Proc:
+def client(cluster: Cluster, policy: dict[str, Any] | None = None, *extra: str) -> Proc:
     """A client sidecar (in front of a model of its own) whose egress calls digits-svc."""
-    flags = ["--eureka-url", cluster.eureka.url, *FAST]
+    flags = ["--eureka-url", cluster.eureka.url, *FAST, *extra]
     if policy is not None:
         path = pathlib.Path(tempfile.mkstemp(suffix=".yaml")[1])
         path.write_text(json.dumps(policy))  # JSON is YAML
@@ -261,6 +261,26 @@ def test_deadline_propagates_across_egress_and_the_remote_sidecar(cluster):
         print(f"200 ms deadline through egress ended after {elapsed * 1000:.0f} ms with {code.name}")
         assert code == grpc.StatusCode.DEADLINE_EXCEEDED
         assert 0.19 <= elapsed < 0.35
+    finally:
+        stop_client(proc)
+
+
+def test_grpc_egress_logs_a_unary_call_with_its_bytes_as_ingress_does(cluster):
+    proc = client(cluster, None, "--access-log", "on")
+    try:
+        async def run() -> bytes:
+            async with grpc.aio.insecure_channel(f"{HOST}:{proc.ports['egress_grpc']}") as ch:
+                mc = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+                return bytes(await mc(REQUEST, metadata=TARGET, timeout=10))
+
+        response = asyncio.run(run())
+        deadline = time.monotonic() + 10
+        while not (lines := [json.loads(line) for line in proc.log().splitlines()
+                             if line.startswith("{") and '"direction":"egress"' in line]):
+            assert time.monotonic() < deadline, "no egress access-log line"
+            time.sleep(0.05)
+        assert lines[0]["code"] == "OK" and lines[0]["method"].endswith("/ModelInfer")
+        assert (lines[0]["request_bytes"], lines[0]["response_bytes"]) == (len(REQUEST), len(response))
     finally:
         stop_client(proc)
 
