@@ -47,7 +47,6 @@ from sidecar.ingress.relay.dataplane import RelayDataplane
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink
-from sidecar.oip import contract
 from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
@@ -156,7 +155,6 @@ class Sidecar:
             channels=self.channels,
             filters=egress_filters,
             attempt_filters=attempt_filters,
-            unary_methods=contract.UNARY,
             max_message_bytes=config.max_message_bytes,
         )
         self.http_egress = HttpEgress(

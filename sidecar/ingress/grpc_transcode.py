@@ -8,9 +8,6 @@ Triton does); anything else is UNIMPLEMENTED naming why.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 from google.protobuf.message import DecodeError
 
 from inference import grpc_service_pb2 as pb
@@ -19,20 +16,7 @@ from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
 from sidecar.model.link import ModelLink
 from sidecar.oip import contract
-from sidecar.transport import grpc_forward as forward
-
-
-@dataclass(slots=True)
-class UnaryExchange:
-    context: forward.Context
-    request: bytes
-    response: bytes | None = None
-
-
-@dataclass(slots=True)
-class StreamExchange:
-    context: forward.Context
-    requests: AsyncIterator[bytes]
+from sidecar.transport.grpc_server import StreamExchange, UnaryExchange
 
 
 class Transcoder:
