@@ -11,6 +11,7 @@ Knows nothing about filters, the model, discovery or policies.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -94,9 +95,16 @@ class GrpcServer:
         return self._port
 
     async def start(self) -> None:
-        self._port = self.server.add_insecure_port(f"{self._host}:{self._requested_port}")
+        """Bind and serve; a port that cannot be bound is an OSError naming it and why."""
+        address = f"{self._host}:{self._requested_port}"
+        try:
+            # grpcio raises RuntimeError, older releases returned 0; neither says why.
+            self._port = self.server.add_insecure_port(address)
+        except RuntimeError:
+            self._port = 0
         if self._port == 0:
-            raise OSError(f"cannot listen for {self._name} on {self._host}:{self._requested_port}")
+            why = _why_not(self._host, self._requested_port)
+            raise OSError(f"cannot listen for {self._name} on {address}{why}")
         await self.server.start()
 
     async def stop(self, grace: float) -> None:
@@ -140,6 +148,20 @@ class GrpcServer:
             peer=context.peer(),
             exchange=exchange,
         )
+
+
+def _why_not(host: str, port: int) -> str:
+    """Why a port cannot be bound, found by binding it as grpc does (SO_REUSEADDR); "" if it now can."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]") or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:
+        return f": {(e.strerror or str(e)).lower()}"
+    return ""
 
 
 class _Methods(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is untyped

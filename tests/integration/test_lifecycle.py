@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 
 import aiohttp
@@ -119,3 +123,25 @@ async def test_health_watch_follows_the_model_down_and_up(dataplane):
                 assert (await health.Check(health_pb2.HealthCheckRequest(service=""))).status == serving
             watch.cancel()
             unknown.cancel()
+
+
+
+@pytest.mark.parametrize("listener", ["grpc", "egress-grpc"])
+def test_a_taken_grpc_port_stops_the_start_with_one_line_naming_it(listener):
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = dict.fromkeys(("grpc", "http", "admin", "egress-grpc", "egress-http"), "0")
+        ports[listener] = str(port)
+        flags = [arg for name, value in ports.items() for arg in (f"--{name}-port", value)]
+        proc = subprocess.run(
+            [sys.executable, "-m", "sidecar", "run", "--app-name", "taken", "--model-address", f"{HOST}:1",
+             "--dataplane", "grpcio", "--listen-host", HOST, "--admin-host", HOST, *flags],
+            env={k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")},
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    name = "gRPC" if listener == "grpc" else "gRPC egress"
+    assert f"cannot start: cannot listen for {name} on {HOST}:{port}: address already in use" in proc.stderr
