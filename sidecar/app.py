@@ -47,11 +47,11 @@ from sidecar.ingress.relay.dataplane import RelayDataplane
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink
+from sidecar.observability import Telemetry
 from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
 from sidecar.registry.registrar import Registrar
-from sidecar.telemetry.assembly import Telemetry
 
 log = logging.getLogger("sidecar")
 

@@ -38,7 +38,7 @@ from sidecar.filters.chain import Filter, Next
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay.dataplane import RelayDataplane
-from sidecar.telemetry.assembly import Telemetry
+from sidecar.observability import Telemetry
 from tests.fuzz import streams as s
 from tests.support import REPO
 from tests.support.procs import HOST, Proc, free_port, start_model

@@ -76,3 +76,42 @@ def test_the_relay_data_plane_never_imports_grpc():
         for name in imports(path):
             top = name.split(".")[0]
             assert top not in ("grpc", "grpc_health"), f"{path.relative_to(ROOT)} imports {name}"
+
+
+# Adapters: what touches the outside world, and what assembles it. Filters use none of them.
+ADAPTERS = (
+    "sidecar.ingress",
+    "sidecar.egress",
+    "sidecar.model",
+    "sidecar.transport",
+    "sidecar.admin",
+    "sidecar.h2",
+    "sidecar.registry.eureka_http",
+    "sidecar.registry.registrar",
+    "sidecar.discovery.eureka_discovery",
+    "sidecar.discovery.static_file",
+    "sidecar.health.prober",
+    "sidecar.config",
+    "sidecar.observability",
+    "sidecar.app",
+    "sidecar.cli",
+)
+
+
+def _under(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def test_telemetry_imports_neither_the_filters_nor_the_config():
+    # The filters import telemetry; what builds both from the config sits above them.
+    for path in modules("telemetry"):
+        for name in imports(path):
+            assert not _under(name, ("sidecar.filters", "sidecar.config", "sidecar.config_values")), (
+                f"{path.relative_to(ROOT)} imports {name}"
+            )
+
+
+def test_filters_import_no_adapter():
+    for path in modules("filters"):
+        for name in imports(path):
+            assert not _under(name, ADAPTERS), f"{path.relative_to(ROOT)} imports {name}"

@@ -6,8 +6,8 @@ from sidecar.config import load_config
 from sidecar.filters.access_log import AccessLogFilter
 from sidecar.filters.metrics import MetricsFilter
 from sidecar.filters.tracing import ClientSpan, ServerSpan
+from sidecar.observability import Telemetry
 from sidecar.oip.contract import METHODS as CONTRACT_METHODS
-from sidecar.telemetry.assembly import Telemetry
 
 REQUIRED = ["--app-name", "digits", "--model-address", "127.0.0.1:8001"]
 

@@ -1,5 +1,6 @@
 """The observability a config asks for (metrics, tracing, access log) and the filters that feed it.
 
+Sits above both telemetry/ and filters/ (which imports telemetry), beside the composition root.
 A part that is off is not built and puts no filter in any chain, so it costs
 nothing per call. `outer_filters` go first in a chain (they see every call,
 rejected ones too), `inner_filters` last (around the upstream attempt).
