@@ -3,8 +3,8 @@
 `submit` only appends a record to a bounded in-memory buffer (no formatting,
 no I/O); a writer thread formats and writes batches. When the buffer is full,
 or the output fails, records are dropped and counted through `on_drop`, so a
-slow or blocked stdout costs log lines, never latency. Knows nothing about
-filters or transports.
+slow or blocked stdout costs log lines, never latency. `NoAccessLog` stands
+in when the log is off. Knows nothing about filters or transports.
 """
 
 from __future__ import annotations
@@ -151,3 +151,13 @@ class AccessLog:
             self._out.flush()
         except (OSError, ValueError):  # a closed or broken stdout
             self._on_drop(lines)
+
+
+class NoAccessLog:
+    """The access log off: no writer thread, nothing to flush."""
+
+    def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass

@@ -4,7 +4,7 @@ Names follow Prometheus' conventions (`ai_sidecar_` prefix, `_total` counters,
 base units: `_seconds`). Request labels are bounded: method and model names
 go through `names` (unknown ones collapse to "other") and the number of
 label combinations is capped, so no client can grow the series count.
-Knows nothing about filters or transports.
+`NoMetrics` stands in when metrics are off. Knows nothing about filters or transports.
 """
 
 from __future__ import annotations
@@ -135,6 +135,22 @@ class SidecarMetrics:
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+class NoMetrics:
+    """Metrics off: the calls the rest of the sidecar makes on SidecarMetrics, recording nothing."""
+
+    def on_readiness(self, state: ReadinessSnapshot) -> None:
+        pass
+
+    def access_log_dropped(self, lines: int) -> None:
+        pass
+
+    def watch_registration(self, registered: Callable[[], bool]) -> None:
+        pass
+
+    def watch_egress(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        pass
 
 
 class _EgressCollector(Collector):

@@ -313,8 +313,10 @@ class Harness:
             await asyncio.sleep(0.01)
         assert _open_fds() <= self._fds, f"{_open_fds() - self._fds} sockets left open"
         assert not _grown(self._objects), f"objects left from closed connections: {_grown(self._objects)}"
-        assert self.telemetry is not None and self.telemetry.metrics is not None
-        body, _ = self.telemetry.metrics.exposition()
+        assert self.telemetry is not None
+        exposition = self.telemetry.exposition()
+        assert exposition is not None
+        body, _ = exposition()
         assert b'ai_sidecar_requests_in_flight{direction="ingress"} 0.0' in body, "calls never finished"
         await asyncio.to_thread(_still_serves, self.relays["model"].port, self.relays["down"].port)
         self._raise_problems("after the run")
