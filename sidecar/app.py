@@ -25,7 +25,7 @@ from sidecar import __version__
 from sidecar.admin.drain_wait import DrainWaitListener
 from sidecar.admin.http_admin import AdminListener
 from sidecar.config import SidecarConfig
-from sidecar.core.errors import ConfigError
+from sidecar.config_rules import grpc_dataplane
 from sidecar.core.tasks import supervised
 from sidecar.discovery.endpoint import Discovery, Snapshot
 from sidecar.discovery.eureka_discovery import EurekaDiscovery
@@ -91,13 +91,8 @@ class Sidecar:
             *self.telemetry.inner_filters("ingress", upstream=config.model_address),
         ]
         self.grpc: GrpcDataplane
-        dataplane = config.dataplane
-        if dataplane == "auto":
-            dataplane = "relay" if config.model_protocol == "grpc" else "grpcio"
-        self.dataplane = dataplane
-        if dataplane == "relay":
-            if config.model_protocol != "grpc":
-                raise ConfigError("dataplane: relay forwards HTTP/2 frames and needs model_protocol grpc")
+        self.dataplane = grpc_dataplane(config.dataplane, config.model_protocol)
+        if self.dataplane == "relay":
             self.grpc = RelayDataplane(
                 host=config.listen_host,
                 port=config.grpc_port,
@@ -225,12 +220,10 @@ class Sidecar:
     def _instance_spec(self) -> InstanceSpec:
         c = self.config
         host = c.advertise_host or socket.gethostname()
-        try:
-            iid = instance_id(
-                c.instance_id, host=host, app=c.app_name, grpc_port=self.grpc.port, http_port=self.http.port
-            )
-        except (KeyError, IndexError, ValueError) as e:
-            raise ConfigError(f"instance_id: {c.instance_id!r} has an unknown placeholder {e}") from None
+        # The template was checked at load (sidecar/config_rules.py).
+        iid = instance_id(
+            c.instance_id, host=host, app=c.app_name, grpc_port=self.grpc.port, http_port=self.http.port
+        )
         return InstanceSpec(
             app=c.app_name,
             instance_id=iid,

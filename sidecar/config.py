@@ -25,6 +25,7 @@ from typing import Any, Final, NoReturn
 
 import yaml
 
+from sidecar import config_rules
 from sidecar.config_values import (
     AppName,
     AutoDuration,
@@ -397,16 +398,7 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
         except Invalid as e:
             raise ConfigError(f"{s.name}: {e} (from {source})") from None
 
-    grpc_port, http_port = values["grpc_port"], values["http_port"]
-    if grpc_port != 0 and grpc_port == http_port:
-        raise ConfigError(
-            f"grpc_port and http_port are both {grpc_port}; they must differ unless 0"
-            f" (from {sources['grpc_port']} and {sources['http_port']})"
-        )
-    if values["tracing"] and values["trace_exporter"] == "file" and not values["trace_file"]:
-        raise ConfigError(
-            f"trace_file is required when trace_exporter is file (from {sources['trace_exporter']})"
-        )
+    config_rules.check(values, sources)
     return SidecarConfig(**values)
 
 

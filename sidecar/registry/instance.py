@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from sidecar import __version__
 
@@ -38,6 +38,10 @@ class InstanceSpec:
     def vip_address(self) -> str:
         # Spring Cloud uses the application name, lower case, as its VIP address.
         return self.app.lower()
+
+
+# The placeholders an instance-id template may use.
+INSTANCE_ID_FIELDS: Final = ("host", "app", "grpc_port", "http_port")
 
 
 def instance_id(template: str, *, host: str, app: str, grpc_port: int, http_port: int) -> str:

@@ -332,6 +332,34 @@ def test_ports_must_differ_unless_zero():
     )
 
 
+def test_the_relay_with_a_rest_model_fails_at_load_naming_both_keys():
+    assert error("--model-protocol", "http", "--dataplane", "relay") == (
+        "dataplane: relay forwards HTTP/2 frames and needs model_protocol grpc, not http"
+        " (from --dataplane and --model-protocol)"
+    )
+    assert load("--model-protocol", "http").dataplane == "auto"  # auto picks grpcio for a REST model
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{host}-{pod}", "has an unknown placeholder {pod}; known: {host}, {app}, {grpc_port}, {http_port}"),
+        ("{}:{app}", "has a placeholder without a name"),
+        ("{host", "is not a valid template"),
+        ("{host:d}", "is not a valid template"),
+        ("{host.nope}", "is not a valid template"),
+    ],
+)
+def test_a_bad_instance_id_template_fails_at_load_naming_the_key(template, problem):
+    message = error("--instance-id", template)
+    assert message.startswith(f"instance_id: {template!r} {problem}"), message
+    assert message.endswith("(from --instance-id)")
+
+
+def test_instance_id_templates_that_expand():
+    assert load("--instance-id", "{app}-{grpc_port:05d}@{host}").instance_id == "{app}-{grpc_port:05d}@{host}"
+
+
 def test_unknown_flag():
     assert error("--grpc-prot", "1") == "unrecognized arguments: --grpc-prot 1"
     # No abbreviations: "--grpc" must not quietly mean "--grpc-port".
