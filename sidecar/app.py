@@ -1,11 +1,14 @@
 """The composition root: builds every part from the config, owns start/stop order and the drain.
 
-Start order: model link → readiness + prober → discovery → listeners →
-registrar (which registers once the model is ready). On SIGTERM or
-POST /admin/drain: report not-ready (readiness, grpc health, Eureka
-OUT_OF_SERVICE), keep serving for `drain_delay` so callers notice, stop
-accepting, let in-flight calls finish up to `drain_timeout`, deregister,
-close the rest in reverse order, exit 0. A drain a preStop hook asked for
+The parts are listed once, in start order, each with its stop beside its start
+(`Sidecar._parts`): model link, telemetry, egress channels, the Eureka client,
+prober, discovery, admin, the call listeners, registrar (which registers once
+the model is ready). They stop in reverse. On SIGTERM or POST /admin/drain the
+drain comes first, as aiohttp's runner stops its sites before its cleanup:
+report not-ready (readiness, grpc health, Eureka OUT_OF_SERVICE), keep serving
+for `drain_delay` so callers notice, stop accepting and let in-flight calls
+finish up to `drain_timeout`; then every part stops in reverse (deregister
+first), and the process exits 0. A drain a preStop hook asked for
 (POST /admin/drain?wait=true) ends in waiting for SIGTERM instead of exiting.
 """
 
@@ -18,6 +21,8 @@ import logging
 import pathlib
 import signal
 import socket
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import aiohttp
 
@@ -26,6 +31,7 @@ from sidecar.admin.drain_wait import DrainWaitListener
 from sidecar.admin.http_admin import AdminListener
 from sidecar.config import SidecarConfig
 from sidecar.config_rules import grpc_dataplane
+from sidecar.core.lifecycle import Lifecycle, Part
 from sidecar.core.tasks import supervised
 from sidecar.discovery.endpoint import Discovery, Snapshot
 from sidecar.discovery.eureka_discovery import EurekaDiscovery
@@ -51,7 +57,7 @@ from sidecar.observability import Telemetry
 from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
-from sidecar.registry.registrar import Registrar
+from sidecar.registry.registrar import NoRegistrar, Registrar
 
 log = logging.getLogger("sidecar")
 
@@ -120,14 +126,30 @@ class Sidecar:
             shutdown_timeout=config.drain_timeout,
             metrics=self.telemetry.exposition(),
         )
-        self._session: aiohttp.ClientSession | None = None
-        self.eureka: EurekaHttp | None = None
-        self.registrar: Registrar | None = None
+        # Replaced by the Eureka registrar when the listeners are up (it advertises their ports).
+        self.registrar: Registrar | NoRegistrar = NoRegistrar()
+        self._new_registrar: Callable[[], Registrar | NoRegistrar] = NoRegistrar
+        self._eureka_client = Part("eureka client")
+        # What the admin listener shows of registration.
+        self._registration: Callable[[], dict[str, object]] = lambda: {"registry": "none"}
         self.discovery: Discovery
         if config.eureka_url:
-            self._session = aiohttp.ClientSession()
-            self.eureka = EurekaHttp(config.eureka_url, self._session)
-            self.discovery = EurekaDiscovery(self.eureka, config.registry_fetch_interval)
+            session = aiohttp.ClientSession()
+            eureka = EurekaHttp(config.eureka_url, session)
+            self._eureka_client = Part("eureka client", stop=session.close)
+            self.discovery = EurekaDiscovery(eureka, config.registry_fetch_interval)
+            self._new_registrar = lambda: Registrar(
+                eureka,
+                self._instance_spec(),
+                self.readiness,
+                lambda: model_metadata(self.link, self.config.models, self.config.probe_timeout),
+            )
+            self.telemetry.watch_registration(lambda: self.registrar.registered)
+            self._registration = lambda: {
+                "registry": "eureka",
+                "urls": list(config.eureka_url),
+                "registered": self.registrar.registered,
+            }
         elif config.registry_file:
             self.discovery = StaticDiscovery.from_file(pathlib.Path(config.registry_file))
         else:
@@ -164,42 +186,42 @@ class Sidecar:
             host=config.admin_host,
             port=config.admin_port,
             discovery=self.discovery,
-            registration=self._registration,
+            registration=lambda: self._registration(),
             egress=self.router.stats,
             drain=self._request_drain,
             drained=self.drained,
         )
-        self.drain_wait: DrainWaitListener | None = None
+        # The model container's preStop hook waits here (pod IP) for the drain to be done.
+        self._drain_wait = Part("drain-wait listener")
         if config.drain_wait_port:
-            self.drain_wait = DrainWaitListener(
+            drain_wait = DrainWaitListener(
                 host=config.listen_host,
                 port=config.drain_wait_port,
                 draining=self.stopping,
                 drained=self.drained,
             )
-        self._tasks: list[asyncio.Task[None]] = []
+            self._drain_wait = Part("drain-wait listener", start=drain_wait.start, stop=drain_wait.stop)
+        self._listeners_stopped = False
+        self._lifecycle = Lifecycle(self._parts())
+
+    def _parts(self) -> list[Part]:
+        """Every part in start order, its stop beside its start; they stop in reverse."""
+        return [
+            Part("model link", stop=self.link.close),
+            Part("telemetry", start=self._start_telemetry, stop=self.telemetry.stop),
+            Part("egress channels", stop=self.channels.close),
+            self._eureka_client,
+            _task(self.prober.run, "model-prober"),
+            _task(self.discovery.run, "discovery"),
+            Part("admin listener", start=self.admin.start, stop=self.admin.stop),
+            self._drain_wait,
+            # Started in order, stopped together: the drain's grace is one deadline for all four.
+            Part("call listeners", start=self._start_listeners, stop=lambda: self._stop_listeners(0)),
+            Part("registrar", start=self._start_registrar, stop=lambda: self.registrar.stop()),
+        ]
 
     async def start(self) -> None:
-        self.telemetry.start()
-        if self.config.eureka_url:
-            self.telemetry.watch_registration(lambda: bool(self.registrar and self.registrar.registered))
-        self._tasks.append(supervised(self.prober.run(), "model-prober"))
-        self._tasks.append(supervised(self.discovery.run(), "discovery"))
-        await self.grpc.start()
-        await self.http.start()
-        await self.admin.start()
-        if self.drain_wait is not None:
-            await self.drain_wait.start()
-        await self.grpc_egress.start()
-        await self.http_egress.start()
-        if self.eureka is not None:
-            self.registrar = Registrar(
-                self.eureka,
-                self._instance_spec(),
-                self.readiness,
-                lambda: model_metadata(self.link, self.config.models, self.config.probe_timeout),
-            )
-            self.registrar.start()
+        await self._lifecycle.start()
         log.info(
             "ai-sidecar %s serving app %s: gRPC on %s:%d (%s data plane), HTTP on %s:%d, admin on %s:%d, "
             "egress gRPC %d and HTTP %d, model at %s",
@@ -216,6 +238,32 @@ class Sidecar:
             self.http_egress.port,
             self.config.model_address,
         )
+
+    async def _start_telemetry(self) -> None:
+        self.telemetry.start()
+
+    async def _start_listeners(self) -> None:
+        await self.grpc.start()
+        await self.http.start()
+        await self.grpc_egress.start()
+        await self.http_egress.start()
+
+    async def _stop_listeners(self, grace: float) -> None:
+        """Stop accepting, and let in-flight calls finish for up to `grace` seconds; once."""
+        if self._listeners_stopped:
+            return
+        self._listeners_stopped = True
+        await asyncio.gather(
+            self.grpc.stop(grace),
+            self.http.stop(),
+            # The model may still call out while its last requests finish.
+            self.grpc_egress.stop(grace),
+            self.http_egress.stop(),
+        )
+
+    async def _start_registrar(self) -> None:
+        self.registrar = self._new_registrar()
+        self.registrar.start()
 
     def _instance_spec(self) -> InstanceSpec:
         c = self.config
@@ -242,19 +290,9 @@ class Sidecar:
         self.hold_after_drain = self.hold_after_drain or hold
         self.stopping.set()
 
-    def _registration(self) -> dict[str, object]:
-        if self.registrar is None:
-            return {"registry": "none"}
-        return {
-            "registry": "eureka",
-            "urls": list(self.config.eureka_url),
-            "registered": self.registrar.registered,
-        }
-
     async def drain_and_stop(self) -> None:
         self.readiness.drain()
-        if self.registrar is not None:
-            await self.registrar.drain()
+        await self.registrar.drain()
         delay = drain_delay(self.config)
         if delay > 0:
             log.info("draining: reporting not ready, serving for %gs more", delay)
@@ -262,39 +300,29 @@ class Sidecar:
         log.info(
             "draining: closing listeners, waiting up to %gs for in-flight calls", self.config.drain_timeout
         )
-        await asyncio.gather(
-            self.grpc.stop(self.config.drain_timeout),
-            self.http.stop(),
-            # The model may still call out while its last requests finish.
-            self.grpc_egress.stop(self.config.drain_timeout),
-            self.http_egress.stop(),
-        )
+        await self._stop_listeners(self.config.drain_timeout)
         self.drained.set()
-        await self._close()
+        await self._lifecycle.stop()
 
     async def stop(self) -> None:
-        """Stop at once, without draining (start-up failed)."""
-        await asyncio.gather(
-            self.grpc.stop(0), self.http.stop(), self.grpc_egress.stop(0), self.http_egress.stop()
-        )
-        await self._close()
+        """Stop at once, without draining (start-up failed): what started, in reverse."""
+        await self._lifecycle.stop()
 
-    async def _close(self) -> None:
-        if self.registrar is not None:
-            await self.registrar.stop()
-        await self.admin.stop()
-        if self.drain_wait is not None:
-            await self.drain_wait.stop()
-        for task in self._tasks:
+
+def _task(run: Callable[[], Coroutine[Any, Any, None]], name: str) -> Part:
+    """A supervised background task as a part: created at start, cancelled and awaited at stop."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        tasks.append(supervised(run(), name))
+
+    async def stop() -> None:
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._session is not None:
-            await self._session.close()
-        await self.channels.close()
-        await self.telemetry.stop()
-        await self.link.close()
+
+    return Part(name, start=start, stop=stop)
 
 
 def _advertised_ip(config: SidecarConfig, host: str) -> str:

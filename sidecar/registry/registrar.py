@@ -4,7 +4,7 @@ follow model health (UP/DOWN), re-register when Eureka forgets us, OUT_OF_SERVIC
 A supervised background task; the request path never waits on it. Eureka
 being unreachable never stops traffic: the task retries with capped
 exponential backoff and full jitter (tenacity) and registers as soon as a
-server answers.
+server answers. `NoRegistrar` stands in when there is no registry.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
 
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -142,3 +143,18 @@ class Registrar:
             if not await self._http.heartbeat(self._spec.app_id, self._spec.instance_id):
                 log.info("eureka: %s unknown to the server; registering again", self._spec.instance_id)
                 return
+
+
+class NoRegistrar:
+    """No registry: nothing to register, mark out of service or deregister."""
+
+    registered: Final = False
+
+    def start(self) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
