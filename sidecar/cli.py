@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--print-settings-table",
+        action=_PrintAndExit,
+        text=settings_markdown,
+        help="print every setting of `run` as the Markdown table in README.md, and exit",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "run",
@@ -112,6 +118,41 @@ def settings_table() -> str:
     for flag, env, default in rows:
         lines.append(f"  {flag:<{widths[0]}}  {env:<{widths[1]}}  {default}")
     return "\n".join(lines)
+
+
+SETTINGS_TABLE_HEADER = (
+    "| setting (YAML key) | flag | environment | default | meaning |",
+    "|---|---|---|---|---|",
+)
+
+
+def settings_markdown() -> str:
+    """Every setting of `run` as a Markdown table, the one README.md shows (a test keeps them equal)."""
+    rows = list(SETTINGS_TABLE_HEADER)
+    for s in SETTINGS:
+        shown = s.shown_default() or '""'  # an empty string, as YAML would write it
+        default = "**required**" if s.required else f"`{shown}`"
+        meaning = s.help.replace("|", "\\|")
+        rows.append(f"| `{s.name}` | `{s.flag}` | `{s.env}` | {default} | {meaning} |")
+    return "\n".join(rows)
+
+
+class _PrintAndExit(argparse.Action):
+    """Like argparse's version action, for a text made when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, text: Callable[[], str], help: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+        self._text = text
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(self._text())
+        parser.exit()
 
 
 def _wide_help(prog: str) -> argparse.HelpFormatter:

@@ -151,7 +151,8 @@ class SidecarConfig:
         default=60.0,
         metadata=_about(
             Duration(positive=True),
-            "Deadline of a REST call to the model if the client sets none.",
+            "Deadline of a REST call to the model if the client sets none (a grpc-timeout header sets"
+            " a sooner one).",
         ),
     )
     admin_port: int = field(
