@@ -8,10 +8,11 @@
 # to the package version (sidecar/__init__.py's __version__, the one version source) and the
 # registry prefix to none (set it to e.g. registry.example.com/platform/ to push). Each image gets
 # OCI labels with that version and the git revision. The context is the repository root
-# (.dockerignore sends only what the images copy). Uses the classic builder with the host's network
-# (DOCKER_BUILDKIT=0 --network host: what scripts/setup-docker.sh's Debian engine offers); layers are
-# cached by the engine, so an unchanged image rebuilds in about a second. Each build's output goes
-# to ${TMPDIR:-/tmp}/ai-sidecar-images/NAME.log; with BUILD_IMAGES_REPORT=FILE one line per image
+# (.dockerignore sends only what the images copy). Builds use the host's network and, unless
+# DOCKER_BUILDKIT says otherwise, the classic builder (what scripts/setup-docker.sh's Debian engine
+# offers; the Dockerfiles need nothing of BuildKit, and build with it too). Layers are cached by the
+# engine, so an unchanged image rebuilds in well under a second. Each build's output goes to
+# ${TMPDIR:-/tmp}/ai-sidecar-images/NAME.log; with BUILD_IMAGES_REPORT=FILE one line per image
 # (name, tag, seconds, bytes) is appended to FILE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +53,7 @@ for folder in "${ORDER[@]}"; do
     image=$registry${NAMES[$folder]}:$tag
     log=$logs/$folder.log
     start=$(date +%s%N)
-    if ! DOCKER_BUILDKIT=0 docker build --network host -f "docker/$folder/Dockerfile" -t "$image" \
+    if ! DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build --network host -f "docker/$folder/Dockerfile" -t "$image" \
             --build-arg VERSION="$version" --build-arg REVISION="$revision" . >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         echo "build-images: building $image failed; the whole output is in $log" >&2

@@ -23,7 +23,8 @@ import pytest
 from tests.support import REPO
 from tests.support.docker import IMAGES, REGISTRY, VERSION, docker, inspect, unique, wait_for
 
-pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
+# The first test also builds every image (about 6 min cold here, longer on a loaded machine).
+pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 
 HERE = REPO / "tests" / "container"
 MODELS = ("digits-python", "digits-cpp", "digits-java", "digits-php")
