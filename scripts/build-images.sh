@@ -53,7 +53,7 @@ for folder in "${ORDER[@]}"; do
     image=$registry${NAMES[$folder]}:$tag
     log=$logs/$folder.log
     start=$(date +%s%N)
-    if ! DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build --network host -f "docker/$folder/Dockerfile" -t "$image" \
+    if ! DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0} docker build --force-rm --network host -f "docker/$folder/Dockerfile" -t "$image" \
             --build-arg VERSION="$version" --build-arg REVISION="$revision" . >"$log" 2>&1; then
         tail -n 40 "$log" >&2
         echo "build-images: building $image failed; the whole output is in $log" >&2
