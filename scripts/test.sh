@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: install the project, its test tools and what the polyglot tests need (Debian
-# packages, the Eureka server and the Java example, each skipped when already there), then lint,
-# type-check and run every test. Extra arguments go to pytest (e.g. scripts/test.sh -k rest -x).
+# packages, the Eureka server and the Java example, a running Docker engine and its base image, each
+# skipped when already there), then lint, type-check and run every test. Extra arguments go to pytest (e.g. scripts/test.sh -k rest -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
