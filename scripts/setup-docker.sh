@@ -28,6 +28,8 @@ BASE_LABEL=dev.ai-sidecar.base-inputs
 [[ -n ${DOCKER_SETUP_SKIP:-} ]] && { echo "setup-docker: skipped (DOCKER_SETUP_SKIP is set)"; exit 0; }
 
 elapsed() { local ms=$(( ($(date +%s%N) - $1) / 1000000 )); printf '%d.%03d s' $((ms / 1000)) $((ms % 1000)); }
+temporary=()
+trap 'rm -rf "${temporary[@]}"' EXIT
 
 # --- 1. packages -----------------------------------------------------------------------------
 missing=()
@@ -60,7 +62,7 @@ if [[ $("$PLUGIN" version --short 2>/dev/null) != "$COMPOSE_VERSION" ]]; then
     command -v go >/dev/null || { echo "setup-docker: go not found (compose $COMPOSE_VERSION needs Go >= 1.24)" >&2; exit 1; }
     start=$(date +%s%N)
     work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
+    temporary+=("$work")
     module=github.com/docker/compose/v2@v$COMPOSE_VERSION
     # Compose's go.mod has replace and exclude directives, which `go install pkg@version` refuses;
     # built as the main module from its own source (the module zip), they apply as upstream intends.
@@ -137,7 +139,7 @@ elif [[ $have == "$inputs" && -z ${DOCKER_SETUP_FORCE_BASE:-} ]]; then
 else
     start=$(date +%s%N)
     root=$(mktemp -d /var/tmp/ai-sidecar-rootfs.XXXXXX)
-    trap 'rm -rf "$root"' EXIT
+    temporary+=("$root")
     debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" >"$root.log" 2>&1 \
         || { tail -n 30 "$root.log" >&2; echo "setup-docker: debootstrap failed, see $root.log" >&2; exit 1; }
     rm -f "$root.log"
