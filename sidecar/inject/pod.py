@@ -252,8 +252,9 @@ def _sidecar_container(image: str, settings: PodSettings, env: Mapping[str, str]
         "resources": resources,
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": 65532,
-            "runAsGroup": 65532,
+            # The sidecar image's own user (docker/sidecar/Dockerfile), so both say the same.
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
