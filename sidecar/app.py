@@ -3,7 +3,7 @@
 Start order: model link → readiness + prober → discovery → listeners →
 registrar (which registers once the model is ready). On SIGTERM or
 POST /admin/drain: report not-ready (readiness, grpc health, Eureka
-OUT_OF_SERVICE), keep serving for `drain_delay` so callers notice, stop
+OUT_OF_SERVICE), keep serving while callers still come (sidecar/lifecycle/drain.py), stop
 accepting, let in-flight calls finish up to `drain_timeout`, deregister,
 close the rest in reverse order, exit 0.
 """
@@ -23,6 +23,7 @@ import aiohttp
 from sidecar import __version__
 from sidecar.admin.http_admin import AdminListener
 from sidecar.config import SidecarConfig
+from sidecar.core.clock import monotonic
 from sidecar.core.errors import ConfigError
 from sidecar.core.tasks import supervised
 from sidecar.discovery.endpoint import Discovery, Snapshot
@@ -33,6 +34,7 @@ from sidecar.egress.grpc_listener import GrpcEgress
 from sidecar.egress.http_listener import HttpEgress
 from sidecar.egress.policy import load_policies
 from sidecar.egress.router import EgressRouter
+from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.prober import Prober
@@ -41,6 +43,7 @@ from sidecar.ingress.dataplane import GrpcDataplane
 from sidecar.ingress.grpc_server import CONTRACT_UNARY, GrpcioDataplane
 from sidecar.ingress.http_server import HttpIngress
 from sidecar.ingress.relay.dataplane import RelayDataplane
+from sidecar.lifecycle.drain import DrainPolicy, QuietPeriod
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink
@@ -57,13 +60,19 @@ _DRAIN_DELAY_WITHOUT_REGISTRY = 5.0
 _DRAIN_DELAY_MARGIN = 5.0
 
 
-def drain_delay(config: SidecarConfig) -> float:
+def drain_policy(config: SidecarConfig) -> DrainPolicy:
     if config.drain_delay is not None:
-        return config.drain_delay
-    if config.eureka_url:
-        # Callers pick instances from a registry copy refreshed every fetch interval.
-        return config.registry_fetch_interval + _DRAIN_DELAY_MARGIN
-    return _DRAIN_DELAY_WITHOUT_REGISTRY
+        return DrainPolicy.fixed(config.drain_delay)
+    minimum = config.drain_min_delay
+    if minimum is None:
+        # Callers that call rarely still pick from a registry copy refreshed every fetch interval.
+        minimum = (
+            config.registry_fetch_interval + _DRAIN_DELAY_MARGIN
+            if config.eureka_url
+            else _DRAIN_DELAY_WITHOUT_REGISTRY
+        )
+        minimum = min(minimum, config.drain_max_delay)
+    return DrainPolicy(config.drain_quiet_period, minimum, config.drain_max_delay)
 
 
 class Sidecar:
@@ -86,7 +95,10 @@ class Sidecar:
         # Observability parts that are off add no filter; telemetry's outer filters see rejected calls too.
         self.telemetry = Telemetry(config)
         self.telemetry.watch(self.readiness)
+        # Outermost: every call that reaches ingress counts as a caller still picking this instance.
+        self.arrivals = ArrivalCounter()
         filters: list[Filter] = [
+            self.arrivals,
             *self.telemetry.outer_filters(
                 "ingress",
                 local=lambda protocol: (
@@ -254,10 +266,15 @@ class Sidecar:
         self.readiness.drain()
         if self.registrar is not None:
             await self.registrar.drain()
-        delay = drain_delay(self.config)
-        if delay > 0:
-            log.info("draining: reporting not ready, serving for %gs more", delay)
-            await asyncio.sleep(delay)
+        policy = drain_policy(self.config)
+        drain = QuietPeriod(policy, monotonic, self.arrivals.count)
+        if policy.maximum > 0:
+            log.info("draining: reporting not ready, serving %s", policy.describe())
+        # Polled, not awaited as an event: the request path only bumps a counter.
+        while (wait := drain.wait(self.arrivals.count)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+        if policy.maximum > 0:
+            (log.warning if drain.cut_short else log.info)("draining: %s", drain.summary())
         log.info(
             "draining: closing listeners, waiting up to %gs for in-flight calls", self.config.drain_timeout
         )

@@ -142,8 +142,31 @@ class SidecarConfig:
         default=None,
         metadata=_about(
             AutoDuration(positive=False),
-            "On SIGTERM, serve this long while reporting not ready; auto: with Eureka"
-            " registry_fetch_interval + 5s, else 5s.",
+            "On SIGTERM, serve this long while reporting not ready; auto: until no call has come for"
+            " drain_quiet_period, within drain_min_delay and drain_max_delay.",
+        ),
+    )
+    drain_quiet_period: float = field(
+        default=5.0,
+        metadata=_about(
+            Duration(positive=False),
+            "With drain_delay auto: stop serving once no call has arrived for this long.",
+        ),
+    )
+    drain_min_delay: float | None = field(
+        default=None,
+        metadata=_about(
+            AutoDuration(positive=False),
+            "With drain_delay auto: serve at least this long; auto: with Eureka"
+            " registry_fetch_interval + 5s, else 5s (at most drain_max_delay).",
+        ),
+    )
+    drain_max_delay: float = field(
+        default=100.0,
+        metadata=_about(
+            Duration(positive=False),
+            "With drain_delay auto: serve at most this long. The default covers Spring Cloud's default"
+            " caches (30s registry fetch + 35s LoadBalancer + 30s Eureka response cache) and a quiet period.",
         ),
     )
     rest_timeout: float = field(
@@ -395,6 +418,12 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
         raise ConfigError(
             f"grpc_port and http_port are both {grpc_port}; they must differ unless 0"
             f" (from {sources['grpc_port']} and {sources['http_port']})"
+        )
+    low, high = values["drain_min_delay"], values["drain_max_delay"]
+    if low is not None and low > high:
+        raise ConfigError(
+            f"drain_min_delay {low:g}s is above drain_max_delay {high:g}s"
+            f" (from {sources['drain_min_delay']} and {sources['drain_max_delay']})"
         )
     if values["tracing"] and values["trace_exporter"] == "file" and not values["trace_file"]:
         raise ConfigError(

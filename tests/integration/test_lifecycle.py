@@ -119,3 +119,46 @@ async def test_health_watch_follows_the_model_down_and_up(dataplane):
                 assert (await health.Check(health_pb2.HealthCheckRequest(service=""))).status == serving
             watch.cancel()
             unknown.cancel()
+
+
+QUIET = ("--drain-delay", "auto", "--drain-quiet-period", "1s", "--drain-max-delay", "30s")
+
+
+async def test_quiet_period_drain_serves_while_calls_still_come_then_stops():
+    # Callers that have not noticed the drain call for 3 s more; the sidecar serves them all, then
+    # stops one quiet period after the last one, long before its maximum.
+    with (
+        running(start_model()) as model,
+        running(start_sidecar(model.ports["grpc"], *QUIET, "--drain-min-delay", "0")) as sidecar,
+    ):
+        async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
+            stub = pb_grpc.GRPCInferenceServiceStub(ch)
+            request = raw_request(images()[0][:1])
+            await stub.ModelInfer(request, timeout=5)
+            sidecar.signal(signal.SIGTERM)
+            t0 = time.monotonic()
+            calls = []
+            while time.monotonic() - t0 < 3.0:
+                calls.append(asyncio.ensure_future(stub.ModelInfer(request, timeout=5)))
+                await asyncio.sleep(0.05)
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            assert failed == [], failed[:3]
+            assert await asyncio.to_thread(sidecar.wait, 10) == 0
+            took = time.monotonic() - t0
+        # The last call at about 3 s, seen within a 0.25 s poll, then 1 s of quiet.
+        assert 3.9 <= took <= 6.0, took
+        assert f"{len(calls)} calls arrived" in sidecar.log()
+
+
+async def test_quiet_period_drain_of_an_idle_sidecar_stops_at_its_minimum():
+    with (
+        running(start_model()) as model,
+        running(start_sidecar(model.ports["grpc"], *QUIET, "--drain-min-delay", "2s")) as sidecar,
+    ):
+        sidecar.signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        assert await asyncio.to_thread(sidecar.wait, 10) == 0
+        took = time.monotonic() - t0
+    assert 2.0 <= took <= 4.0, took
+    assert "none since the drain began" in sidecar.log()

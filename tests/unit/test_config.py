@@ -332,6 +332,15 @@ def test_ports_must_differ_unless_zero():
     )
 
 
+def test_drain_minimum_must_not_exceed_the_maximum():
+    assert error("--drain-min-delay", "2m", env={"SIDECAR_DRAIN_MAX_DELAY": "90s"}) == (
+        "drain_min_delay 120s is above drain_max_delay 90s"
+        " (from --drain-min-delay and SIDECAR_DRAIN_MAX_DELAY)"
+    )
+    config = load("--drain-min-delay", "auto", "--drain-quiet-period", "2s")
+    assert (config.drain_min_delay, config.drain_quiet_period, config.drain_max_delay) == (None, 2.0, 100.0)
+
+
 def test_unknown_flag():
     assert error("--grpc-prot", "1") == "unrecognized arguments: --grpc-prot 1"
     # No abbreviations: "--grpc" must not quietly mean "--grpc-port".

@@ -1,0 +1,1 @@
+"""Lifecycle decisions: when a draining sidecar may stop serving. Pure logic on an injected clock."""
