@@ -239,11 +239,13 @@ class Sidecar:
             )
         except (KeyError, IndexError, ValueError) as e:
             raise ConfigError(f"instance_id: {c.instance_id!r} has an unknown placeholder {e}") from None
+        ip = _advertised_ip(c, host)
         return InstanceSpec(
             app=c.app_name,
             instance_id=iid,
-            host_name=host,
-            ip_addr=_advertised_ip(c, host),
+            # Spring clients connect to hostName, not ipAddr; in Kubernetes a pod name does not resolve.
+            host_name=ip if c.prefer_ip_address else host,
+            ip_addr=ip,
             http_port=self.http.port,
             grpc_port=self.grpc.port,
             admin_port=self.admin.port,

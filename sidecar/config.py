@@ -28,6 +28,7 @@ import yaml
 from sidecar.config_values import (
     AppName,
     AutoDuration,
+    AutoSwitch,
     Choice,
     Choices,
     Duration,
@@ -51,6 +52,8 @@ from sidecar.core.errors import ConfigError
 # The one place SIDECAR_* environment variables are declared: each setting's own, plus these.
 ENV_PREFIX: Final = "SIDECAR_"
 CONFIG_ENV: Final = "SIDECAR_CONFIG"
+# Set by the kubelet in every container: how `auto` settings know they run in Kubernetes.
+KUBERNETES_ENV: Final = "KUBERNETES_SERVICE_HOST"
 
 _META: Final = "sidecar.setting"
 
@@ -215,6 +218,16 @@ class SidecarConfig:
         metadata=_about(
             Text(r"[0-9A-Fa-f.:]+", "an IP address"),
             "IP registered in Eureka (the pod IP); empty = listen_host if specific, else the host name's.",
+        ),
+    )
+    # `auto` (None) is resolved by load_config from the environment; a loaded config holds a bool.
+    prefer_ip_address: bool | None = field(
+        default=None,
+        metadata=_about(
+            AutoSwitch(),
+            "Register the IP as Eureka hostName, which Spring clients connect to (Spring's"
+            " prefer-ip-address); auto: on in Kubernetes (pod names do not resolve) unless advertise_host"
+            " is set.",
         ),
     )
     lease_renewal_interval: int = field(
@@ -419,6 +432,8 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
             f"grpc_port and http_port are both {grpc_port}; they must differ unless 0"
             f" (from {sources['grpc_port']} and {sources['http_port']})"
         )
+    if values["prefer_ip_address"] is None:
+        values["prefer_ip_address"] = KUBERNETES_ENV in environ and not values["advertise_host"]
     low, high = values["drain_min_delay"], values["drain_max_delay"]
     if low is not None and low > high:
         raise ConfigError(
