@@ -59,6 +59,13 @@ class EurekaDiscovery:
             await asyncio.sleep(self._interval)
 
     async def refresh(self) -> None:
+        try:
+            await self._refresh()
+        except (EurekaError, EurekaFormatError):
+            self._guard.unreachable()
+            raise
+
+    async def _refresh(self) -> None:
         if self._apps is None:
             apps = parse_full(await self._http.applications())
             self._fetches["full"] += 1

@@ -9,10 +9,14 @@ its connections, then fail every call for a fetch interval. Eureka's server prot
 registry from such mass loss (self-preservation); Envoy stops trusting health when too few hosts
 are left (panic threshold). This is the same idea on the client: a full fetch in which most of the
 registry, or most of one app's instances, vanish without the server having told us of their
-departure (a DELETED delta) is suspect. The vanished instances are kept, as last seen, for their
-lease duration plus a margin (a live instance has re-registered by then and shows up again); what
-the server still does not list then is dropped. An instance the server lists again (in any status),
-or whose cancel a delta reports, leaves the hold at once. Instances kept here that really died are
+departure (a DELETED delta) is suspect. The vanished instances are kept, as last seen, until the
+server has gone without listing them for their lease duration plus a margin, counting only time
+in which it answered (a live instance has re-registered by then and shows up again; while the
+server is down nobody can register, so an outage does not use the hold up). A server that
+restarts again and answers suspiciously again gives them a new lease. What the server still does
+not list then is dropped: it has confirmed the loss across its fetches for a whole lease. An
+instance the server lists again (in any status), or whose cancel a delta reports, leaves the hold
+at once. Instances kept here that really died are
 the egress router's to find out (failed calls, outlier ejection), as they are between fetches.
 """
 
@@ -30,10 +34,10 @@ Instances = Mapping[str, Mapping[str, Mapping[str, Any]]]
 _DEFAULT_LEASE = 90.0  # Eureka's default lease duration, for an instance that does not say
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Held:
     instance: Mapping[str, Any]  # as last seen UP
-    until: float
+    remaining: float  # seconds of the server answering without listing it, before it is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +60,23 @@ class LossGuard:
         self._held: dict[str, dict[str, Held]] = {}
         self.suspect_fetches = 0
         self.dropped = 0  # held instances that never came back
+        self._answered_at: float | None = None  # the server's last answer, unless it failed since
 
     @property
     def held(self) -> int:
         return sum(len(by_id) for by_id in self._held.values())
 
+    def unreachable(self) -> None:
+        """A fetch failed: until the server answers again, holds do not run down."""
+        self._answered_at = None
+
     def full_fetch(self, believed: Instances, fetched: Instances) -> list[Suspect]:
         """Judge a full fetch against what the client believed (the server's view after the deltas it
         applied, with held instances): hold instances it loses suspiciously; the suspect apps."""
-        view = self.view(believed)
+        self._run_down()
+        # Holds that ran out still count as believed here: a server that restarted again before
+        # they were confirmed has given those instances no chance to register.
+        view = self._merged(believed)
         lost_by_app: dict[str, dict[str, Mapping[str, Any]]] = {}
         up_total = 0
         for app, by_id in view.items():
@@ -77,18 +89,15 @@ class LossGuard:
         lost_total = sum(len(lost) for lost in lost_by_app.values())
         registry_wide = up_total > 0 and lost_total >= self._share * up_total
         suspects: list[Suspect] = []
-        now = self._clock()
         for app, lost in lost_by_app.items():
             had = sum(1 for inst in view[app].values() if inst.get("status") == "UP")
             if not (registry_wide or len(lost) >= self._share * had):
                 continue
             held = self._held.setdefault(app, {})
-            longest = 0.0
+            hold = max(_lease(inst) for inst in lost.values()) + self._margin
             for iid, inst in lost.items():
-                if iid not in held:  # a hold is never extended: it ends a lease after it began
-                    held[iid] = Held(inst, now + _lease(inst) + self._margin)
-                longest = max(longest, held[iid].until - now)
-            suspects.append(Suspect(app, len(lost), had, longest))
+                held[iid] = Held(inst, _lease(inst) + self._margin)
+            suspects.append(Suspect(app, len(lost), had, hold))
         self._release(fetched)
         if suspects:
             self.suspect_fetches += 1
@@ -104,16 +113,30 @@ class LossGuard:
                     del self._held[app]
 
     def view(self, server: Instances) -> Instances:
-        """The server's instances plus the held ones it does not list; holds that ran out are dropped."""
-        now = self._clock()
+        """The server's instances plus the held ones it does not list (after a successful fetch);
+        holds that ran out are dropped."""
+        self._run_down()
         self._release(server)
         for app in list(self._held):
             by_id = self._held[app]
-            for iid in [i for i, h in by_id.items() if h.until <= now]:
+            for iid in [i for i, h in by_id.items() if h.remaining <= 0]:
                 del by_id[iid]
                 self.dropped += 1
             if not by_id:
                 del self._held[app]
+        return self._merged(server)
+
+    def _run_down(self) -> None:
+        # The server answered now; the time since its previous answer counts against every hold.
+        now = self._clock()
+        if self._answered_at is not None:
+            spent = max(0.0, now - self._answered_at)
+            for by_id in self._held.values():
+                for h in by_id.values():
+                    h.remaining -= spent
+        self._answered_at = now
+
+    def _merged(self, server: Instances) -> Instances:
         if not self._held:
             return server
         merged: dict[str, Mapping[str, Mapping[str, Any]]] = dict(server)

@@ -20,6 +20,7 @@ from sidecar.discovery.endpoint import Snapshot
 from sidecar.discovery.eureka_discovery import EurekaDiscovery
 from sidecar.discovery.eureka_registry import parse_full
 from sidecar.discovery.loss_guard import LossGuard
+from sidecar.registry.eureka_http import EurekaUnreachable
 
 STEPS: list[dict[str, Any]] = json.loads(
     (pathlib.Path(__file__).parent / "data" / "eureka_restart.json").read_text()
@@ -28,6 +29,7 @@ BEFORE, RESTARTED, ONE_BACK, ALL_BACK, TWO_CANCELLED = (
     "before the restart", "just restarted", "one digits-svc", "all registered again", "two digits-svc"
 )
 DIGITS = "DIGITS-SVC"
+DOWN = "down"
 INTERVAL = 30.0
 
 
@@ -46,6 +48,8 @@ class RecordedServer:
         return answer(self.step, "apps/")
 
     async def delta(self) -> Any:
+        if self.step == DOWN:
+            raise EurekaUnreachable("no Eureka server answered: connection refused")
         return answer(self.step, "apps/delta")
 
 
@@ -66,7 +70,11 @@ def discovery() -> tuple[EurekaDiscovery, RecordedServer, FakeClock, list[Snapsh
 
 def step(d: EurekaDiscovery, server: RecordedServer, name: str) -> None:
     server.step = name
-    asyncio.run(d.refresh())
+    if name == DOWN:
+        with pytest.raises(EurekaUnreachable):
+            asyncio.run(d.refresh())
+    else:
+        asyncio.run(d.refresh())
 
 
 def test_a_restarted_empty_server_empties_nothing_and_instances_rejoin_as_they_register(caplog):
@@ -106,6 +114,44 @@ def test_instances_that_never_register_again_are_dropped_after_their_lease():
     assert d.stats()["held"] == 4
     clock.advance(1)
     step(d, server, RESTARTED)  # the server confirmed the loss across a whole lease
+    assert d.current.apps == {} and d.stats()["held_dropped"] == 4
+
+
+def test_a_server_that_restarts_again_during_a_hold_gives_the_held_instances_a_new_lease():
+    d, server, clock, _ = discovery()
+    step(d, server, RESTARTED)
+    clock.advance(100)
+    step(d, server, ONE_BACK)  # one instance made it back before the server went down again
+    assert d.stats()["held"] == 3
+    clock.advance(10)
+    step(d, server, RESTARTED)  # empty again: a new suspect answer, 110 s after the first one
+    assert d.stats() | {"delta": 0} == {
+        "full": 3, "delta": 0, "suspect_full": 2, "held": 4, "held_dropped": 0
+    }
+    assert ids(d.current) == ["pod-digits-svc-1", "pod-digits-svc-2", "pod-digits-svc-3"]
+    clock.advance(119)
+    step(d, server, RESTARTED)
+    assert d.stats()["held"] == 4
+    clock.advance(1)
+    step(d, server, RESTARTED)
+    assert d.current.apps == {} and d.stats()["held_dropped"] == 4
+
+
+def test_holds_do_not_run_down_while_the_server_is_unreachable():
+    d, server, clock, _ = discovery()
+    step(d, server, RESTARTED)
+    clock.advance(60)
+    step(d, server, RESTARTED)  # 60 s of the server answering without them
+    step(d, server, DOWN)
+    clock.advance(600)  # ten minutes down: nobody could register meanwhile
+    step(d, server, DOWN)
+    step(d, server, RESTARTED)  # back, still empty (its delta is consistent: no new suspect fetch)
+    assert d.stats()["held"] == 4 and d.stats()["suspect_full"] == 1
+    clock.advance(59)
+    step(d, server, RESTARTED)
+    assert d.stats()["held"] == 4
+    clock.advance(1)
+    step(d, server, RESTARTED)  # 120 s of answers in all
     assert d.current.apps == {} and d.stats()["held_dropped"] == 4
 
 
