@@ -145,8 +145,8 @@ class SidecarConfig:
         default=None,
         metadata=_about(
             AutoDuration(positive=False),
-            "On SIGTERM, serve this long while reporting not ready; auto: until no call has come for"
-            " drain_quiet_period, within drain_min_delay and drain_max_delay.",
+            "On SIGTERM, serve this long while reporting not ready; auto: until calls stop coming"
+            " (drain_quiet_period).",
         ),
     )
     drain_quiet_period: float = field(
@@ -160,16 +160,16 @@ class SidecarConfig:
         default=None,
         metadata=_about(
             AutoDuration(positive=False),
-            "With drain_delay auto: serve at least this long; auto: with Eureka"
-            " registry_fetch_interval + 5s, else 5s (at most drain_max_delay).",
+            "With drain_delay auto: serve at least this long; auto: registry_fetch_interval + 5s with"
+            " Eureka, else 5s.",
         ),
     )
     drain_max_delay: float = field(
         default=100.0,
         metadata=_about(
             Duration(positive=False),
-            "With drain_delay auto: serve at most this long. The default covers Spring Cloud's default"
-            " caches (30s registry fetch + 35s LoadBalancer + 30s Eureka response cache) and a quiet period.",
+            "With drain_delay auto: serve at most this long (Spring Cloud's default caches:"
+            " 30s + 35s + 30s).",
         ),
     )
     rest_timeout: float = field(
@@ -225,9 +225,8 @@ class SidecarConfig:
         default=None,
         metadata=_about(
             AutoSwitch(),
-            "Register the IP as Eureka hostName, which Spring clients connect to (Spring's"
-            " prefer-ip-address); auto: on in Kubernetes (pod names do not resolve) unless advertise_host"
-            " is set.",
+            "Register the IP as hostName, which Spring clients connect to; auto: on in Kubernetes without"
+            " advertise_host.",
         ),
     )
     lease_renewal_interval: int = field(
