@@ -6,7 +6,7 @@ prober, discovery, admin, the call listeners, registrar (which registers once
 the model is ready). They stop in reverse. On SIGTERM or POST /admin/drain the
 drain comes first, as aiohttp's runner stops its sites before its cleanup:
 report not-ready (readiness, grpc health, Eureka OUT_OF_SERVICE), keep serving
-for `drain_delay` so callers notice, stop accepting and let in-flight calls
+while callers still come (sidecar/drain/quiet_period.py), stop accepting and let in-flight calls
 finish up to `drain_timeout`; then every part stops in reverse (deregister
 first), and the process exits 0. A drain a preStop hook asked for
 (POST /admin/drain?wait=true) ends in waiting for SIGTERM instead of exiting.
@@ -31,17 +31,20 @@ from sidecar.admin.drain_wait import DrainWaitListener
 from sidecar.admin.http_admin import AdminListener
 from sidecar.config import SidecarConfig
 from sidecar.config_rules import grpc_dataplane
+from sidecar.core.clock import monotonic
 from sidecar.core.lifecycle import Lifecycle, Part
 from sidecar.core.tasks import supervised
 from sidecar.discovery.endpoint import Discovery, Snapshot
 from sidecar.discovery.eureka_discovery import EurekaDiscovery
 from sidecar.discovery.static_file import StaticDiscovery
-from sidecar.drain import drain_delay
+from sidecar.drain.quiet_period import QuietPeriod
+from sidecar.drain.settings import drain_policy
 from sidecar.egress.channels import ChannelPool
 from sidecar.egress.grpc_listener import GrpcEgress
 from sidecar.egress.http_listener import HttpEgress
 from sidecar.egress.policy import load_policies
 from sidecar.egress.router import EgressRouter
+from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.prober import Prober
@@ -86,7 +89,10 @@ class Sidecar:
         # Observability parts that are off add no filter; telemetry's outer filters see rejected calls too.
         self.telemetry = Telemetry(config)
         self.telemetry.watch(self.readiness)
+        # Outermost: every call that reaches ingress counts as a caller still picking this instance.
+        self.arrivals = ArrivalCounter()
         filters: list[Filter] = [
+            self.arrivals,
             *self.telemetry.outer_filters(
                 "ingress",
                 local=lambda protocol: (
@@ -272,11 +278,13 @@ class Sidecar:
         iid = instance_id(
             c.instance_id, host=host, app=c.app_name, grpc_port=self.grpc.port, http_port=self.http.port
         )
+        ip = _advertised_ip(c, host)
         return InstanceSpec(
             app=c.app_name,
             instance_id=iid,
-            host_name=host,
-            ip_addr=_advertised_ip(c, host),
+            # Spring clients connect to hostName, not ipAddr; in Kubernetes a pod name does not resolve.
+            host_name=ip if c.prefer_ip_address else host,
+            ip_addr=ip,
             http_port=self.http.port,
             grpc_port=self.grpc.port,
             admin_port=self.admin.port,
@@ -293,10 +301,15 @@ class Sidecar:
     async def drain_and_stop(self) -> None:
         self.readiness.drain()
         await self.registrar.drain()
-        delay = drain_delay(self.config)
-        if delay > 0:
-            log.info("draining: reporting not ready, serving for %gs more", delay)
-            await asyncio.sleep(delay)
+        policy = drain_policy(self.config)
+        drain = QuietPeriod(policy, monotonic, self.arrivals.count)
+        if policy.maximum > 0:
+            log.info("draining: reporting not ready, serving %s", policy.describe())
+        # Polled, not awaited as an event: the request path only bumps a counter.
+        while (wait := drain.wait(self.arrivals.count)) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+        if policy.maximum > 0:
+            (log.warning if drain.cut_short else log.info)("draining: %s", drain.summary())
         log.info(
             "draining: closing listeners, waiting up to %gs for in-flight calls", self.config.drain_timeout
         )

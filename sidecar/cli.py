@@ -95,7 +95,7 @@ def _add_drain(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _drain(args: argparse.Namespace) -> int:
-    from sidecar.drain_request import admin_address, request_drain
+    from sidecar.drain.request import admin_address, request_drain
 
     address = args.admin_address or admin_address(os.environ)
     try:

@@ -29,6 +29,7 @@ from sidecar import config_rules
 from sidecar.config_values import (
     AppName,
     AutoDuration,
+    AutoSwitch,
     Choice,
     Choices,
     Duration,
@@ -52,6 +53,8 @@ from sidecar.core.errors import ConfigError
 # The one place SIDECAR_* environment variables are declared: each setting's own, plus these.
 ENV_PREFIX: Final = "SIDECAR_"
 CONFIG_ENV: Final = "SIDECAR_CONFIG"
+# Set by the kubelet in every container: how `auto` settings know they run in Kubernetes.
+KUBERNETES_ENV: Final = "KUBERNETES_SERVICE_HOST"
 
 _META: Final = "sidecar.setting"
 
@@ -143,8 +146,31 @@ class SidecarConfig:
         default=None,
         metadata=_about(
             AutoDuration(positive=False),
-            "On SIGTERM, serve this long while reporting not ready; auto: with Eureka"
-            " registry_fetch_interval + 5s, else 5s.",
+            "On SIGTERM, serve this long while reporting not ready; auto: until calls stop coming"
+            " (drain_quiet_period).",
+        ),
+    )
+    drain_quiet_period: float = field(
+        default=5.0,
+        metadata=_about(
+            Duration(positive=False),
+            "With drain_delay auto: stop serving once no call has arrived for this long.",
+        ),
+    )
+    drain_min_delay: float | None = field(
+        default=None,
+        metadata=_about(
+            AutoDuration(positive=False),
+            "With drain_delay auto: serve at least this long; auto: registry_fetch_interval + 5s with"
+            " Eureka, else 5s.",
+        ),
+    )
+    drain_max_delay: float = field(
+        default=100.0,
+        metadata=_about(
+            Duration(positive=False),
+            "With drain_delay auto: serve at most this long (Spring Cloud's default caches:"
+            " 30s + 35s + 30s).",
         ),
     )
     rest_timeout: float = field(
@@ -201,6 +227,15 @@ class SidecarConfig:
         metadata=_about(
             Text(r"[0-9A-Fa-f.:]+", "an IP address"),
             "IP registered in Eureka (the pod IP); empty = listen_host if specific, else the host name's.",
+        ),
+    )
+    # `auto` (None) is resolved by load_config from the environment; a loaded config holds a bool.
+    prefer_ip_address: bool | None = field(
+        default=None,
+        metadata=_about(
+            AutoSwitch(),
+            "Register the IP as hostName, which Spring clients connect to; auto: on in Kubernetes without"
+            " advertise_host.",
         ),
     )
     lease_renewal_interval: int = field(
@@ -399,6 +434,9 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
         except Invalid as e:
             raise ConfigError(f"{s.name}: {e} (from {source})") from None
 
+    if values["prefer_ip_address"] is None:
+        # Spring's prefer-ip-address: in Kubernetes a pod's own host name does not resolve.
+        values["prefer_ip_address"] = KUBERNETES_ENV in environ and not values["advertise_host"]
     config_rules.check(values, sources)
     return SidecarConfig(**values)
 

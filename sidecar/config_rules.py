@@ -28,6 +28,12 @@ def check(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
             f"grpc_port and http_port are both {grpc_port}; they must differ unless 0"
             f" (from {sources['grpc_port']} and {sources['http_port']})"
         )
+    low, high = values["drain_min_delay"], values["drain_max_delay"]
+    if low is not None and low > high:
+        raise ConfigError(
+            f"drain_min_delay {low:g}s is above drain_max_delay {high:g}s"
+            f" (from {sources['drain_min_delay']} and {sources['drain_max_delay']})"
+        )
     if values["tracing"] and values["trace_exporter"] == "file" and not values["trace_file"]:
         raise ConfigError(
             f"trace_file is required when trace_exporter is file (from {sources['trace_exporter']})"

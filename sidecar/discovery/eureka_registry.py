@@ -82,6 +82,16 @@ def apply_delta(current: Applications, doc: Any) -> tuple[Applications, bool]:
     return merged, reconcile_hashcode(merged.instances) == hashcode
 
 
+def deletions(doc: Any) -> list[tuple[str, str]]:
+    """The (app, instance id) pairs a delta document reports DELETED (cancelled or evicted)."""
+    gone = []
+    entries, _ = _applications(doc)
+    for entry in entries:
+        name, instances = _instances_of(entry)
+        gone += [(name, i["instanceId"]) for i in instances if i.get("actionType") == "DELETED"]
+    return gone
+
+
 def reconcile_hashcode(instances: Instances) -> str:
     """Eureka's apps hash code: STATUS_count_ for every status present, statuses sorted by name."""
     counts = Counter(str(i.get("status", "UNKNOWN")) for app in instances.values() for i in app.values())

@@ -22,7 +22,7 @@ from typing import Any, Final
 from sidecar import __version__
 from sidecar.config import load_config
 from sidecar.core.errors import ConfigError
-from sidecar.drain import longest_drain
+from sidecar.drain.settings import longest_drain
 from sidecar.inject.settings import (
     INJECTED_VERSION,
     PREFIX,
@@ -167,6 +167,10 @@ def _sidecar_env(settings: PodSettings, model_port: int, batch: bool) -> dict[st
         "SIDECAR_EGRESS_HTTP_PORT": str(EGRESS_HTTP_PORT),
         "SIDECAR_DRAIN_WAIT_PORT": str(DRAIN_WAIT_PORT),
         "SIDECAR_LOG_LEVEL": settings.log_level,
+        # Spring clients connect to the registered hostName, and a pod's name does not resolve in
+        # Kubernetes: register the pod IP as hostName (Spring's prefer-ip-address), while the
+        # instance id keeps the pod's name.
+        "SIDECAR_PREFER_IP_ADDRESS": "on",
     }
     if settings.models:
         env["SIDECAR_MODELS"] = ",".join(settings.models)
@@ -186,11 +190,9 @@ def _sidecar_env(settings: PodSettings, model_port: int, batch: bool) -> dict[st
     return env
 
 
-# Set from the downward API: Spring clients connect to the registered hostName, and a pod's name
-# does not resolve in Kubernetes, so the pod IP is both (Spring's prefer-ip-address).
+# Set from the downward API: the address registered, which prefer_ip_address also makes the hostName.
 _FROM_POD: Final = {
     "SIDECAR_ADVERTISE_IP": "status.podIP",
-    "SIDECAR_ADVERTISE_HOST": "status.podIP",
 }
 _OWNER: Final = {
     "SIDECAR_APP_NAME": f"{PREFIX}app-name",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sidecar.config import load_config
-from sidecar.drain import longest_drain
+from sidecar.drain.settings import longest_drain
 from sidecar.inject.pod import DRAIN_WAIT_PORT, STOP_MARGIN, Injected, Unchanged, inject_template
 from sidecar.inject.settings import InjectDefaults, InjectError
 from tests.support.kube import BEFORE_NATIVE_SIDECARS, schema_errors
@@ -84,19 +84,20 @@ def test_stop_order_hooks_start_the_drain_on_loopback_and_hold_the_model_until_i
 def test_registration_advertises_the_pod_ip_as_host_name_and_ip():
     env = env_of(sidecar_of(injected(template(), EUREKA)))
     pod_ip = {"fieldRef": {"fieldPath": "status.podIP"}}
-    assert env["SIDECAR_ADVERTISE_HOST"] == pod_ip and env["SIDECAR_ADVERTISE_IP"] == pod_ip
+    assert env["SIDECAR_ADVERTISE_IP"] == pod_ip and env["SIDECAR_PREFER_IP_ADDRESS"] == "on"
+    # No advertised host name: the instance id keeps the pod's name, the hostName is the IP.
+    assert "SIDECAR_ADVERTISE_HOST" not in env
     assert env["SIDECAR_EUREKA_URL"] == "http://eureka-0.eureka:8761/eureka/"
 
 
 @pytest.mark.parametrize(
     ("defaults", "annotations", "expected"),
     [
-        (DEFAULTS, {}, 5 + 30 + STOP_MARGIN),  # no registry: 5 s delay
-        (EUREKA, {}, 30 + 5 + 30 + STOP_MARGIN),  # registry fetch interval + 5 s
+        (DEFAULTS, {}, 100 + 30 + STOP_MARGIN),  # quiet-period drain: at most drain_max_delay
+        (EUREKA, {}, 100 + 30 + STOP_MARGIN),
         (EUREKA, {"ai-sidecar.io/env": '{"SIDECAR_DRAIN_DELAY": "100s", "SIDECAR_DRAIN_TIMEOUT": "45s"}'},
-         100 + 45 + STOP_MARGIN),
-        (EUREKA, {"ai-sidecar.io/env": '{"SIDECAR_REGISTRY_FETCH_INTERVAL": "10s"}'},
-         10 + 5 + 30 + STOP_MARGIN),
+         100 + 45 + STOP_MARGIN),  # a fixed delay
+        (EUREKA, {"ai-sidecar.io/env": '{"SIDECAR_DRAIN_MAX_DELAY": "60s"}'}, 60 + 30 + STOP_MARGIN),
     ],
 )  # fmt: skip
 def test_grace_period_follows_the_drain_settings_the_sidecar_gets(defaults, annotations, expected):
