@@ -10,28 +10,30 @@ straight; a part that is off puts no filter in any chain, so it costs nothing pe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sidecar.config import SidecarConfig
-from sidecar.filters.access_log import AccessLogFilter
-from sidecar.filters.chain import Filter
-from sidecar.filters.metrics import MetricsFilter
-from sidecar.filters.tracing import Address, ClientSpan, ServerSpan
 from sidecar.health.readiness import Readiness
 from sidecar.oip import contract
-from sidecar.telemetry.access_log import AccessLog, NoAccessLog
+from sidecar.telemetry.access_log import NoAccessLog
 from sidecar.telemetry.names import BoundedNames, MethodLabels
-from sidecar.telemetry.prometheus import NoMetrics, SidecarMetrics
-from sidecar.telemetry.tracing import NoTracing, Tracing, TracingSettings
+from sidecar.telemetry.noop import NoMetrics, NoTracing
+
+if TYPE_CHECKING:
+    from sidecar.filters.chain import Filter
+    from sidecar.filters.tracing import Address
+    from sidecar.telemetry.access_log import AccessLog
+    from sidecar.telemetry.prometheus import SidecarMetrics
+    from sidecar.telemetry.tracing import Tracing
+
+    Local = Callable[[str], Address | None]
+    # A part that is on makes its filter for a chain: from the direction and the local (outer) or
+    # the upstream (inner) address.
+    _Outer = Callable[[str, Local], Filter]
+    _Inner = Callable[[str, Address | None], Filter]
 
 # Names beyond the contract (methods) and the configured models that get a label of their own.
 NAME_LIMIT: Final = 100
-
-Local = Callable[[str], Address | None]
-# A part that is on makes its filter for a chain: from the direction and the local (outer) or the
-# upstream (inner) address.
-_Outer = Callable[[str, Local], Filter]
-_Inner = Callable[[str, Address | None], Filter]
 
 
 class Telemetry:
@@ -42,14 +44,22 @@ class Telemetry:
         self._inner: list[_Inner] = []
         self._exposition: Callable[[], tuple[bytes, str]] | None = None
 
+        # Each part's modules are imported only when it is on: prometheus_client, OpenTelemetry and
+        # their filters cost an idle sidecar that does not use them nothing (bench/idle_rss.py).
         self.metrics: SidecarMetrics | NoMetrics = NoMetrics()
         if config.metrics:
+            from sidecar.filters.metrics import MetricsFilter
+            from sidecar.telemetry.prometheus import SidecarMetrics
+
             metrics = self.metrics = SidecarMetrics(self.methods, self.models)
             self._exposition = metrics.exposition
             self._outer.append(lambda direction, local: MetricsFilter(metrics, direction=direction))
 
         self.tracing: Tracing | NoTracing = NoTracing()
         if config.tracing:
+            from sidecar.filters.tracing import ClientSpan, ServerSpan
+            from sidecar.telemetry.tracing import Tracing, TracingSettings
+
             tracing = self.tracing = Tracing(
                 TracingSettings(
                     service_name=config.app_name,
@@ -69,6 +79,9 @@ class Telemetry:
 
         self.access_log: AccessLog | NoAccessLog = NoAccessLog()
         if config.access_log != "off":
+            from sidecar.filters.access_log import AccessLogFilter
+            from sidecar.telemetry.access_log import AccessLog
+
             access_log = self.access_log = AccessLog(on_drop=self.metrics.access_log_dropped)
             ratio = 1.0 if config.access_log == "on" else config.access_log_sample_ratio
             ids = self.tracing.ids

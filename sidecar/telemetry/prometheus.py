@@ -6,8 +6,8 @@ go through `names` (unknown ones collapse to "other") and the number of
 label combinations is capped, so no client can grow the series count.
 The per-call metrics are counted in request_stats (plain numbers, no lock per call) and
 read by a collector at scrape time, in the exposition prometheus_client's own Counter and
-Histogram would give. `NoMetrics` stands in when metrics are off. Knows nothing about
-filters or transports.
+Histogram would give. `NoMetrics` (noop.py, re-exported here) stands in when metrics are
+off. Knows nothing about filters or transports.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sidecar import __version__
 from sidecar.core.status import Code
 from sidecar.health.readiness import ReadinessSnapshot
 from sidecar.telemetry.names import BoundedNames, MethodLabels
+from sidecar.telemetry.noop import NoMetrics as NoMetrics
 from sidecar.telemetry.request_stats import Recorder, RequestStats
 
 PREFIX: Final = "ai_sidecar"
@@ -108,22 +109,6 @@ class SidecarMetrics:
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
-
-
-class NoMetrics:
-    """Metrics off: the calls the rest of the sidecar makes on SidecarMetrics, recording nothing."""
-
-    def on_readiness(self, state: ReadinessSnapshot) -> None:
-        pass
-
-    def access_log_dropped(self, lines: int) -> None:
-        pass
-
-    def watch_registration(self, registered: Callable[[], bool]) -> None:
-        pass
-
-    def watch_egress(self, stats: Callable[[], Mapping[str, Any]]) -> None:
-        pass
 
 
 class _RequestCollector(Collector):

@@ -1,6 +1,6 @@
 """The tracer a sidecar's spans come from: sampler, exporter (OTLP over gRPC, or a JSON-lines file) and
-the propagation formats; `NoTracing` stands in when tracing is off. Knows nothing about filters or
-transports.
+the propagation formats; `NoTracing` (noop.py, re-exported here) stands in when tracing is off.
+Knows nothing about filters or transports.
 
 Spans leave through a batch processor on its own thread, so exporting never
 runs on the event loop and a slow or absent collector costs dropped spans, not
@@ -23,7 +23,8 @@ from opentelemetry.trace import Tracer, format_span_id, format_trace_id, get_cur
 
 from sidecar import __version__
 from sidecar.core.call import Call
-from sidecar.telemetry.propagation import Injector, incoming_ids
+from sidecar.telemetry.noop import NoTracing as NoTracing
+from sidecar.telemetry.propagation import Injector
 from sidecar.telemetry.sampling import sampler
 from sidecar.telemetry.span_file import JsonLinesSpanExporter
 
@@ -86,17 +87,6 @@ class Tracing:
                 await done.wait()
         except TimeoutError:
             log.warning("tracing: spans not exported %gs into shutdown were dropped", _SHUTDOWN_TIMEOUT_S)
-
-
-class NoTracing:
-    """Tracing off: no spans, nothing to export; a call's ids are the ones its caller sent."""
-
-    def ids(self, call: Call) -> tuple[str, str] | None:
-        # Without tracing the log still names the caller's trace, read from its headers.
-        return incoming_ids(call.metadata)
-
-    async def shutdown(self) -> None:
-        pass
 
 
 def _exporter(settings: TracingSettings) -> SpanExporter:
