@@ -50,7 +50,6 @@ from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.dataplane import GrpcDataplane
-from sidecar.ingress.grpc_listener import GrpcioDataplane
 from sidecar.ingress.http_listener import HttpIngress
 from sidecar.ingress.relay.dataplane import RelayDataplane
 from sidecar.model.grpc_link import GrpcModelLink
@@ -113,6 +112,9 @@ class Sidecar:
                 readiness=self.readiness,
             )
         else:
+            # Imported only when it runs: its grpc.health.v1 servicer and transcoder serve no relay.
+            from sidecar.ingress.grpc_listener import GrpcioDataplane
+
             self.grpc = GrpcioDataplane(
                 host=config.listen_host,
                 port=config.grpc_port,

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn
-
-import yaml
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from sidecar import config_rules
 from sidecar.config_values import (
@@ -49,6 +46,9 @@ from sidecar.config_values import (
     Urls,
 )
 from sidecar.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
 
 # The one place SIDECAR_* environment variables are declared: each setting's own, plus these.
 ENV_PREFIX: Final = "SIDECAR_"
@@ -478,6 +478,8 @@ def _read_file(path: str) -> _Layer:
         raise ConfigError(f"config file {path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path}: cannot read: not UTF-8 text") from None
+    import yaml  # here: only a sidecar given a config file needs PyYAML
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -511,6 +513,8 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
 
 def _did_you_mean(wrong: str, known: Iterable[str]) -> str | None:
     """The known name closest to a misspelt one, compared case-blind with "-" read as "_"."""
+    import difflib  # here: only a start that is about to fail needs it
+
     by_folded = {k.lower(): k for k in known}
     close = difflib.get_close_matches(wrong.lower().replace("-", "_"), by_folded, n=1, cutoff=0.6)
     return by_folded[close[0]] if close else None

@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import yaml
-
 from sidecar.balancer.pickers import PICKERS
 from sidecar.breaker.breaker import BreakerConfig, WindowType
 from sidecar.core.errors import ConfigError
@@ -98,6 +96,8 @@ def load_policies(path: pathlib.Path | None) -> EgressPolicies:
     if path is None:
         return EgressPolicies()
     where = f"egress_policy_file {path}"
+    import yaml  # here: only a sidecar given a policy file needs PyYAML
+
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except OSError as e:

@@ -16,8 +16,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
-
 from sidecar.core.tasks import supervised
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.registry.eureka_http import EurekaError, EurekaHttp
@@ -101,6 +99,9 @@ class Registrar:
         return UP if self._readiness.current.ready else DOWN
 
     async def _run(self) -> None:
+        # Here: only a sidecar with a registry needs tenacity (NoRegistrar shares this module).
+        from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
         # Never before the model is ready: a registry must not advertise a sidecar that cannot serve.
         await self._first_ready.wait()
         self._metadata = await self._model_metadata()

@@ -1,9 +1,11 @@
 """A sidecar imports only what its config uses: OpenTelemetry only with tracing on, prometheus_client only
-with metrics on. Each case builds the app in a fresh interpreter, as `ai-sidecar run` does (the CLI's
-parser, the config, the composition root), and reads sys.modules.
+with metrics on, PyYAML only with a file to read, tenacity only with Eureka, the grpcio data plane's
+servicers only when it runs. Each case builds the app in a fresh interpreter, as `ai-sidecar run` does
+(the CLI's parser, the config, the composition root), and reads sys.modules.
 """
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -32,6 +34,9 @@ PORTS = [f"--{name}-port" for name in ("grpc", "http", "admin", "egress-grpc", "
 # A module of each part that is off by default: if it is in sys.modules, that part was imported.
 TRACING = ("opentelemetry", "sidecar.telemetry.tracing", "sidecar.filters.tracing")
 METRICS = ("prometheus_client", "sidecar.telemetry.prometheus", "sidecar.filters.metrics")
+YAML = ("yaml",)
+EUREKA_RETRIES = ("tenacity",)
+GRPCIO_PLANE = ("sidecar.ingress.grpc_listener", "grpc_health.v1.health")
 
 
 def imported(*flags: str) -> set[str]:
@@ -48,17 +53,24 @@ def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
     return [n for n in names if any(m == n or m.startswith(n + ".") for m in modules)]
 
 
-def test_the_default_sidecar_does_not_import_opentelemetry():
+def test_the_default_sidecar_imports_neither_opentelemetry_nor_yaml_nor_tenacity_nor_the_grpcio_plane():
     modules = imported()
     assert "sidecar.ingress.relay.dataplane" in modules  # the relay is the default plane
     assert loaded(modules, METRICS) == list(METRICS)  # metrics are on by default
-    assert loaded(modules, TRACING) == []
+    assert loaded(modules, TRACING + YAML + EUREKA_RETRIES + GRPCIO_PLANE) == []
 
 
-def test_each_part_is_imported_when_the_config_turns_it_on():
-    modules = imported("--tracing", "on", "--metrics", "off")
-    assert loaded(modules, TRACING) == list(TRACING)
+def test_each_part_is_imported_when_the_config_turns_it_on(tmp_path: pathlib.Path):
+    config = tmp_path / "sidecar.yaml"
+    config.write_text("metrics: off\n")
+    modules = imported(
+        "--config", str(config), "--tracing", "on", "--dataplane", "grpcio",
+        "--eureka-url", "http://127.0.0.1:1/eureka",
+    )  # fmt: skip
+    assert loaded(modules, TRACING + YAML + GRPCIO_PLANE) == list(TRACING + YAML + GRPCIO_PLANE)
     assert loaded(modules, METRICS) == []
+    # tenacity comes with the registrar's first attempt, not with its construction.
+    assert "sidecar.registry.registrar" in modules
 
 
 def test_the_access_log_with_metrics_off_needs_neither_opentelemetry_nor_prometheus_client():
