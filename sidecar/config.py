@@ -264,7 +264,9 @@ class SidecarConfig:
     egress_http_port: int = field(
         default=15080,
         metadata=_about(
-            Int(0, 65535, "PORT"), "Loopback HTTP egress port: /{service}/{path}; 0 = any free port."
+            Int(0, 65535, "PORT"),
+            "Loopback HTTP egress port: /{service}/{path}, or Host: {service}, or an HTTP proxy"
+            " for http://{service}/{path}; 0 = any free port.",
         ),
     )
     egress_policy_file: str = field(

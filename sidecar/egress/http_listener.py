@@ -1,6 +1,9 @@
-"""The loopback HTTP egress listener: `/{service}/{path}` goes to a chosen instance's HTTP ingress.
+"""The loopback HTTP egress listener: a request naming a service goes to a chosen instance's HTTP ingress.
 
-As Spring Cloud's sidecar did: the path's first segment names the service.
+The service is named by the path's first segment (`/{service}/{path}`, as
+Spring Cloud's sidecar did), by the Host header, or by an absolute-form
+target through a proxy setting (`http://ocr/v2/...`); which one, and what is
+refused (CONNECT, addresses, ambiguous names), is sidecar/egress/http_target.py.
 Hop-by-hop headers are dropped both ways (RFC 9110 section 7.6.1, including
 those the Connection header names); the end-to-end request headers are the
 call's metadata, so filters read them (the model's trace context) and what a
@@ -19,12 +22,13 @@ other instance; every other answer streams back as it arrives.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from sidecar.core.call import Call, Outcome
 from sidecar.core.deadline import GRPC_TIMEOUT_FORMAT, Deadline, grpc_timeout, grpc_timeout_value
@@ -32,14 +36,19 @@ from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.discovery.endpoint import Endpoint
 from sidecar.egress.attempts import AttemptChain
+from sidecar.egress.http_target import Refusal, Target, http_target
 from sidecar.egress.router import AttemptResult, EgressRouter
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.transport.metadata import HOP_BY_HOP
 
 log = logging.getLogger(__name__)
 
-# Headers aiohttp's client sets itself, or that describe this hop.
-_NOT_FORWARDED = HOP_BY_HOP - {"content-type", "user-agent"} | {"host", "content-length"}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Headers aiohttp's client sets itself, or that describe this hop (a proxy's credentials are for it alone).
+_NOT_FORWARDED = HOP_BY_HOP - {"content-type", "user-agent"} | {
+    "host", "content-length", "proxy-authorization"
+}
 # A refusal's body is a short error; a longer 503 streams to the caller, and ends the call, as any answer.
 _HELD_BYTES = 64 * 1024
 
@@ -82,10 +91,9 @@ async def _read_up_to(content: aiohttp.StreamReader, limit: int) -> tuple[bytes,
 
 
 class _Exchange:
-    def __init__(self, request: web.Request, service: str, path: str, body: bytes) -> None:
+    def __init__(self, request: web.Request, target: Target, body: bytes) -> None:
         self.request = request
-        self.service = service
-        self.path = path
+        self.target = target
         self.body = body
         self.response: web.StreamResponse | None = None
 
@@ -107,8 +115,9 @@ class HttpEgress:
         self._attempts = AttemptChain(attempt_filters)
         self._chain: Next = build_chain(filters, self._forward)
         self._session: aiohttp.ClientSession | None = None
-        app = web.Application(client_max_size=max_message_bytes)
-        app.router.add_route("*", "/{service}/{path:.*}", self._handle)
+        # A CONNECT's authority-form target matches no route: the middleware answers it before routing.
+        app = web.Application(client_max_size=max_message_bytes, middlewares=[self._connect])
+        app.router.add_route("*", "/{path:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
 
     @property
@@ -127,20 +136,33 @@ class HttpEgress:
         if self._session is not None:
             await self._session.close()
 
+    @web.middleware
+    async def _connect(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method != "CONNECT":
+            return await handler(request)
+        response = await self._handle(request)
+        response.force_close()  # the client may already be sending what it meant to tunnel
+        return response
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        service = request.match_info["service"]
+        target = http_target(
+            request.method, request.raw_path, tuple(request.headers.getall("Host", ())),
+            listen_host=self._host, listen_port=self._port,
+        )  # fmt: skip
+        if isinstance(target, Refusal):
+            return web.json_response({"error": target.message}, status=target.status)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge as e:
             return web.json_response({"error": f"egress: request body too large: {e.text}"}, status=413)
-        exchange = _Exchange(request, service, request.match_info["path"], body)
+        exchange = _Exchange(request, target, body)
         timeout = request.headers.get("grpc-timeout")
         seconds = grpc_timeout(timeout) if timeout is not None else None
         if timeout is not None and seconds is None:
             why = f"egress: grpc-timeout header {timeout[:32]!r}: want {GRPC_TIMEOUT_FORMAT}"
             return web.json_response({"error": why}, status=400)
         call = Call(
-            method=f"{request.method} /{exchange.path}",
+            method=f"{request.method} {target.path.partition('?')[0]}",
             metadata=[(k.lower(), v) for k, v in _end_to_end(request.headers).items()],
             deadline=Deadline.after(seconds) if seconds is not None else None,
             protocol="http",
@@ -163,12 +185,12 @@ class HttpEgress:
 
         async def attempt(tried: Call, endpoint: Endpoint, timeout: float) -> AttemptResult:
             refused.clear()
-            url = f"http://{endpoint.host}:{endpoint.http_port}/{exchange.path}"
+            url = f"http://{endpoint.host}:{endpoint.http_port}{exchange.target.path}"
             headers = CIMultiDict((k, v) for k, v in tried.metadata if isinstance(v, str))
             headers["grpc-timeout"] = grpc_timeout_value(timeout)
             try:
                 upstream = await session.request(
-                    request.method, url, params=request.query, data=exchange.body or None,
+                    request.method, URL(url, encoded=True), data=exchange.body or None,
                     headers=headers, allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
                 )
@@ -201,12 +223,15 @@ class HttpEgress:
                 code = Code.INTERNAL
             return AttemptResult(code, f"HTTP {upstream.status}", committed=True)
 
-        deadline = self._router.deadline_for(exchange.service, call.deadline)
+        service = exchange.target.service
+        deadline = self._router.deadline_for(service, call.deadline)
         try:
-            result = await self._router.call(
-                exchange.service, deadline, self._attempts.attempt(call, attempt, _port)
-            )
+            result = await self._router.call(service, deadline, self._attempts.attempt(call, attempt, _port))
         except SidecarError as e:
+            if exchange.target.form == "host" and self._router.route(service) is None:
+                # The likeliest mistake: a host name for the egress itself, read as the service's.
+                return Outcome(e.code, f"{e.message} (named by the Host header; to name the service in"
+                                       " the path, /{service}/..., call the egress by its address)")
             return Outcome(e.code, e.message)
         if refused and exchange.response is None:
             exchange.response = refused[-1].response()
