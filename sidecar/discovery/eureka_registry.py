@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sidecar.discovery.endpoint import Endpoint
+from sidecar.registry.instance import GRPC_PORT_KEYS
 
 # app name -> instance id -> the instance as the server sent it
 Instances = Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -110,7 +111,8 @@ def endpoints(instances: Instances) -> dict[str, tuple[Endpoint, ...]]:
 
 def to_endpoint(app: str, inst: Mapping[str, Any]) -> Endpoint:
     metadata = {str(k): str(v) for k, v in (inst.get("metadata") or {}).items()}
-    grpc_port = _int(metadata.get("grpc.port"))
+    # The first key present, so a Java service registered by Spring's gRPC starter (gRPC_port) is found.
+    grpc_port = next((_int(metadata[k]) for k in GRPC_PORT_KEYS if k in metadata), None)
     port = inst.get("port")
     http_port = _int(port.get("$") if isinstance(port, dict) else port) or 0
     weight = _int(metadata.get("weight"))

@@ -93,6 +93,7 @@ def test_registers_only_once_ready_with_every_field(eureka):
             assert inst["leaseInfo"]["durationInSecs"] == 3
             md = inst["metadata"]
             assert md["grpc.port"] == str(grpc_port)  # keys with "." and "_" come back as written
+            assert md["gRPC_port"] == md["gRPC.port"] == str(grpc_port)  # as Spring's gRPC starter reads
             assert md["model_name"] == "digits"
             assert md["management.port"] == str(admin_port)
             assert md["zone"] == "zone-1" and md["weight"] == "3"
