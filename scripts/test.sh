@@ -10,6 +10,7 @@ for setup in scripts/setup-*.sh; do bash "$setup"; done
 bash scripts/build-eureka.sh
 bash scripts/build-java-example.sh
 bash scripts/build-spring-client.sh
+bash scripts/build-spring-grpc-client.sh
 bash scripts/build-cpp-example.sh
 python3 -m ruff check .
 python3 -m mypy
