@@ -11,6 +11,7 @@ bash scripts/build-eureka.sh
 bash scripts/build-java-example.sh
 bash scripts/build-spring-client.sh
 bash scripts/build-spring-grpc-client.sh
+bash scripts/build-gateway.sh
 bash scripts/build-cpp-example.sh
 python3 -m ruff check .
 python3 -m mypy
