@@ -22,6 +22,7 @@ from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness
+from sidecar.ingress import openapi
 from sidecar.model.grpc_link import OIP_SERVICE
 from sidecar.model.http_link import HttpModelLink, code_of_status
 from sidecar.model.link import ModelLink
@@ -103,11 +104,21 @@ class HttpIngress:
             r.add_get(prefix, self._model_metadata)
             r.add_get(prefix + "/ready", self._model_ready)
             r.add_post(prefix + "/infer", self._infer)
+        openapi.add_routes(r)
+        self._app = app
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
 
     @property
     def port(self) -> int:
         return self._port
+
+    def routes(self) -> frozenset[tuple[str, str]]:
+        """(method, path template) of every route served, HEAD aside."""
+        return frozenset(
+            (r.method, r.resource.canonical)
+            for r in self._app.router.routes()
+            if r.method != "HEAD" and r.resource is not None
+        )
 
     async def start(self) -> None:
         await self._runner.setup()
