@@ -155,7 +155,7 @@ def infer_request_from_rest(
 def infer_response_to_rest(resp: pb.ModelInferResponse, choice: OutputChoice) -> RestBody:
     """A ModelInferResponse as a REST body, the outputs `choice` names as binary after the JSON."""
     header, binaries = json_codec.infer_response_to_parts(resp, choice)
-    text = fast_json.dumps_response(header)
+    text = fast_json.dumps_finite(header, 'ask for that output with "binary_data": true, or use gRPC')
     if not binaries:
         return RestBody(text)
     return RestBody(b"".join([text, *binaries]), len(text))
@@ -175,8 +175,9 @@ def split_answer(rest: RestBody) -> tuple[object, BinaryData, Callable[[], None]
 
 
 def join(header: dict[str, object], binaries: list[bytes]) -> RestBody:
-    """A JSON header and the tensors' bytes after it, as one body."""
-    text = fast_json.dumps(header)
+    """A JSON header and the tensors' bytes after it, as one body (to a model that lacks the
+    extension, a non-finite element in JSON is UNIMPLEMENTED: it cannot be sent)."""
+    text = fast_json.dumps_finite(header, "the REST model does not list binary_tensor_data")
     if not binaries:
         return RestBody(text)
     return RestBody(b"".join([text, *binaries]), len(text))

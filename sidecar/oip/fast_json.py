@@ -8,9 +8,9 @@ nesting limit (1024). Duplicate keys keep the last value, as the standard librar
 
 What it does differently, and how this module keeps the binding's behaviour:
 - it writes a non-finite float as ``null``. A tensor element or parameter that is NaN or
-  infinite cannot be carried by JSON, so ``dumps_response`` refuses it with UNIMPLEMENTED
+  infinite cannot be carried by JSON, so ``dumps_finite`` refuses it with UNIMPLEMENTED
   naming where it is (the caller can ask for that output as binary), rather than let a client
-  read ``null``. The check costs a ``b"null" in text`` scan unless a null is really there.
+  (or a REST model) read ``null``. The check costs a ``b"null" in text`` scan unless a null is really there.
 - it reads an integer beyond 64 bits as a float, which the tensor codec then refuses where an
   integer is required.
 """
@@ -25,7 +25,7 @@ import orjson
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
 
-__all__ = ["dumps", "dumps_response", "loads"]
+__all__ = ["dumps", "dumps_finite", "loads"]
 
 
 def loads(text: bytes | memoryview, blame: Callable[[str], SidecarError]) -> object:
@@ -41,16 +41,14 @@ def dumps(value: object) -> bytes:
     return orjson.dumps(value)
 
 
-def dumps_response(value: dict[str, object]) -> bytes:
-    """As dumps, refusing a non-finite float with UNIMPLEMENTED that names its JSON path."""
+def dumps_finite(value: dict[str, object], remedy: str) -> bytes:
+    """As dumps, refusing a non-finite float with UNIMPLEMENTED that names its JSON path and `remedy`."""
     text = orjson.dumps(value)
     if b"null" in text:
         where = _non_finite(value, "")
         if where is not None:
             raise SidecarError(
-                Code.UNIMPLEMENTED,
-                f"{where} is not a finite number, which JSON cannot carry "
-                '(ask for that output with "binary_data": true, or use the gRPC endpoint)',
+                Code.UNIMPLEMENTED, f"{where} is not a finite number, which JSON cannot carry ({remedy})"
             )
     return text
 
