@@ -52,20 +52,24 @@ def http_url(proc: Proc) -> str:
     return f"http://{HOST}:{proc.ports['http']}"
 
 
-def grpc_model(lang: str, start: StartServer, model: str = "digits") -> tuple[Target, ...]:
-    """A model server speaking OIP gRPC: checked directly, and behind a sidecar over gRPC and REST."""
+def grpc_model(lang: str, start: StartServer, model: str = "digits", tag: str = "") -> tuple[Target, ...]:
+    """A model server speaking OIP gRPC: checked directly, and behind a sidecar over gRPC and REST.
+
+    `tag` names another model of the same server (ids `{lang}-{tag}-...`); its processes are shared."""
+    name = f"{lang}-{tag}" if tag else lang
 
     def server(servers: Servers) -> Proc:
         return servers.get(f"{lang}-model", start)
 
     def sidecar(servers: Servers) -> Proc:
         port = server(servers).ports["grpc"]
-        return servers.get(f"{lang}-sidecar", lambda: start_sidecar(port, "--model", model))
+        # One sidecar per server: it probes the server's digits model, and every model passes.
+        return servers.get(f"{lang}-sidecar", lambda: start_sidecar(port, "--model", "digits"))
 
     return (
-        Target(f"{lang}-direct-grpc", "grpc", model, lambda s: grpc_url(server(s))),
-        Target(f"{lang}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
-        Target(f"{lang}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
+        Target(f"{name}-direct-grpc", "grpc", model, lambda s: grpc_url(server(s))),
+        Target(f"{name}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
+        Target(f"{name}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
     )
 
 
@@ -113,9 +117,11 @@ def _php() -> Proc:
     return start_php(free_port())
 
 
-# Four languages, each behind the sidecar over both ingress protocols.
+# Four languages, each behind the sidecar over both ingress protocols; the Python example's
+# server also serves "echo" (BYTES in and out), the one example model with a BYTES tensor.
 MATRIX: tuple[Target, ...] = (
     *grpc_model("python", start_model),
+    *grpc_model("python", start_model, model="echo", tag="echo"),
     *grpc_model("cpp", _cpp),
     *grpc_model("java", _java),
     *rest_model("php", _php),
