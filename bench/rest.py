@@ -1,4 +1,4 @@
-"""The REST binding's cost: sidecar CPU per REST call, JSON and binary, against the gRPC relay path and MLServer.
+"""The REST binding's cost: sidecar CPU per REST call, JSON and binary, against gRPC relay and MLServer.
 
 For 64 FP32 elements (one digit) and about 10^5 (1,563 digits, 100,032 elements), measures in one
 run, per target, the CPU time the serving process tree used over a window of sequential calls,
@@ -88,7 +88,10 @@ class RestCaller:
     def __call__(self, body: bytes, header: int | None = None) -> None:
         headers = {"Content-Type": "application/json"}
         if header is not None:
-            headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(header)}
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Inference-Header-Content-Length": str(header),
+            }
         self._conn.request("POST", self._path, body, headers)
         response = self._conn.getresponse()
         answer = response.read()
@@ -104,7 +107,7 @@ def mlserver(weights: pathlib.Path) -> Iterator[Proc]:
     """MLServer on a free loopback port serving the digits runtime, in its own venv."""
     binary = MLSERVER_VENV / "bin" / "mlserver"
     if not binary.exists():
-        raise SystemExit("MLServer is not installed: run bash bench/setup-mlserver.sh (or pass --no-mlserver)")
+        raise SystemExit("no MLServer: run bash bench/setup-mlserver.sh (or pass --no-mlserver)")
     work = pathlib.Path(tempfile.mkdtemp(prefix="mlserver-digits-"))
     model_dir = work / "digits"
     model_dir.mkdir()
@@ -185,13 +188,12 @@ def main(argv: list[str] | None = None) -> int:
             for size, p in payloads.items():
                 calls = args.calls_small if size == "64" else args.calls_large
                 targets: dict[str, tuple[dict[str, int], Callable[[], None]]] = {
-                    "rest-json": (pids, lambda p=p: rest(p.json_body)),
-                    "rest-binary": (pids, lambda p=p: rest(p.binary_body, p.binary_header)),
-                    "grpc-relay": (pids, lambda p=p: grpc_infer(p.grpc_body, timeout=60)),
+                    "rest-json": (pids, _bind(rest, p.json_body)),
+                    "rest-binary": (pids, _bind(rest, p.binary_body, p.binary_header)),
+                    "grpc-relay": (pids, _bind(grpc_infer, p.grpc_body, timeout=60)),
                 }
                 if peer is not None and peer_rest is not None:
-                    targets["mlserver-json"] = ({"mlserver": peer.popen.pid},
-                                                lambda p=p: peer_rest(p.json_body))
+                    targets["mlserver-json"] = ({"mlserver": peer.popen.pid}, _bind(peer_rest, p.json_body))
                 order = list(targets)
                 order = order[repeat % len(order):] + order[: repeat % len(order)]
                 for name in order:
@@ -204,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _bind(f: Callable[..., object], *args: object, **kwargs: object) -> Callable[[], None]:
+    def call() -> None:
+        f(*args, **kwargs)
+
+    return call
+
+
 def median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in runs if key in r)
 
@@ -212,13 +221,15 @@ def report(results: dict[str, dict[str, list[dict[str, float]]]], args: argparse
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     (RESULTS / f"rest-{stamp}.json").write_text(json.dumps(
-        {"machine": platform.platform(), "cpus": os.cpu_count(), "args": vars(args), "runs": results}, indent=1))
+        {"machine": platform.platform(), "cpus": os.cpu_count(), "args": vars(args), "runs": results},
+        indent=1))
     print(f"\nmedians of {args.repeat} windows; CPU µs per call (wall µs per call, one caller)\n")
     print("| elements | target | sidecar CPU | model CPU | MLServer CPU (server + model) | wall |")
     print("|---|---|---|---|---|---|")
     for size, targets in results.items():
         for name, runs in targets.items():
-            cells = [median(runs, k) if any(k in r for r in runs) else None for k in ("sidecar", "model", "mlserver")]
+            keys = ("sidecar", "model", "mlserver")
+            cells = [median(runs, k) if any(k in r for r in runs) else None for k in keys]
             shown = ["" if v is None else f"{v:,.0f}" for v in cells]
             print(f"| {'64' if size == '64' else '100,032'} | {name} | {' | '.join(shown)} | "
                   f"{median(runs, 'wall_us'):,.0f} |")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from digits_model import DigitsModel
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
 from mlserver.types import InferenceRequest, InferenceResponse
+
+from digits_model import DigitsModel
 
 
 class DigitsRuntime(MLModel):  # type: ignore[misc]
