@@ -4,7 +4,9 @@ Why orjson: it parses and writes in C, 5x and 14x faster than the standard libra
 10^5 numbers (3 ms and 3 ms against 17 ms and 40 ms here), it takes a memoryview, so the JSON
 header of a binary-extension body is parsed without copying it out, and it is strict where the
 REST binding must be: no NaN or Infinity literals, no lone surrogates, no invalid UTF-8, a
-nesting limit (1024). Duplicate keys keep the last value, as the standard library does.
+nesting limit (1024; from 3.10 on, which the package requires: orjson 3.8 had none, and 10^6
+nested arrays, a 2 MB body, overflowed its stack and killed the process). Duplicate keys keep
+the last value, as the standard library does.
 
 What it does differently, and how this module keeps the binding's behaviour:
 - it writes a non-finite float as ``null``. A tensor element or parameter that is NaN or
