@@ -47,5 +47,5 @@ def test_a_non_finite_number_is_refused_by_where_it_is(value, where):
 
 
 def test_a_null_that_is_text_is_no_alarm():
-    value = {"id": "null", "outputs": [{"data": ["null", 1.5]}]}
+    value: dict[str, object] = {"id": "null", "outputs": [{"data": ["null", 1.5]}]}
     assert fast_json.dumps_finite(value, "") == b'{"id":"null","outputs":[{"data":["null",1.5]}]}'
