@@ -70,10 +70,12 @@ def _request_parts(req: pb.ModelInferRequest, *, binary: bool) -> tuple[dict[str
         header, binaries = infer_response_to_parts(as_outputs, lambda _: binary)
         tensors = header["outputs"]
     except SidecarError as e:
-        raise SidecarError(
-            Code.INVALID_ARGUMENT if e.code is Code.INTERNAL else e.code,
-            "ModelInfer: " + e.message.replace("output", "input"),
-        ) from None
+        message = "ModelInfer: " + e.message.replace("output", "input")
+        if e.code is Code.UNIMPLEMENTED:  # what JSON cannot carry, on its way to the model
+            message = message.replace(" (use the gRPC endpoint)", "") + (
+                "; the model speaks REST without binary_tensor_data, so it can be sent JSON only"
+            )
+        raise SidecarError(Code.INVALID_ARGUMENT if e.code is Code.INTERNAL else e.code, message) from None
     body: dict[str, object] = {"inputs": tensors}
     if req.id:
         body["id"] = req.id

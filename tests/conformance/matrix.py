@@ -73,9 +73,10 @@ def grpc_model(lang: str, start: StartServer, model: str = "digits", tag: str = 
     )
 
 
-def rest_model(lang: str, start: StartServer, model: str = "digits") -> tuple[Target, ...]:
+def rest_model(lang: str, start: StartServer, model: str = "digits", tag: str = "") -> tuple[Target, ...]:
     """A model server speaking the OIP REST binding: checked directly, and behind a sidecar
-    (--model-protocol http) over gRPC and REST."""
+    (--model-protocol http) over gRPC and REST. `tag` as for grpc_model."""
+    name = f"{lang}-{tag}" if tag else lang
 
     def server(servers: Servers) -> Proc:
         return servers.get(f"{lang}-model", start)
@@ -84,13 +85,13 @@ def rest_model(lang: str, start: StartServer, model: str = "digits") -> tuple[Ta
         port = server(servers).ports["http"]
         return servers.get(
             f"{lang}-sidecar",
-            lambda: start_sidecar(port, "--model-protocol", "http", "--model", model),
+            lambda: start_sidecar(port, "--model-protocol", "http", "--model", "digits"),
         )
 
     return (
-        Target(f"{lang}-direct-rest", "rest", model, lambda s: http_url(server(s))),
-        Target(f"{lang}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
-        Target(f"{lang}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
+        Target(f"{name}-direct-rest", "rest", model, lambda s: http_url(server(s))),
+        Target(f"{name}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
+        Target(f"{name}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
     )
 
 
@@ -117,12 +118,13 @@ def _php() -> Proc:
     return start_php(free_port())
 
 
-# Four languages, each behind the sidecar over both ingress protocols; the Python example's
-# server also serves "echo" (BYTES in and out), the one example model with a BYTES tensor.
+# Four languages, each behind the sidecar over both ingress protocols; the Python and PHP
+# examples also serve "echo" (BYTES in and out), the example models with a BYTES tensor.
 MATRIX: tuple[Target, ...] = (
     *grpc_model("python", start_model),
     *grpc_model("python", start_model, model="echo", tag="echo"),
     *grpc_model("cpp", _cpp),
     *grpc_model("java", _java),
     *rest_model("php", _php),
+    *rest_model("php", _php, model="echo", tag="echo"),
 )

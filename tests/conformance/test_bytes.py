@@ -1,7 +1,7 @@
 """BYTES tensors: elements of any length, empty, with NUL, multi-byte UTF-8 and (where the encoding
 carries bytes rather than text) not UTF-8 at all, go in and come back as whole elements.
 
-Runs for a model with a BYTES input (in the built-in matrix: the Python example's "echo"); skips
+Runs for a model with a BYTES input (in the built-in matrix: the Python and PHP "echo"); skips
 for the others, saying so. JSON carries a BYTES element as a string, so over REST JSON only
 UTF-8 elements are sent; raw gRPC, typed gRPC contents and REST's binary extension carry any bytes.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conformance.client import Client, Encoding
+from tests.conformance.client import CallFailed, Client, Encoding, Status
 from tests.conformance.contract import InferRequest, ModelMeta, Tensor, concrete_shape, output_problems
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def _bytes_request(meta: ModelMeta, requests: Requests, elements: tuple[bytes, .
     """A valid request with every BYTES input holding `elements` (repeated to fill its shape)."""
     names = [spec.name for spec in meta.inputs if spec.datatype == "BYTES"]
     if not names:
-        pytest.skip("the model has no BYTES input (of the examples only the Python server's \"echo\" has)")
+        pytest.skip("the model has no BYTES input (of the examples only \"echo\" has: Python, PHP)")
     base = requests.valid()
     inputs = []
     for tensor in base.inputs:
@@ -63,6 +63,13 @@ def test_bytes_that_are_not_utf8_come_back_whole(
     if encoding == "json":
         pytest.skip("REST JSON carries a BYTES element as a string, so only UTF-8 text")
     request = _bytes_request(meta, requests, NOT_TEXT)
-    result = client.infer(request, encoding)
+    try:
+        result = client.infer(request, encoding)
+    except CallFailed as error:
+        if error.status is not Status.UNIMPLEMENTED:
+            raise
+        # The contract's word for "not supported here": e.g. a REST model without the binary
+        # extension, behind a sidecar, can be sent BYTES as JSON text only.
+        pytest.skip(f"the endpoint cannot carry BYTES that are not UTF-8: {error.message}")
     problems = output_problems(meta, result, batch=_batch(request))
     assert not problems, "\n".join(problems)
