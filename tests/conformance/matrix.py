@@ -125,6 +125,7 @@ MATRIX: tuple[Target, ...] = (
     *grpc_model("python", start_model, model="echo", tag="echo"),
     *grpc_model("cpp", _cpp),
     *grpc_model("java", _java),
+    *grpc_model("java", _java, model="echo", tag="echo"),
     *rest_model("php", _php),
     *rest_model("php", _php, model="echo", tag="echo"),
 )
