@@ -118,12 +118,13 @@ def _php() -> Proc:
     return start_php(free_port())
 
 
-# Four languages, each behind the sidecar over both ingress protocols; the Python and PHP
-# examples also serve "echo" (BYTES in and out), the example models with a BYTES tensor.
+# Four languages, each behind the sidecar over both ingress protocols; each example's server
+# also serves "echo" (BYTES in, BYTES and lengths out), the example model with a BYTES tensor.
 MATRIX: tuple[Target, ...] = (
     *grpc_model("python", start_model),
     *grpc_model("python", start_model, model="echo", tag="echo"),
     *grpc_model("cpp", _cpp),
+    *grpc_model("cpp", _cpp, model="echo", tag="echo"),
     *grpc_model("java", _java),
     *grpc_model("java", _java, model="echo", tag="echo"),
     *rest_model("php", _php),

@@ -1,7 +1,7 @@
 """BYTES tensors: elements of any length, empty, with NUL, multi-byte UTF-8 and (where the encoding
 carries bytes rather than text) not UTF-8 at all, go in and come back as whole elements.
 
-Runs for a model with a BYTES input (in the built-in matrix: the Python and PHP "echo"); skips
+Runs for a model with a BYTES input (in the built-in matrix: each example's "echo"); skips
 for the others, saying so. JSON carries a BYTES element as a string, so over REST JSON only
 UTF-8 elements are sent; raw gRPC, typed gRPC contents and REST's binary extension carry any bytes.
 """
@@ -28,7 +28,7 @@ def _bytes_request(meta: ModelMeta, requests: Requests, elements: tuple[bytes, .
     """A valid request with every BYTES input holding `elements` (repeated to fill its shape)."""
     names = [spec.name for spec in meta.inputs if spec.datatype == "BYTES"]
     if not names:
-        pytest.skip("the model has no BYTES input (of the examples only \"echo\" has: Python, PHP)")
+        pytest.skip("the model has no BYTES input (of the examples' models, \"echo\" has one)")
     base = requests.valid()
     inputs = []
     for tensor in base.inputs:
