@@ -388,6 +388,12 @@ def _from_contents(
         raise bad_model(f"{where} needs {count} elements, {dt.field} has {len(values)}")
     if dt.kind == "bytes":
         return texts(values, where)
+    # int_contents and uint_contents are 32 bits wide: INT8/16 and UINT8/16 must be checked.
+    if dt.kind == "int" and values and (min(values) < dt.low or max(values) > dt.high):
+        k = next(k for k, v in enumerate(values) if not dt.low <= v <= dt.high)
+        raise bad_model(
+            f"{where}: {dt.field}[{k}] is {values[k]}, out of range for {dt.name} ({dt.low} to {dt.high})"
+        )
     return values
 
 

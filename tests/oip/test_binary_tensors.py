@@ -265,3 +265,24 @@ def test_a_broken_answer_from_a_binary_model_is_internal(rest, words):
     assert e.value.code is Code.INTERNAL and "not valid OIP" in e.value.message
     for word in words:
         assert word in e.value.message, e.value.message
+
+
+@pytest.mark.parametrize(
+    ("datatype", "value"),
+    [("INT8", 128), ("INT8", -129), ("INT16", 40000), ("UINT16", 65536), ("UINT8", 256)],
+)
+def test_typed_contents_out_of_the_datatypes_range_are_refused_both_ways(datatype, value):
+    # int_contents and uint_contents are 32 bits wide; the datatype is narrower.
+    field = "uint_contents" if datatype.startswith("UINT") else "int_contents"
+    contents = pb.InferTensorContents(**{field: [value]})
+    tensor = pb.ModelInferRequest.InferInputTensor(name="a", datatype=datatype, shape=[1], contents=contents)
+    req = pb.ModelInferRequest(inputs=[tensor])
+    for binary in (False, True):
+        with pytest.raises(SidecarError) as e:
+            rest_model_codec.infer_request_to_rest(req, binary=binary)
+        assert e.value.code is Code.INVALID_ARGUMENT and '"a"' in e.value.message, e.value.message
+    out = pb.ModelInferResponse.InferOutputTensor(name="o", datatype=datatype, shape=[1], contents=contents)
+    resp = pb.ModelInferResponse(outputs=[out])
+    with pytest.raises(SidecarError) as e:
+        infer_response_to_rest(resp, OutputChoice())
+    assert e.value.code is Code.INTERNAL and '"o"' in e.value.message and "out of range" in e.value.message

@@ -181,8 +181,16 @@ NAN_OUTPUT = pb.ModelInferResponse(
 )
 
 
+INT8_OUT_OF_RANGE = pb.ModelInferResponse(
+    outputs=[pb.ModelInferResponse.InferOutputTensor(
+        name="o0", datatype="INT8", shape=[1], contents=pb.InferTensorContents(int_contents=[128])
+    )]
+)
+
+
 @given(model_responses(), st.booleans())
 @example(NAN_OUTPUT, False)  # NaN once went to a JSON-only REST model as null
+@example(INT8_OUT_OF_RANGE, False)  # found by the long run: int_contents 128 went out as INT8 data
 @BUDGET
 def test_a_grpc_request_for_a_rest_model_encodes_or_is_refused(resp, binary):
     # A request's inputs have the shape of a response's outputs: reuse the strategy.
