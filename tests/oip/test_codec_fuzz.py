@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
 import inference.grpc_service_pb2 as pb
@@ -22,14 +22,21 @@ from sidecar.oip import json_codec, rest_model_codec
 from sidecar.oip.binary_tensors import OutputChoice, RestBody, infer_request_from_rest, infer_response_to_rest
 
 EXAMPLES = int(os.environ.get("SIDECAR_FUZZ_EXAMPLES", "400"))
-BUDGET = settings(
+SEED = os.environ.get("SIDECAR_FUZZ_SEED")
+_SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    derandomize="SIDECAR_FUZZ_SEED" not in os.environ,
+    derandomize=SEED is None,
     database=None,
     suppress_health_check=list(HealthCheck),
     print_blob=False,
 )
+
+
+def BUDGET(test: Any) -> Any:
+    """The budget, and SIDECAR_FUZZ_SEED's cases when it is set (derandomized otherwise)."""
+    return _SETTINGS(seed(int(SEED))(test)) if SEED is not None else _SETTINGS(test)
+
 
 DATATYPES = st.sampled_from([*json_codec.DATATYPES, "FP8", "", "fp32", "INT128"])
 SCALARS = st.one_of(
