@@ -7,12 +7,10 @@ gRPC data plane.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 from google.protobuf.message import Message
@@ -24,9 +22,11 @@ from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code, http_status
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness
+from sidecar.ingress import openapi
 from sidecar.model.http_link import HttpModelLink, code_of_status
 from sidecar.model.link import ModelLink
-from sidecar.oip import contract, json_codec
+from sidecar.oip import binary_tensors, contract, json_codec
+from sidecar.oip.binary_tensors import HEADER, RestBody
 from sidecar.transport.metadata import HOP_BY_HOP
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class _Exchange:
 @dataclass(slots=True)
 class _RawExchange:
     path: str
-    body: bytes
+    body: RestBody
     status: int = 0
 
 
@@ -98,11 +98,21 @@ class HttpIngress:
             r.add_get(prefix, self._model_metadata)
             r.add_get(prefix + "/ready", self._model_ready)
             r.add_post(prefix + "/infer", self._infer)
+        openapi.add_routes(r)
+        self._app = app
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
 
     @property
     def port(self) -> int:
         return self._port
+
+    def routes(self) -> frozenset[tuple[str, str]]:
+        """(method, path template) of every route served, HEAD aside."""
+        return frozenset(
+            (r.method, r.resource.canonical)
+            for r in self._app.router.routes()
+            if r.method != "HEAD" and r.resource is not None
+        )
 
     async def start(self) -> None:
         await self._runner.setup()
@@ -157,6 +167,8 @@ class HttpIngress:
             request, "ServerMetadata", pb.ServerMetadataRequest(), pb.ServerMetadataResponse
         )
         assert isinstance(resp, pb.ServerMetadataResponse)
+        if binary_tensors.EXTENSION not in resp.extensions:
+            resp.extensions.append(binary_tensors.EXTENSION)  # this REST binding speaks it
         return web.json_response(json_codec.server_metadata_to_json(resp))
 
     async def _model_metadata(self, request: web.Request) -> web.Response:
@@ -172,19 +184,16 @@ class HttpIngress:
 
     async def _infer(self, request: web.Request) -> web.Response:
         model, version = _model(request)
-        raw = await request.read()
-        if self._rest_model is not None:
-            return await self._pass_infer(request, raw)
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise SidecarError(Code.INVALID_ARGUMENT, f"request body is not valid JSON: {e}") from None
-        if not isinstance(body, dict):
-            raise SidecarError(Code.INVALID_ARGUMENT, "request body must be a JSON object")
-        infer = json_codec.infer_request_from_json(body, model, version)
+        rest = RestBody(await request.read(), binary_tensors.header_length(request.headers.get(HEADER)))
+        # A REST model gets the body as it came, unless it uses an extension the model lacks.
+        if self._rest_model is not None and (
+            self._rest_model.speaks_binary or not binary_tensors.mentions_extension(rest)
+        ):
+            return await self._pass_infer(request, rest)
+        infer, choice = binary_tensors.infer_request_from_rest(rest, model, version)
         resp = await self._call(request, "ModelInfer", infer, pb.ModelInferResponse)
         assert isinstance(resp, pb.ModelInferResponse)
-        return web.json_response(json_codec.infer_response_to_json(resp), dumps=_dumps)
+        return _rest_response(200, binary_tensors.infer_response_to_rest(resp, choice))
 
     async def _call(
         self,
@@ -212,7 +221,7 @@ class HttpIngress:
         assert exchange.response is not None
         return exchange.response
 
-    async def _pass_infer(self, request: web.Request, body: bytes) -> web.Response:
+    async def _pass_infer(self, request: web.Request, body: RestBody) -> web.Response:
         exchange = _RawExchange(request.path, body)
         call = Call(
             method=contract.MODEL_INFER,
@@ -222,13 +231,13 @@ class HttpIngress:
             peer=request.remote or "",
             model=request.match_info.get("model", ""),
             exchange=exchange,
-            request_bytes=len(body),
+            request_bytes=len(body.body),
         )
         outcome = await self._chain(call)
         if exchange.status == 0:
             raise SidecarError(outcome.code, outcome.message)
-        call.response_bytes = len(exchange.body)
-        return web.Response(status=exchange.status, body=exchange.body, content_type="application/json")
+        call.response_bytes = len(exchange.body.body)
+        return _rest_response(exchange.status, exchange.body)
 
     def _deadline(self, request: web.Request) -> Deadline:
         """The configured timeout, or sooner the caller's `grpc-timeout` header (as grpc-gateway reads it)."""
@@ -304,8 +313,9 @@ def _boolean(body: dict[str, object], why_not: str) -> web.Response:
     return web.json_response({**body, "error": why_not}, status=400)
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+def _rest_response(status: int, rest: RestBody) -> web.Response:
+    headers = {} if rest.header_length is None else {HEADER: str(rest.header_length)}
+    return web.Response(status=status, body=rest.body, content_type=rest.content_type, headers=headers)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
