@@ -484,13 +484,18 @@ def _peak() -> Iterator[list[int]]:
 # Objects of these types belong to connections (or to what lives as long as the relays); the event
 # loop's own (timers, handles) come and go with it.
 _CONNECTION_TYPES: Final = ("sidecar.", "hpack.", "asyncio.streams.", "uvloop.loop.TCPTransport")
+# ... but for these, which live as long as the process: one metrics series per (method, model, code)
+# a call first used, bounded by the label caps (telemetry/request_stats.py), not by connections.
+_PROCESS_TYPES: Final = ("sidecar.telemetry.request_stats.",)
 
 
 def _census() -> collections.Counter[str]:
     """Live objects by type, of the types in _CONNECTION_TYPES' modules."""
     gc.collect()
     names = (f"{getattr(type(o), '__module__', '')}.{type(o).__qualname__}" for o in gc.get_objects())
-    return collections.Counter(n for n in names if n.startswith(_CONNECTION_TYPES))
+    return collections.Counter(
+        n for n in names if n.startswith(_CONNECTION_TYPES) and not n.startswith(_PROCESS_TYPES)
+    )
 
 
 def _grown(before: collections.Counter[str]) -> dict[str, int]:
