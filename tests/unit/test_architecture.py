@@ -6,7 +6,8 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[2] / "sidecar"
 
 # Pure mechanisms and vocabulary: no I/O libraries, no adapters.
-PURE = ["core", "filters/chain.py", "health/readiness.py", "oip", "breaker", "balancer", "outlier", "retry",
+PURE = ["core", "filters/chain.py", "health/readiness.py", "health/probe_window.py", "health/loop_lag.py",
+        "oip", "breaker", "balancer", "outlier", "retry",
         "drain/quiet_period.py", "filters/arrivals.py", "discovery/loss_guard.py",
         "discovery/endpoint.py", "discovery/eureka_registry.py", "registry/instance.py",
         "telemetry/names.py", "telemetry/b3.py", "drain/settings.py",
