@@ -109,6 +109,11 @@ class Telemetry:
     def watch_egress(self, stats: Callable[[], Mapping[str, Any]]) -> None:
         self.metrics.watch_egress(stats)
 
+    def watch_health(
+        self, lag: Callable[[], float], stalled: Callable[[], float], probes: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self.metrics.watch_health(lag, stalled, probes)
+
     def exposition(self) -> Callable[[], tuple[bytes, str]] | None:
         """What GET /metrics serves; None when metrics are off (the HTTP listener has no such route)."""
         return self._exposition

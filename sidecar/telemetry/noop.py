@@ -31,6 +31,11 @@ class NoMetrics:
     def watch_egress(self, stats: Callable[[], Mapping[str, Any]]) -> None:
         pass
 
+    def watch_health(
+        self, lag: Callable[[], float], stalled: Callable[[], float], probes: Callable[[], Mapping[str, int]]
+    ) -> None:
+        pass
+
 
 class NoTracing:
     """Tracing off: no spans, nothing to export; a call's ids are the ones its caller sent."""

@@ -106,6 +106,12 @@ class SidecarMetrics:
         """Expose egress resilience (retries, budget, breakers, ejections) read at scrape time."""
         self.registry.register(_EgressCollector(stats))
 
+    def watch_health(
+        self, lag: Callable[[], float], stalled: Callable[[], float], probes: Callable[[], Mapping[str, int]]
+    ) -> None:
+        """Expose the event loop's lag (worst lately, stalled seconds in all) and the probes by verdict."""
+        self.registry.register(_HealthCollector(lag, stalled, probes))
+
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
@@ -181,6 +187,36 @@ class _EgressCollector(Collector):
                 breaker.add_metric((service, state), 1.0 if s.get("service_breaker") == state else 0.0)
         yield ejected
         yield breaker
+
+
+class _HealthCollector(Collector):
+    """What the prober sees: the loop's lag, from its monitor, and the probes' verdicts."""
+
+    def __init__(
+        self, lag: Callable[[], float], stalled: Callable[[], float], probes: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self._lag = lag
+        self._stalled = stalled
+        self._probes = probes
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            f"{PREFIX}_event_loop_lag_seconds",
+            "Largest delay of the event loop's timer over the last 10 s: how long the loop was busy.",
+            value=self._lag(),
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_event_loop_stalled_seconds",
+            "Time the event loop ran its timer late, summed; its rate is the fraction of time stalled.",
+            value=self._stalled(),
+        )
+        probes = CounterMetricFamily(
+            f"{PREFIX}_model_probes", "Model probes by verdict (inconclusive: the loop lagged).",
+            labels=("verdict",),
+        )  # fmt: skip
+        for verdict, count in self._probes().items():
+            probes.add_metric((verdict,), float(count))
+        yield probes
 
 
 class InFlight:
