@@ -1,9 +1,9 @@
 """The composition root: builds every part from the config, owns start/stop order and the drain.
 
 The parts are listed once, in start order, each with its stop beside its start
-(`Sidecar._parts`): model link, telemetry, egress channels, the Eureka client,
-prober, discovery, admin, the call listeners, registrar (which registers once
-the model is ready). They stop in reverse. On SIGTERM or POST /admin/drain the
+(`Sidecar._parts`): model link, probe link, telemetry, egress channels, the Eureka
+client, loop-lag monitor, prober, discovery, admin, the call listeners, registrar
+(which registers once the model is ready). They stop in reverse. On SIGTERM or POST /admin/drain the
 drain comes first, as aiohttp's runner stops its sites before its cleanup:
 report not-ready (readiness, grpc health, Eureka OUT_OF_SERVICE), keep serving
 while callers still come (sidecar/drain/quiet_period.py), stop accepting and let in-flight calls
@@ -47,6 +47,8 @@ from sidecar.egress.router import EgressRouter
 from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
+from sidecar.health.loop_lag import WORST_WINDOW, LagRecord, LoopLagMonitor
+from sidecar.health.probe_window import LIMIT_FACTOR
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.dataplane import GrpcDataplane
@@ -72,22 +74,29 @@ class Sidecar:
         self.drained = asyncio.Event()
         # A preStop hook asked for the drain: once drained, wait for SIGTERM rather than exit.
         self.hold_after_drain = False
-        self.link: ModelLink = (
-            HttpModelLink(config.model_address, config.max_message_bytes)
-            if config.model_protocol == "http"
-            else GrpcModelLink(config.model_address, config.max_message_bytes)
-        )
+        self.link = _model_link(config)
         self.readiness = Readiness(config.probe_failure_threshold, config.probe_success_threshold)
+        # The prober has a connection of its own, so no data-plane call queues ahead of a probe, and
+        # judges a timeout against the loop's measured lag (docs/operations.md, "Readiness under load").
+        self.probe_link = _model_link(config)
+        self.loop_lag = LagRecord(horizon=2 * max(WORST_WINDOW, LIMIT_FACTOR * config.probe_timeout))
+        self.lag_monitor = LoopLagMonitor(self.loop_lag, monotonic)
         self.prober = Prober(
-            self.link,
+            self.probe_link,
             self.readiness,
             models=config.models,
             interval=config.probe_interval,
             timeout=config.probe_timeout,
+            lag=self.loop_lag,
         )
         # Observability parts that are off add no filter; telemetry's outer filters see rejected calls too.
         self.telemetry = Telemetry(config)
         self.telemetry.watch(self.readiness)
+        self.telemetry.watch_health(
+            lambda: self.loop_lag.worst(monotonic()),
+            lambda: self.loop_lag.stalled_total,
+            lambda: self.prober.verdicts,
+        )
         # Outermost: every call that reaches ingress counts as a caller still picking this instance.
         self.arrivals = ArrivalCounter()
         filters: list[Filter] = [
@@ -216,9 +225,11 @@ class Sidecar:
         """Every part in start order, its stop beside its start; they stop in reverse."""
         return [
             Part("model link", stop=self.link.close),
+            Part("probe link", stop=self.probe_link.close),
             Part("telemetry", start=self._start_telemetry, stop=self.telemetry.stop),
             Part("egress channels", stop=self.channels.close),
             self._eureka_client,
+            _task(self.lag_monitor.run, "loop-lag-monitor"),
             _task(self.prober.run, "model-prober"),
             _task(self.discovery.run, "discovery"),
             Part("admin listener", start=self.admin.start, stop=self.admin.stop),
@@ -338,6 +349,13 @@ def _task(run: Callable[[], Coroutine[Any, Any, None]], name: str) -> Part:
                 await task
 
     return Part(name, start=start, stop=stop)
+
+
+def _model_link(config: SidecarConfig) -> ModelLink:
+    """A link to the model with a connection of its own."""
+    if config.model_protocol == "http":
+        return HttpModelLink(config.model_address, config.max_message_bytes)
+    return GrpcModelLink(config.model_address, config.max_message_bytes)
 
 
 def _advertised_ip(config: SidecarConfig, host: str) -> str:
