@@ -47,6 +47,7 @@ from sidecar.egress.router import EgressRouter
 from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
+from sidecar.governance.assembly import Governance
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.dataplane import GrpcDataplane
@@ -90,6 +91,17 @@ class Sidecar:
         self.telemetry.watch(self.readiness)
         # Outermost: every call that reaches ingress counts as a caller still picking this instance.
         self.arrivals = ArrivalCounter()
+        egress_policies = load_policies(
+            pathlib.Path(config.egress_policy_file) if config.egress_policy_file else None
+        )
+        # Auth, RBAC, limits and admission from the policy document; no filter without one.
+        self.governance = Governance(
+            config,
+            self.readiness,
+            egress=lambda policies: self.router.set_policies(policies),
+            egress_default=egress_policies,
+        )
+        self.telemetry.watch_governance(self.governance)
         filters: list[Filter] = [
             self.arrivals,
             *self.telemetry.outer_filters(
@@ -99,6 +111,7 @@ class Sidecar:
                 ),
             ),
             ReadinessGate(self.readiness),
+            *self.governance.filters(),
             *self.telemetry.inner_filters("ingress", upstream=config.model_address),
         ]
         self.grpc: GrpcDataplane
@@ -110,6 +123,7 @@ class Sidecar:
                 model_address=config.model_address,
                 filters=filters,
                 readiness=self.readiness,
+                read_model=self.governance.enabled,
             )
         else:
             # Imported only when it runs: its grpc.health.v1 servicer and transcoder serve no relay.
@@ -162,11 +176,8 @@ class Sidecar:
             self.discovery = StaticDiscovery.from_file(pathlib.Path(config.registry_file))
         else:
             self.discovery = StaticDiscovery(Snapshot())
-        self.router = EgressRouter(
-            self.discovery,
-            load_policies(pathlib.Path(config.egress_policy_file) if config.egress_policy_file else None),
-            zone=config.zone,
-        )
+        active_egress = self.governance.active().policy.egress
+        self.router = EgressRouter(self.discovery, active_egress or egress_policies, zone=config.zone)
         self.telemetry.watch_egress(self.router.stats)
         self.channels = ChannelPool(config.max_message_bytes)
         self.discovery.watch(self.channels.retain)
@@ -198,6 +209,7 @@ class Sidecar:
             egress=self.router.stats,
             drain=self._request_drain,
             drained=self.drained,
+            policy=self.governance.describe,
         )
         # The model container's preStop hook waits here (pod IP) for the drain to be done.
         self._drain_wait = Part("drain-wait listener")
@@ -218,6 +230,8 @@ class Sidecar:
             Part("model link", stop=self.link.close),
             Part("telemetry", start=self._start_telemetry, stop=self.telemetry.stop),
             Part("egress channels", stop=self.channels.close),
+            # Before the listeners: the policy, its key set and Redis are there for the first call.
+            Part("governance", start=self.governance.start, stop=self.governance.stop),
             self._eureka_client,
             _task(self.prober.run, "model-prober"),
             _task(self.discovery.run, "discovery"),

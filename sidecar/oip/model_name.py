@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from inference import grpc_service_pb2 as pb
+from sidecar.oip import contract
 
-_OIP = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
 # The contract methods whose request message names a model in field 1.
 MODEL_METHODS: Final = frozenset(
-    f"/{_OIP.full_name}/{name}"
-    for name in ("ModelInfer", "ModelMetadata", "ModelReady", "ModelStreamInfer")
-    if name in _OIP.methods_by_name
+    {contract.MODEL_INFER, contract.MODEL_METADATA, contract.MODEL_READY, contract.MODEL_STREAM_INFER}
 )
 # Those of them that are unary: their one request message is there before the verdict.
-UNARY_MODEL_METHODS: Final = MODEL_METHODS - {f"/{_OIP.full_name}/ModelStreamInfer"}
+UNARY_MODEL_METHODS: Final = MODEL_METHODS - {contract.MODEL_STREAM_INFER}
 # gRPC's message prefix: one compressed-flag byte and a 4-byte big-endian length.
 PREFIX_LEN: Final = 5
 # A model name longer than this is not read (the call is treated as naming none).

@@ -30,10 +30,10 @@ from typing import Any, Final
 from sidecar.admission.limits import AimdSettings, GradientSettings
 from sidecar.core.errors import ConfigError
 from sidecar.egress.policy import EgressPolicies, policies_from
+from sidecar.oip import contract
 from sidecar.policy.reader import Fields, PolicyError
 from sidecar.rbac.matcher import Rule
 
-_OIP_SERVICE: Final = "inference.GRPCInferenceService"
 # The allow-list's ceiling: asymmetric algorithms only ("none" and HS* never, whatever is asked).
 # "Ed25519" is EdDSA's fully specified name (RFC 9864).
 SUPPORTED_ALGORITHMS: Final = ("RS256", "ES256", "EdDSA", "Ed25519")
@@ -227,7 +227,7 @@ def method_paths(names: tuple[str, ...], at: str) -> frozenset[str]:
                 raise PolicyError(
                     f"{at}: {name!r} is neither an OIP method name nor a /package.Service/Method path"
                 )
-            name = f"/{_OIP_SERVICE}/{name}"
+            name = contract.path(name)
         paths.add(name)
     return frozenset(paths)
 

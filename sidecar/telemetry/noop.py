@@ -31,6 +31,9 @@ class NoMetrics:
     def watch_egress(self, stats: Callable[[], Mapping[str, Any]]) -> None:
         pass
 
+    def register(self, collector: object) -> None:
+        pass
+
 
 class NoTracing:
     """Tracing off: no spans, nothing to export; a call's ids are the ones its caller sent."""

@@ -106,6 +106,10 @@ class SidecarMetrics:
         """Expose egress resilience (retries, budget, breakers, ejections) read at scrape time."""
         self.registry.register(_EgressCollector(stats))
 
+    def register(self, collector: Collector) -> None:
+        """Another part's metrics, read at scrape time (governance's)."""
+        self.registry.register(collector)
+
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4

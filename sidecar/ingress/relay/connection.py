@@ -26,7 +26,7 @@ from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.relay import calls, health
+from sidecar.ingress.relay import calls, first_message, health
 from sidecar.ingress.relay import frames as f
 from sidecar.ingress.relay import grpc_headers as gh
 from sidecar.ingress.relay.calls import Stream
@@ -34,6 +34,7 @@ from sidecar.ingress.relay.framing import Frame, FrameBuffer, header_block
 from sidecar.ingress.relay.hpack_decoder import Decoder, HPACKDecodeError
 from sidecar.ingress.relay.outbox import Outbox
 from sidecar.ingress.relay.protocols import ModelProtocol
+from sidecar.oip import model_name
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,13 @@ class RelayConnection:
         readiness: Readiness,
         healthy_services: frozenset[str],
         on_close: Callable[[RelayConnection], None],
+        read_model: bool = False,
     ) -> None:
+        """`read_model`: the filters need the model a contract call names, so its verdict waits
+        for the start of its request message (first_message.py)."""
+        self._read_model = read_model
+        # The call whose verdict waits for its first request bytes, and its Call.
+        self._awaiting: tuple[Stream, Call] | None = None
         self._upstream = upstream
         self._chain = chain
         self._readiness = readiness
@@ -204,6 +211,12 @@ class RelayConnection:
         self._client_in.feed(data)
         if self._connecting or self._pending is not None:
             self._out.hold_client("held", self._client_in.buffered > _HELD_HIGH)
+            if self._awaiting is not None and not self._connecting:
+                self._out.begin()
+                try:
+                    self._start_awaiting()
+                finally:
+                    self._out.end()
             return
         self._read_client()
 
@@ -216,6 +229,8 @@ class RelayConnection:
         self._out.begin()
         try:
             self._read_client_frames()
+            if self._awaiting is not None:
+                self._start_awaiting()
         finally:
             self._out.end()
 
@@ -449,6 +464,11 @@ class RelayConnection:
         # Header blocks must reach the model in the client's order: hold the client's frames
         # until this call's verdict (forward() admits it, or the chain ends without forwarding).
         self._pending = st
+        if self._read_model and not st.end_stream and path in model_name.UNARY_MODEL_METHODS:
+            # The verdict needs the model named in the request: it starts once those bytes are
+            # in the held frames (_start_awaiting, after this scan or at the next read).
+            self._awaiting = (st, call)
+            return
         # The chain's first step runs now, in this read's callback (calls.py): an admitted call's
         # HEADERS leave in the same write as the rest of the read.
         self._eager = True
@@ -456,6 +476,26 @@ class RelayConnection:
             calls.start(st, self._run_call(call, st))
         finally:
             self._eager = False
+
+    def _start_awaiting(self) -> None:
+        """Start the awaiting call's chain if its model name is in (or never will be)."""
+        assert self._awaiting is not None
+        st, call = self._awaiting
+        if st.sid not in self._streams or self._closed:
+            self._awaiting = None
+            return
+        window = self._client_in.window()
+        name: str | None = model_name.NEED_MORE
+        ended = False
+        if window is not None:
+            enough = model_name.PREFIX_LEN + 2 * model_name.MAX_NAME
+            data, ended = first_message.gathered(*window, st.sid, enough)
+            name = model_name.from_grpc_frame(data)
+        if name is model_name.NEED_MORE and not ended and self._client_in.buffered <= _HELD_HIGH:
+            return
+        self._awaiting = None
+        call.model = name or ""
+        calls.start(st, self._run_call(call, st))
 
     async def _run_call(self, call: Call, st: Stream) -> Outcome:
         try:

@@ -37,7 +37,10 @@ class RelayDataplane:
         model_address: str,
         filters: Sequence[Filter],
         readiness: Readiness,
+        read_model: bool = False,
     ) -> None:
+        """`read_model`: the filters need the model a contract call names (governance is on)."""
+        self._read_model = read_model
         self._host = host
         self._requested_port = port
         self._port = 0
@@ -71,6 +74,7 @@ class RelayDataplane:
             readiness=self._readiness,
             healthy_services=_HEALTHY_SERVICES,
             on_close=self._connections.discard,
+            read_model=self._read_model,
         )
         self._connections.add(conn)
         return conn
