@@ -212,11 +212,7 @@ class RelayConnection:
         if self._connecting or self._pending is not None:
             self._out.hold_client("held", self._client_in.buffered > _HELD_HIGH)
             if self._awaiting is not None and not self._connecting:
-                self._out.begin()
-                try:
-                    self._start_awaiting()
-                finally:
-                    self._out.end()
+                self._read_client()
             return
         self._read_client()
 
@@ -229,8 +225,9 @@ class RelayConnection:
         self._out.begin()
         try:
             self._read_client_frames()
-            if self._awaiting is not None:
-                self._start_awaiting()
+            # A call waiting for its model name decided at once: read on (a loop, not recursion).
+            while self._awaiting is not None and self._start_awaiting():
+                self._read_client_frames()
         finally:
             self._out.end()
 
@@ -477,13 +474,14 @@ class RelayConnection:
         finally:
             self._eager = False
 
-    def _start_awaiting(self) -> None:
-        """Start the awaiting call's chain if its model name is in (or never will be)."""
+    def _start_awaiting(self) -> bool:
+        """Start the awaiting call's chain if its model name is in (or never will be); True if its
+        verdict came at once, so the held frames can be read on."""
         assert self._awaiting is not None
         st, call = self._awaiting
         if st.sid not in self._streams or self._closed:
             self._awaiting = None
-            return
+            return False
         window = self._client_in.window()
         name: str | None = model_name.NEED_MORE
         ended = False
@@ -492,10 +490,16 @@ class RelayConnection:
             data, ended = first_message.gathered(*window, st.sid, enough)
             name = model_name.from_grpc_frame(data)
         if name is model_name.NEED_MORE and not ended and self._client_in.buffered <= _HELD_HIGH:
-            return
+            return False
         self._awaiting = None
         call.model = name or ""
-        calls.start(st, self._run_call(call, st))
+        # As for a call started in the scan: a verdict now leaves the reading to the caller.
+        self._eager = True
+        try:
+            calls.start(st, self._run_call(call, st))
+        finally:
+            self._eager = False
+        return self._pending is None
 
     async def _run_call(self, call: Call, st: Stream) -> Outcome:
         try:
