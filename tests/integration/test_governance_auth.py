@@ -58,7 +58,14 @@ def sidecar(request: pytest.FixtureRequest, model: Proc, keys: Keys, tmp_path_fa
     d: pathlib.Path = tmp_path_factory.mktemp("auth")
     (d / "policy.yaml").write_text(POLICY)
     keys.write(d / "jwks.json")
-    flags = ("--dataplane", request.param, "--policy-file", str(d / "policy.yaml"), "--jwks-file", str(d / "jwks.json"))
+    flags = (
+        "--dataplane",
+        request.param,
+        "--policy-file",
+        str(d / "policy.yaml"),
+        "--jwks-file",
+        str(d / "jwks.json"),
+    )
     with running(start_sidecar(model.ports["grpc"], *flags)) as proc:
         yield proc
 
@@ -97,11 +104,17 @@ def _tamper_header(token: str) -> str:
 
 def battery(keys: Keys) -> list[tuple[str, list[tuple[str, str]]]]:
     public_pem = keys.rsa.as_pem(private=False)
-    bearer = lambda t: [("authorization", f"Bearer {t}")]  # noqa: E731
+
+    def bearer(token: str) -> list[tuple[str, str]]:
+        return [("authorization", f"Bearer {token}")]
+
     good = keys.token()
     return [
         ("alg none", bearer(_forged({"alg": "none", "kid": "rsa-1"}, _claims(), None))),
-        ("HS256 with the RSA public key", bearer(_forged({"alg": "HS256", "kid": "rsa-1"}, _claims(), public_pem))),
+        (
+            "HS256 with the RSA public key",
+            bearer(_forged({"alg": "HS256", "kid": "rsa-1"}, _claims(), public_pem)),
+        ),
         ("expired", bearer(keys.token(lifetime=-60))),
         ("nbf in the future", bearer(keys.token(nbf=int(__import__("time").time()) + 600))),
         ("wrong aud", bearer(keys.token(aud="someone-else"))),
@@ -110,7 +123,10 @@ def battery(keys: Keys) -> list[tuple[str, list[tuple[str, str]]]]:
         ("tampered payload", bearer(_tamper_payload(good))),
         ("tampered header", bearer(_tamper_header(good))),
         ("missing token", []),
-        ("two authorization headers", [("authorization", f"Bearer {good}"), ("authorization", f"Bearer {good}")]),
+        (
+            "two authorization headers",
+            [("authorization", f"Bearer {good}"), ("authorization", f"Bearer {good}")],
+        ),
         ("a claim header without a token", [("x-auth-sub", "admin")]),
     ]
 
@@ -140,12 +156,16 @@ async def test_every_bad_token_is_refused_and_none_reaches_the_model(sidecar: Pr
     assert (await model_counters(model))["calls"] == before, "a refused call reached the model"
     # The control: a good token of each algorithm reaches it, exactly once each.
     for alg in ("RS256", "ES256", "EdDSA"):
-        code, details = await _grpc_code(sidecar.ports["grpc"], [("authorization", f"Bearer {keys.token(alg)}")])
+        code, details = await _grpc_code(
+            sidecar.ports["grpc"], [("authorization", f"Bearer {keys.token(alg)}")]
+        )
         assert code == "OK", f"{alg}: {details}"
     assert (await model_counters(model))["calls"] == before + 3
 
 
-async def test_claims_reach_the_model_and_client_sent_claim_headers_never_do(sidecar: Proc, model: Proc, keys: Keys):
+async def test_claims_reach_the_model_and_client_sent_claim_headers_never_do(
+    sidecar: Proc, model: Proc, keys: Keys
+):
     token = keys.token(sub="alice", roles=["reader", "ops"])
     metadata = [("authorization", f"Bearer {token}"), ("x-auth-sub", "admin"), ("x-auth-roles", "root")]
     assert (await _grpc_code(sidecar.ports["grpc"], metadata))[0] == "OK"
@@ -156,13 +176,17 @@ async def test_claims_reach_the_model_and_client_sent_claim_headers_never_do(sid
 
 
 async def test_unknown_kid_message_names_it(sidecar: Proc, keys: Keys):
-    _, details = await _grpc_code(sidecar.ports["grpc"], [("authorization", f"Bearer {keys.token(kid='rsa-404')}")])
+    _, details = await _grpc_code(
+        sidecar.ports["grpc"], [("authorization", f"Bearer {keys.token(kid='rsa-404')}")]
+    )
     assert "rsa-404" in details
 
 
 def _rest(port: int, headers: dict[str, str], query: str = "") -> int:
     body = json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}).encode()
-    req = urllib.request.Request(f"http://{HOST}:{port}/v2/models/digits/infer{query}", data=body, headers=headers)
+    req = urllib.request.Request(
+        f"http://{HOST}:{port}/v2/models/digits/infer{query}", data=body, headers=headers
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return int(r.status)

@@ -73,7 +73,9 @@ def _check(plane: str, tally: Tally) -> None:
     # The window is the time calls were offered in (the client may fall a little behind).
     window = tally.ended - tally.started
     expected = RATE * window + BURST
-    assert abs(admitted - expected) <= 0.05 * expected, f"{plane}: {admitted} admitted, expected {expected:.0f}"
+    assert abs(admitted - expected) <= 0.05 * expected, (
+        f"{plane}: {admitted} admitted, expected {expected:.0f}"
+    )
     assert abs(expected - EXPECTED) <= 0.05 * EXPECTED, f"{plane}: offered for {window:.1f} s, not {SECONDS}"
 
 
@@ -89,7 +91,9 @@ async def test_local_limit_is_accurate_on_grpc(local_sidecars: dict[str, Proc], 
 
 async def test_local_limit_is_accurate_on_rest(local_sidecars: dict[str, Proc]):
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
-        tally = await open_loop(OFFERED, SECONDS, rest_caller(session, local_sidecars["relay"].ports["http"], "rest"))
+        tally = await open_loop(
+            OFFERED, SECONDS, rest_caller(session, local_sidecars["relay"].ports["http"], "rest")
+        )
     _check("rest", tally)
 
 
@@ -105,12 +109,18 @@ async def test_three_sidecars_share_one_redis_limit(model: Proc, tmp_path: pathl
     policy.write_text(_global("open"))
     with running_redis() as redis:
         flags = ("--policy-file", str(policy), "--redis-address", redis.address, "--redis-timeout", "50ms")
-        sidecars = [start_sidecar(model.ports["grpc"], "--dataplane", dp, *flags) for dp in ("relay", "grpcio", "relay")]
+        sidecars = [
+            start_sidecar(model.ports["grpc"], "--dataplane", dp, *flags)
+            for dp in ("relay", "grpcio", "relay")
+        ]
         try:
             channels = [grpc.aio.insecure_channel(f"{HOST}:{s.ports['grpc']}") for s in sidecars]
             # One client, spread over three replicas: the limit is the client's, across all of them.
             tallies = await asyncio.gather(
-                *(open_loop(OFFERED / 3, SECONDS, grpc_caller(ch, (("x-client-id", "shared"),))) for ch in channels)
+                *(
+                    open_loop(OFFERED / 3, SECONDS, grpc_caller(ch, (("x-client-id", "shared"),)))
+                    for ch in channels
+                )
             )
             for ch in channels:
                 await ch.close()
@@ -120,7 +130,9 @@ async def test_three_sidecars_share_one_redis_limit(model: Proc, tmp_path: pathl
     admitted = sum(_admitted(t) for t in tallies)
     window = max(t.ended for t in tallies) - min(t.started for t in tallies)
     expected = RATE * window + BURST
-    assert abs(admitted - expected) <= 0.05 * expected, f"{admitted} admitted by three sidecars, expected {expected:.0f}"
+    assert abs(admitted - expected) <= 0.05 * expected, (
+        f"{admitted} admitted by three sidecars, expected {expected:.0f}"
+    )
 
 
 @pytest.mark.parametrize("failure_mode", ["open", "closed"])

@@ -1,4 +1,4 @@
-"""Helpers for the governance tests: the counting model, JWTs and a JWKS, policy files, load at a fixed rate."""
+"""Helpers for the governance tests: the counting model, JWTs and a JWKS, load at a fixed rate."""
 
 from __future__ import annotations
 
@@ -56,15 +56,25 @@ class Keys:
         path.write_text(self.jwks())
         return path
 
-    def token(self, alg: str = "RS256", *, kid: str | None = None, lifetime: float = 300, **claims: Any) -> str:
+    def token(
+        self, alg: str = "RS256", *, kid: str | None = None, lifetime: float = 300, **claims: Any
+    ) -> str:
         now = int(time.time())
-        body: dict[str, Any] = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": now + lifetime, "nbf": now}
+        body: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "alice",
+            "exp": now + lifetime,
+            "nbf": now,
+        }
         body.update(claims)
         key = {"RS256": self.rsa, "ES256": self.ec, "EdDSA": self.ed}[alg]
         header = {"alg": alg, "kid": kid if kid is not None else key.kid}
         with warnings.catch_warnings():  # EdDSA is Ed25519 since RFC 9864; joserfc warns on each use
             warnings.simplefilter("ignore", SecurityWarning)
-            return jwt.encode(header, {k: v for k, v in body.items() if v is not None}, key, algorithms=ALGORITHMS)
+            return jwt.encode(
+                header, {k: v for k, v in body.items() if v is not None}, key, algorithms=ALGORITHMS
+            )
 
 
 def infer_request(model: str = "digits") -> bytes:

@@ -28,7 +28,7 @@ READY = "governed model listening on "
 COUNTERS = "/test.Counters/"
 
 
-class Model(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc]
+class Model(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, delay: float, capacity: int) -> None:
         self.delay = delay
         self.slots = asyncio.Semaphore(capacity)
@@ -84,7 +84,10 @@ def counters(model: Model) -> grpc.GenericRpcHandler:
 
     return grpc.method_handlers_generic_handler(
         "test.Counters",
-        {"Get": grpc.unary_unary_rpc_method_handler(get), "Reset": grpc.unary_unary_rpc_method_handler(reset)},
+        {
+            "Get": grpc.unary_unary_rpc_method_handler(get),
+            "Reset": grpc.unary_unary_rpc_method_handler(reset),
+        },
     )
 
 
