@@ -102,18 +102,21 @@ class Sidecar:
             egress_default=egress_policies,
         )
         self.telemetry.watch_governance(self.governance)
-        filters: list[Filter] = [
-            self.arrivals,
-            *self.telemetry.outer_filters(
-                "ingress",
-                local=lambda protocol: (
-                    config.listen_host, self.grpc.port if protocol == "grpc" else self.http.port
+        def ingress_filters(*, queueing: bool) -> list[Filter]:
+            return [
+                self.arrivals,
+                *self.telemetry.outer_filters(
+                    "ingress",
+                    local=lambda protocol: (
+                        config.listen_host, self.grpc.port if protocol == "grpc" else self.http.port
+                    ),
                 ),
-            ),
-            ReadinessGate(self.readiness),
-            *self.governance.filters(),
-            *self.telemetry.inner_filters("ingress", upstream=config.model_address),
-        ]
+                ReadinessGate(self.readiness),
+                *self.governance.filters(queueing=queueing),
+                *self.telemetry.inner_filters("ingress", upstream=config.model_address),
+            ]
+
+        filters = ingress_filters(queueing=True)
         self.grpc: GrpcDataplane
         self.dataplane = grpc_dataplane(config.dataplane, config.model_protocol)
         if self.dataplane == "relay":
@@ -121,7 +124,7 @@ class Sidecar:
                 host=config.listen_host,
                 port=config.grpc_port,
                 model_address=config.model_address,
-                filters=filters,
+                filters=ingress_filters(queueing=False),
                 readiness=self.readiness,
                 read_model=self.governance.enabled,
             )

@@ -4,11 +4,10 @@ Each takes one sample per finished call (its round-trip time and the number in f
 started) and publishes `limit`. Health checks and cancelled calls are never samples: the caller
 (sidecar/admission/controller.py) leaves them out.
 
-- Gradient follows Netflix concurrency-limits' Gradient2: a long-window average RTT against a
-  short one; limit = limit * gradient + headroom, gradient = tolerance * long / short clamped to
-  [0.5, 1], smoothed. Like Envoy's adaptive concurrency filter it re-learns the unloaded RTT
-  every `probe_interval`: for `probe_samples` samples the limit is held at `probe_limit`, and the
-  lowest RTT seen then becomes the long average. The floor `min_limit` and the probe level
+- Gradient combines Netflix concurrency-limits' Gradient2 update (limit * gradient + headroom,
+  gradient clamped to [0.5, 1], smoothed) with Envoy adaptive concurrency's reference: the
+  unloaded RTT measured at a probe level, not a long average, which a model overloaded from
+  the first call would make look normal. The floor `min_limit` and the probe level
   `probe_limit` are separate: the floor protects throughput, the probe only measures.
 - AIMD adds one when a sample is good and the limit is in use, multiplies by `backoff` when a
   sample is slower than `timeout` or dropped (the model answered RESOURCE_EXHAUSTED/UNAVAILABLE).
@@ -44,14 +43,13 @@ class GradientSettings:
     initial_limit: int = 20
     min_limit: int = 1
     max_limit: int = 1000
-    probe_limit: int = 1
+    probe_limit: int = 2
     # Latency the limit tolerates before shrinking, as a multiple of the unloaded RTT.
     tolerance: float = 1.5
     smoothing: float = 0.2
-    long_window: int = 600  # samples
-    short_window: int = 10  # samples
-    probe_interval: float = 60.0  # seconds; 0 = never re-probe
-    probe_samples: int = 25
+    window: int = 20  # samples per update of the limit
+    probe_interval: float = 60.0  # seconds; 0 = measure the unloaded RTT once, at start
+    probe_samples: int = 20
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_limit <= self.initial_limit <= self.max_limit:
@@ -60,26 +58,39 @@ class GradientSettings:
             raise ValueError("needs 1 <= probe_limit <= max_limit")
         if self.tolerance < 1.0 or not 0.0 < self.smoothing <= 1.0:
             raise ValueError("needs tolerance >= 1 and 0 < smoothing <= 1")
-        if self.long_window < 1 or self.short_window < 1 or self.probe_samples < 1 or self.probe_interval < 0:
-            raise ValueError("windows and probe_samples must be at least 1, probe_interval >= 0")
+        if self.window < 1 or self.probe_samples < 1 or self.probe_interval < 0:
+            raise ValueError("window and probe_samples must be at least 1, probe_interval >= 0")
 
 
 class GradientLimit:
+    """The unloaded RTT comes from a probe (as in Envoy's adaptive concurrency filter: at start and
+    every `probe_interval`, the limit is held at `probe_limit` for `probe_samples` samples and their
+    lowest RTT is kept); every `window` samples their mean is compared with it:
+    gradient = tolerance * unloaded / mean, clamped to [0.5, 1], and
+    limit = limit * gradient + sqrt(limit) (the headroom that lets it probe upwards), smoothed."""
+
     def __init__(self, settings: GradientSettings, clock: Clock) -> None:
         self._s = settings
         self._clock = clock
         self._estimate = float(settings.initial_limit)
-        self._long = 0.0
-        self._short = 0.0
-        self._long_n = 0
-        self._probing = 0  # samples left in the current probe
-        self._probe_min = math.inf
-        self._next_probe = clock() + settings.probe_interval if settings.probe_interval else math.inf
-        self.limit = settings.initial_limit
+        self._unloaded = 0.0
+        self._sum = 0.0
+        self._n = 0
+        self._busy = 0  # samples in this window taken while the limit was in use
+        self._next_probe = math.inf
+        self._start_probe()
 
     @property
     def probing(self) -> bool:
         return self._probing > 0
+
+    @property
+    def unloaded_rtt(self) -> float:
+        return self._unloaded
+
+    def _start_probe(self) -> None:
+        self._probing, self._probe_min = self._s.probe_samples, math.inf
+        self.limit = self._s.probe_limit
 
     def sample(self, rtt: float, in_flight: int, dropped: bool) -> None:
         s = self._s
@@ -87,28 +98,28 @@ class GradientLimit:
             self._probe_min = min(self._probe_min, rtt)
             self._probing -= 1
             if not self._probing:
-                # The unloaded RTT re-learnt: the long average restarts from it.
-                self._long, self._long_n, self._short = self._probe_min, 1, self._probe_min
+                self._unloaded = self._probe_min
+                self._sum = self._n = self._busy = 0
                 self.limit = max(s.min_limit, round(self._estimate))
+                if s.probe_interval:
+                    self._next_probe = self._clock() + s.probe_interval
             return
         if self._clock() >= self._next_probe:
-            self._next_probe = self._clock() + s.probe_interval
-            self._probing, self._probe_min = s.probe_samples, math.inf
-            self.limit = s.probe_limit
+            self._start_probe()
             return
-        self._long_n = min(self._long_n + 1, s.long_window)
-        self._long += (rtt - self._long) / self._long_n
-        self._short = rtt if not self._short else self._short + (rtt - self._short) / s.short_window
-        if self._long / self._short > 2.0:
-            # The load went away: let the long average come down quickly (Gradient2 does too).
-            self._long *= 0.95
-        if not dropped and in_flight * 2 < self._estimate:
-            return  # the limit is not in use: a sample says nothing about raising it
-        gradient = max(0.5, min(1.0, s.tolerance * self._long / self._short))
-        if dropped:
-            gradient = 0.5
-        headroom = math.sqrt(self._estimate)
-        target = self._estimate * gradient + headroom
+        self._sum += rtt
+        self._n += 1
+        if dropped or in_flight * 2 >= self._estimate:
+            self._busy += 1
+        if self._n < s.window:
+            return
+        mean = self._sum / self._n
+        busy = self._busy
+        self._sum = self._n = self._busy = 0
+        if not busy:
+            return  # the limit was not in use: these samples say nothing about raising it
+        gradient = max(0.5, min(1.0, s.tolerance * self._unloaded / mean)) if mean > 0 else 1.0
+        target = self._estimate * gradient + math.sqrt(self._estimate)
         estimate = self._estimate * (1 - s.smoothing) + target * s.smoothing
         self._estimate = max(float(s.min_limit), min(float(s.max_limit), estimate))
         self.limit = round(self._estimate)

@@ -33,8 +33,14 @@ class AdmissionFilter:
         active: Callable[[], Active],
         stats: GovernanceStats,
         admission: Callable[[], Admission | None],
+        *,
+        queueing: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`queueing` False sheds instead of queueing: the relay holds a connection's later calls
+        while one awaits its verdict (their header blocks must reach the model in order), so a
+        queued call there would hold calls that could be answered or shed at once."""
+        self._queueing = queueing
         self._active = active
         self._stats = stats
         self._admission = admission
@@ -50,6 +56,8 @@ class AdmissionFilter:
         decision = admission.acquire(priority, remaining)
         if isinstance(decision, Shed):
             return self._shed(call, decision.reason, admission)
+        if decision is False and not self._queueing:
+            return self._shed(call, f"concurrency limit {admission.limit} reached", admission)
         if decision is False:
             reason = await self._wait(admission, priority, remaining, a.policy.admission.queue.timeout)
             if reason:

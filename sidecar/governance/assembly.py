@@ -117,7 +117,9 @@ class Governance:
     def current_admission(self) -> Admission | None:
         return self.admission
 
-    def filters(self) -> list[Filter]:
+    def filters(self, *, queueing: bool = True) -> list[Filter]:
+        """The governance filters, in order; `queueing` False where a waiting call would hold
+        others (the relay: sidecar/filters/admission.py)."""
         if not self.enabled:
             return []
         active = self.active
@@ -125,7 +127,7 @@ class Governance:
             AuthFilter(active, self.stats),
             RbacFilter(active, self.stats),
             RateLimitFilter(active, self.stats, self.table, self.limiter),
-            AdmissionFilter(active, self.stats, self.current_admission),
+            AdmissionFilter(active, self.stats, self.current_admission, queueing=queueing),
         ]
 
     # -- control plane

@@ -325,8 +325,7 @@ def _admission(f: Fields) -> Admission:
     limit = f.text("limit", "off", allowed=("off", "fixed", "gradient", "aimd"))
     gradient = _settings(
         GradientSettings, f.sub("gradient"),
-        ("initial_limit", "min_limit", "max_limit", "probe_limit",
-         "long_window", "short_window", "probe_samples"),
+        ("initial_limit", "min_limit", "max_limit", "probe_limit", "window", "probe_samples"),
         ("tolerance", "smoothing", "probe_interval"),
     )  # fmt: skip
     aimd = _settings(
