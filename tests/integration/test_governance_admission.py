@@ -131,6 +131,7 @@ async def test_gradient_limit_learns_the_models_capacity(model: Proc, tmp_path: 
                 limits.append(
                     json.loads(http_get(sidecar.ports["admin"], "/policy")[1])["admission"]["limit"]
                 )
-    assert tally is not None and set(tally.codes) <= {"OK", "RESOURCE_EXHAUSTED"}, tally.codes
+    assert tally is not None
+    assert set(tally.codes) <= {"OK", "RESOURCE_EXHAUSTED"}, tally.codes
     # From 40 the limit comes down to the model's capacity, with a little headroom to probe above it.
     assert all(2 <= limit <= 2 * CAPACITY for limit in limits), limits
