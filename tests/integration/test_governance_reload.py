@@ -1,4 +1,4 @@
-"""Reload under load: 500 calls/s while the policy is rewritten 20 times, valid and invalid, from both sources.
+"""Reload under load: 500 calls/s while the policy is rewritten 20 times, valid and invalid, two sources.
 
 Client alice is allowed by every version; bob only by even ones. No call may fail except bob's,
 and those only with PERMISSION_DENIED; every valid version becomes active, every invalid one is
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 WRITES = 20
 # Every third write is invalid, each in another way.
-INVALID = [
+INVALID: list[dict[str, object]] = [
     {"rate_limits": {"default": {"rate": -5}}},  # a bad value
     {"rbac": {"rulez": []}},  # an unknown key
     {"grpc_port": 9999},  # a static setting
@@ -81,11 +81,18 @@ async def rewrite_under_load(
             before = policy_state(sidecar)
             write(doc)
             if is_valid:
-                await wait_for(
-                    sidecar, lambda s, v=doc["version"]: s["version"] == v, f"version {doc['version']}"
-                )
+                version = doc["version"]
+
+                def active(state: dict[str, object], version: object = version) -> bool:
+                    return state["version"] == version
+
+                await wait_for(sidecar, active, f"version {version}")
             else:
-                await wait_for(sidecar, lambda s, b=before: s["history"] != b["history"], "a refusal")
+
+                def refused(state: dict[str, object], before: dict[str, object] = before) -> bool:
+                    return state["history"] != before["history"]
+
+                await wait_for(sidecar, refused, "a refusal")
                 state = policy_state(sidecar)
                 assert state["version"] == before["version"], "an invalid policy replaced the active one"
                 assert state["last_error"], state

@@ -1,4 +1,4 @@
-"""A real Spring Cloud Config Server (docker/config-server, built by scripts/build-config-server.sh) for tests.
+"""A real Spring Cloud Config Server (docker/config-server, scripts/build-config-server.sh) for tests.
 
 It serves the files of one directory (the native backend), so a test rewrites a file and the next
 poll sees it. Knows nothing about the sidecar.
