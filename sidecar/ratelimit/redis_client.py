@@ -76,7 +76,13 @@ class RedisClient:
         """Register a Lua script, loaded at each connect; returns its SHA1 for `evalsha`."""
         sha = hashlib.sha1(source.encode()).hexdigest()
         self._scripts[sha] = source.encode()
+        if self.up:
+            self._fire("SCRIPT", "LOAD", source)
         return sha
+
+    def _fire(self, *args: bytes | str | int | float) -> None:
+        """A command whose reply nobody waits for (its failure shows in the counters)."""
+        self.send(*args).add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def send(self, *args: bytes | str | int | float) -> asyncio.Future[resp.Reply]:
         """Send one command; its future has the reply, or RedisUnavailable within `timeout`."""
@@ -110,6 +116,10 @@ class RedisClient:
             return  # it timed out; its reply came anyway
         if isinstance(reply, resp.ReplyError):
             self.errors["error"] += 1
+            if str(reply).startswith("NOSCRIPT"):
+                # Redis lost its scripts (a restart, SCRIPT FLUSH, a failover): load them again.
+                for source in self._scripts.values():
+                    self._fire("SCRIPT", "LOAD", source)
             future.set_exception(RedisUnavailable(f"redis: {reply}"))
         else:
             future.set_result(reply)
