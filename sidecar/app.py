@@ -102,6 +102,7 @@ class Sidecar:
             egress_default=egress_policies,
         )
         self.telemetry.watch_governance(self.governance)
+
         def ingress_filters(*, queueing: bool) -> list[Filter]:
             return [
                 self.arrivals,
