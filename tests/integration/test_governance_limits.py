@@ -15,7 +15,7 @@ import aiohttp
 import grpc.aio
 import pytest
 
-from tests.support.governance import Tally, grpc_caller, open_loop, start_governed_model
+from tests.support.governance import Tally, grpc_caller, ideal_admitted, open_loop, start_governed_model
 from tests.support.procs import HOST, Proc, running, start_sidecar
 from tests.support.redis import running_redis
 
@@ -70,13 +70,16 @@ def local_sidecars(model: Proc, tmp_path_factory) -> Iterator[dict[str, Proc]]:
 
 def _check(plane: str, tally: Tally) -> None:
     admitted = _admitted(tally)
-    # The window is the time calls were offered in (the client may fall a little behind).
     window = tally.ended - tally.started
-    expected = RATE * window + BURST
-    assert abs(admitted - expected) <= 0.05 * expected, (
-        f"{plane}: {admitted} admitted, expected {expected:.0f}"
-    )
-    assert abs(expected - EXPECTED) <= 0.05 * EXPECTED, f"{plane}: offered for {window:.1f} s, not {SECONDS}"
+    # Never more than the limit allows over the window the calls were offered in...
+    assert admitted <= 1.05 * (RATE * window + BURST), f"{plane}: {admitted} admitted in {window:.1f} s"
+    assert abs(window - SECONDS) <= 0.05 * SECONDS, f"{plane}: offered for {window:.1f} s, not {SECONDS}"
+    # ...and within 5 % of what a perfect bucket admits of the load as the client really sent it:
+    # 3000 + burst when the client keeps pace; less when a busy machine stalls it for longer than
+    # burst / rate (100 ms), time no bucket can make up.
+    ideal = ideal_admitted(tally.send_times, RATE, BURST)
+    assert abs(admitted - ideal) <= 0.05 * ideal, f"{plane}: {admitted} admitted, a perfect bucket {ideal}"
+    print(f"{plane}: {admitted} admitted of {tally.sent} in {window:.2f} s; perfect bucket {ideal}")
 
 
 # One plane at a time: on two cores, three clients at 1000/s beside the sidecars and the model
@@ -129,9 +132,12 @@ async def test_three_sidecars_share_one_redis_limit(model: Proc, tmp_path: pathl
                 s.stop()
     admitted = sum(_admitted(t) for t in tallies)
     window = max(t.ended for t in tallies) - min(t.started for t in tallies)
-    expected = RATE * window + BURST
-    assert abs(admitted - expected) <= 0.05 * expected, (
-        f"{admitted} admitted by three sidecars, expected {expected:.0f}"
+    assert admitted <= 1.05 * (RATE * window + BURST), (
+        f"{admitted} admitted by three sidecars in {window:.1f} s"
+    )
+    ideal = ideal_admitted(sorted(t for tally in tallies for t in tally.send_times), RATE, BURST)
+    assert abs(admitted - ideal) <= 0.05 * ideal, (
+        f"{admitted} admitted by three sidecars; a perfect bucket {ideal}"
     )
 
 

@@ -93,6 +93,8 @@ class Tally:
     sent: int = 0
     started: float = 0.0
     ended: float = 0.0
+    # When each call was really sent (loop time): a client starved of CPU sends in bursts.
+    send_times: list[float] = field(default_factory=list)
 
     def add(self, code: str, seconds: float) -> None:
         self.codes[code] = self.codes.get(code, 0) + 1
@@ -116,6 +118,7 @@ async def open_loop(rate: float, duration: float, call: Callable[[], Awaitable[s
         wait = start + i / rate - loop.time()
         if wait > 0:
             await asyncio.sleep(wait)
+        tally.send_times.append(loop.time())
         task = loop.create_task(one())
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -139,3 +142,19 @@ def grpc_caller(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...]
         return "OK"
 
     return call
+
+
+def ideal_admitted(send_times: list[float], rate: float, burst: float) -> int:
+    """What a perfect token bucket admits of calls arriving at `send_times`: the most any limiter
+    can admit of the load as it was really offered (a client that stalls for longer than
+    burst / rate offers less than the limit for that time, and no bucket makes it up)."""
+    from sidecar.core.clock import FakeClock
+    from sidecar.ratelimit.bucket import BucketTable
+
+    clock = FakeClock(send_times[0] if send_times else 0.0)
+    table = BucketTable(1, clock)
+    admitted = 0
+    for t in send_times:
+        clock.now = t
+        admitted += table.take("k", rate, burst) == 0.0
+    return admitted
