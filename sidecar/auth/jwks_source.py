@@ -54,17 +54,23 @@ class JwksSource:
 
     async def run(self) -> None:
         async with aiohttp.ClientSession() as session:
+            failures = 0
             while True:
-                await self.fetch_once(session)
+                ok = await self.fetch_once(session)
+                failures = 0 if ok else failures + 1
                 self._wake.clear()
+                # After a failure, try again sooner (1 s, 2 s, 4 s, ... up to `refresh`): a sidecar
+                # that started while the issuer was down must not wait a whole refresh to be ready.
+                wait = self._refresh if ok else min(self._refresh, 2.0 ** (failures - 1))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._refresh)
+                    await asyncio.wait_for(self._wake.wait(), wait)
                 # Never two fetches within the cooldown, however many unknown kids arrive.
                 wait = self._last_fetch + self._cooldown - self._clock()
                 if wait > 0:
                     await asyncio.sleep(wait)
 
-    async def fetch_once(self, session: aiohttp.ClientSession | None = None) -> None:
+    async def fetch_once(self, session: aiohttp.ClientSession | None = None) -> bool:
+        """Fetch now; False if the fetch failed (the keys in use stay)."""
         self._last_fetch = self._clock()
         generation = self.current.generation + 1
         try:
@@ -72,14 +78,15 @@ class JwksSource:
             keys = from_jwks(document, generation, self._where)
         except JwksError as e:
             self._failed(str(e))
-            return
+            return False
         self.fetches["ok"] += 1
         if keys.keys.keys() == self.current.keys.keys() and self.current.state == "ok" and self._same(keys):
-            return
+            return True
         self.current = keys
         log.info("JWKS: %s", keys.detail)
         self.loaded.set()
         self._on_change(keys)
+        return True
 
     def _same(self, keys: KeySet) -> bool:
         return all(keys.keys[k].as_dict() == self.current.keys[k].as_dict() for k in keys.keys)

@@ -174,3 +174,29 @@ async def test_reload_under_load_from_a_spring_cloud_config_server(tmp_path: pat
         assert policy_state(sidecar)["version"] == "v0"
         alice, bob = await rewrite_under_load(sidecar, write)
         check(sidecar, alice, bob, "config_server")
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("rate_limits: {default: {rate: 0}}\n", "rate_limits.default.rate: 0 must be more than 0"),
+        (
+            "grpc_port: 9\n",
+            "grpc_port: a static setting of the sidecar, not a policy; it changes only with a restart",
+        ),
+        ("rbac: [\n", "not valid YAML"),
+    ],
+)
+def test_an_invalid_policy_file_stops_the_start_naming_why(tmp_path: pathlib.Path, doc: str, message: str):
+    import subprocess
+    import sys
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(doc)
+    run = subprocess.run(
+        [sys.executable, "-m", "sidecar", "run", "--app-name", "x", "--model-address", "127.0.0.1:1",
+         "--policy-file", str(policy)],
+        capture_output=True, text=True, timeout=60, cwd=pathlib.Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert message in run.stderr, run.stderr
