@@ -39,6 +39,10 @@ jwt:
   audiences: [{AUDIENCE}]
   leeway: 5s
   forward_claims: {{sub: x-auth-sub, roles: x-auth-roles}}
+rbac:
+  rules:
+    - {{name: everyone-digits, action: allow, models: [digits]}}
+    - {{name: ops-only, action: allow, principals: {{roles: [ops]}}, models: [ops-model]}}
 """
 
 
@@ -131,10 +135,12 @@ def battery(keys: Keys) -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-async def _grpc_code(port: int, metadata: list[tuple[str, str]], path: str = INFER) -> tuple[str, str]:
+async def _grpc_code(
+    port: int, metadata: list[tuple[str, str]], path: str = INFER, model: str = "digits"
+) -> tuple[str, str]:
     async with grpc.aio.insecure_channel(f"{HOST}:{port}") as ch:
         try:
-            await ch.unary_unary(path)(infer_request(), metadata=tuple(metadata), timeout=5)
+            await ch.unary_unary(path)(infer_request(model), metadata=tuple(metadata), timeout=5)
         except grpc.aio.AioRpcError as e:
             return str(e.code().name), e.details() or ""
     return "OK", ""
@@ -182,10 +188,10 @@ async def test_unknown_kid_message_names_it(sidecar: Proc, keys: Keys):
     assert "rsa-404" in details
 
 
-def _rest(port: int, headers: dict[str, str], query: str = "") -> int:
+def _rest(port: int, headers: dict[str, str], query: str = "", model: str = "digits") -> int:
     body = json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}).encode()
     req = urllib.request.Request(
-        f"http://{HOST}:{port}/v2/models/digits/infer{query}", data=body, headers=headers
+        f"http://{HOST}:{port}/v2/models/{model}/infer{query}", data=body, headers=headers
     )
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
@@ -205,3 +211,20 @@ async def test_rest_battery(sidecar: Proc, model: Proc, keys: Keys):
     assert (await model_counters(model))["calls"] == before
     assert _rest(sidecar.ports["http"], {"authorization": f"Bearer {keys.token()}"}) == 200
     assert (await model_counters(model))["calls"] == before + 1
+
+
+async def test_rbac_by_model_and_claims_on_grpc_and_rest(sidecar: Proc, model: Proc, keys: Keys):
+    port, http = sidecar.ports["grpc"], sidecar.ports["http"]
+    reader = [("authorization", f"Bearer {keys.token(roles=['reader'])}")]
+    ops = [("authorization", f"Bearer {keys.token(roles=['ops'])}")]
+    before = (await model_counters(model))["calls"]
+    code, details = await _grpc_code(port, reader, model="ops-model")
+    assert code == "PERMISSION_DENIED" and 'model "ops-model"' in details and "default deny" in details
+    code, _ = await _grpc_code(port, reader, model="")
+    assert code == "PERMISSION_DENIED", "a request naming no model matches no rule that lists models"
+    assert _rest(http, dict(reader), model="ops-model") == 403
+    assert (await model_counters(model))["calls"] == before, "a denied call reached the model"
+    assert (await _grpc_code(port, ops, model="ops-model"))[0] == "OK"
+    assert _rest(http, dict(ops), model="ops-model") == 200
+    assert (await _grpc_code(port, reader))[0] == "OK"
+    assert (await model_counters(model))["calls"] == before + 3
