@@ -118,8 +118,15 @@ async def test_rotation_cooldown_stale_keys_and_readiness(tmp_path: pathlib.Path
                 )
             )
             assert await code(port, keys.token("ES256")) == "OK"
-            # Twenty unknown kids within the cooldown: one refetch for all of them.
             assert server.fetches - before == 1
+            # A flood of made-up kids: one refetch per cooldown (2 s) at most, however many arrive.
+            flood = server.fetches
+            started = time.monotonic()
+            for i in range(40):
+                assert await code(port, keys.token("RS256", kid=f"made-up-{i}")) == "UNAUTHENTICATED"
+            await asyncio.sleep(0.3)  # a refetch asked for last would have happened by now
+            allowed = 1 + int((time.monotonic() - started) / 2.0)
+            assert server.fetches - flood <= allowed, (server.fetches - flood, allowed)
 
             # The issuer's endpoint fails: the last good set stays, marked stale; still ready.
             server.status = 500
