@@ -127,7 +127,7 @@ class Sidecar:
                 model_address=config.model_address,
                 filters=ingress_filters(queueing=False),
                 readiness=self.readiness,
-                read_model=self.governance.enabled,
+                read_model=self.governance.needs_model,
             )
         else:
             # Imported only when it runs: its grpc.health.v1 servicer and transcoder serve no relay.

@@ -38,6 +38,8 @@ class Active:
     # client class -> queue priority (0 first); classes not listed come after every listed one.
     priorities: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     class_names: frozenset[str] = frozenset()
+    # Some RBAC rule or rate-limit override names models: the relay must read each call's.
+    needs_model: bool = False
 
     @property
     def version(self) -> str:
@@ -132,6 +134,8 @@ class PolicyStore:
             verifier=verifier,
             priorities=MappingProxyType(priorities),
             class_names=frozenset(policy.class_names),
+            needs_model=any(r.models for r in policy.rules)
+            or any(o.models for o in policy.rate_limits.overrides),
         )
 
     def describe(self) -> dict[str, object]:

@@ -114,6 +114,10 @@ class Governance:
     def active(self) -> Active:
         return self.store.current
 
+    def needs_model(self) -> bool:
+        """Whether the active policy decides anything by model (the relay reads it only then)."""
+        return self.store.current.needs_model
+
     def current_admission(self) -> Admission | None:
         return self.admission
 

@@ -57,9 +57,9 @@ class RelayConnection:
         readiness: Readiness,
         healthy_services: frozenset[str],
         on_close: Callable[[RelayConnection], None],
-        read_model: bool = False,
+        read_model: Callable[[], bool] = lambda: False,
     ) -> None:
-        """`read_model`: the filters need the model a contract call names, so its verdict waits
+        """`read_model()`: the filters need the model a contract call names, so its verdict waits
         for the start of its request message (first_message.py)."""
         self._read_model = read_model
         # The call whose verdict waits for its first request bytes, and its Call.
@@ -461,7 +461,7 @@ class RelayConnection:
         # Header blocks must reach the model in the client's order: hold the client's frames
         # until this call's verdict (forward() admits it, or the chain ends without forwarding).
         self._pending = st
-        if self._read_model and not st.end_stream and path in model_name.UNARY_MODEL_METHODS:
+        if not st.end_stream and path in model_name.UNARY_MODEL_METHODS and self._read_model():
             # The verdict needs the model named in the request: it starts once those bytes are
             # in the held frames (_start_awaiting, after this scan or at the next read).
             self._awaiting = (st, call)

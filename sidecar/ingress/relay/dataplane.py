@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
@@ -37,9 +37,10 @@ class RelayDataplane:
         model_address: str,
         filters: Sequence[Filter],
         readiness: Readiness,
-        read_model: bool = False,
+        read_model: Callable[[], bool] = lambda: False,
     ) -> None:
-        """`read_model`: the filters need the model a contract call names (governance is on)."""
+        """`read_model()`: the filters need the model a contract call names now (a policy's RBAC
+        rules or rate limits name models); asked per call, since the policy changes at run time."""
         self._read_model = read_model
         self._host = host
         self._requested_port = port
