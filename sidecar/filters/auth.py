@@ -96,6 +96,11 @@ def _identify(call: Call, a: Active, claims: Claims) -> None:
     identity = a.policy.identity
     named = claims.get(identity.claim) if claims else None
     client = named if isinstance(named, str) else ""
+    if claims and not client:
+        # A verified caller whose token lacks the configured claim: its subject, never a header
+        # it could set to be someone else.
+        subject = claims.get("sub")
+        client = subject if isinstance(subject, str) and subject else _peer_host(call.peer)
     if not client:
         if identity.header:
             for key, value in call.metadata:

@@ -201,3 +201,13 @@ async def test_ipv6_peers_are_named_by_address(peer: str):
     c = call(peer=peer)
     await build_chain([AuthFilter(lambda: s.current, GovernanceStats())], reached)(c)
     assert c.client_id == "::1"
+
+
+async def test_a_verified_caller_is_never_named_by_a_header(monkeypatch: pytest.MonkeyPatch):
+    s = store({"jwt": {"issuers": ["i"], "audiences": ["a"]}, "identity": {"claim": "client_id"}})
+    verifier = s.current.verifier
+    assert verifier is not None
+    monkeypatch.setattr(verifier, "verify", lambda token: {"sub": "alice"})
+    c = call(("authorization", "Bearer t"), ("x-client-id", "admin"))
+    assert (await build_chain([AuthFilter(lambda: s.current, GovernanceStats())], reached)(c)).ok
+    assert c.client_id == "alice"
