@@ -44,6 +44,8 @@ _MAX_DROPPED: Final = 4096
 _CONNECT_TIMEOUT: Final = 2.0
 # Model frames the relay looks into; the rest it only forwards.
 _MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY})
+# Request bytes gathered to read a call's model name: enough for field 1 whatever comes first.
+_MODEL_BYTES: Final = model_name.PREFIX_LEN + 2 * model_name.MAX_NAME
 # Client bytes held while a call waits for its verdict before reading from the client pauses.
 _HELD_HIGH: Final = 1 << 20
 
@@ -64,6 +66,8 @@ class RelayConnection:
         self._read_model = read_model
         # The call whose verdict waits for its first request bytes, and its Call.
         self._awaiting: tuple[Stream, Call] | None = None
+        # The scan's buffer and the offset after the frame being handled.
+        self._rest: tuple[bytes, int] = (b"", 0)
         self._upstream = upstream
         self._chain = chain
         self._readiness = readiness
@@ -303,6 +307,7 @@ class RelayConnection:
                 if pos > span:
                     self._out.to_model(buf[span:pos])
                 pos = span = end
+                self._rest = (buf, end)  # what follows the frame: a new call's DATA, most often
                 self._client_frame(frame)
         finally:
             if pos > span and self._up is not None:
@@ -462,10 +467,15 @@ class RelayConnection:
         # until this call's verdict (forward() admits it, or the chain ends without forwarding).
         self._pending = st
         if not st.end_stream and path in model_name.UNARY_MODEL_METHODS and self._read_model():
-            # The verdict needs the model named in the request: it starts once those bytes are
-            # in the held frames (_start_awaiting, after this scan or at the next read).
-            self._awaiting = (st, call)
-            return
+            # The verdict needs the model named in the request. Its DATA usually came in the same
+            # read, right after the HEADERS; otherwise the chain starts once those bytes are in the
+            # held frames (_start_awaiting, after this scan or at the next read).
+            data, ended = first_message.gathered(*self._rest, st.sid, _MODEL_BYTES)
+            name = model_name.from_grpc_frame(data)
+            if name is model_name.NEED_MORE and not ended:
+                self._awaiting = (st, call)
+                return
+            call.model = name or ""
         # The chain's first step runs now, in this read's callback (calls.py): an admitted call's
         # HEADERS leave in the same write as the rest of the read.
         self._eager = True
@@ -486,8 +496,7 @@ class RelayConnection:
         name: str | None = model_name.NEED_MORE
         ended = False
         if window is not None:
-            enough = model_name.PREFIX_LEN + 2 * model_name.MAX_NAME
-            data, ended = first_message.gathered(*window, st.sid, enough)
+            data, ended = first_message.gathered(*window, st.sid, _MODEL_BYTES)
             name = model_name.from_grpc_frame(data)
         if name is model_name.NEED_MORE and not ended and self._client_in.buffered <= _HELD_HIGH:
             return False
