@@ -204,9 +204,10 @@ async def test_rest_battery(sidecar: Proc, model: Proc, keys: Keys):
     before = (await model_counters(model))["calls"]
     for name, metadata in battery(keys):
         if len(metadata) > 1:
-            continue  # urllib cannot send a header twice; the gRPC battery covers it
+            continue  # two headers: _rest_twice below
         assert _rest(sidecar.ports["http"], dict(metadata)) == 401, name
     assert _rest(sidecar.ports["http"], {}, f"?access_token={keys.token()}") == 401
+    assert _rest_twice(sidecar.ports["http"], f"Bearer {keys.token()}") == 401
     assert _rest(sidecar.ports["http"], {"authorization": "Bearer " + "a" * (1 << 20)}) in (400, 401, 431)
     assert (await model_counters(model))["calls"] == before
     assert _rest(sidecar.ports["http"], {"authorization": f"Bearer {keys.token()}"}) == 200
@@ -228,3 +229,21 @@ async def test_rbac_by_model_and_claims_on_grpc_and_rest(sidecar: Proc, model: P
     assert _rest(http, dict(ops), model="ops-model") == 200
     assert (await _grpc_code(port, reader))[0] == "OK"
     assert (await model_counters(model))["calls"] == before + 3
+
+
+def _rest_twice(port: int, authorization: str) -> int:
+    """A REST call with two Authorization headers (urllib folds repeats; http.client does not)."""
+    import http.client
+
+    body = json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}).encode()
+    conn = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        conn.putrequest("POST", "/v2/models/digits/infer")
+        conn.putheader("Authorization", authorization)
+        conn.putheader("Authorization", authorization)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        return conn.getresponse().status
+    finally:
+        conn.close()

@@ -16,7 +16,7 @@ import grpc.aio
 import pytest
 
 from tests.support.governance import Tally, grpc_caller, ideal_admitted, open_loop, start_governed_model
-from tests.support.procs import HOST, Proc, running, start_sidecar
+from tests.support.procs import HOST, Proc, http_get, running, start_sidecar
 from tests.support.redis import running_redis
 
 pytestmark = pytest.mark.integration
@@ -87,9 +87,20 @@ def _check(plane: str, tally: Tally) -> None:
 # than the limit for that time, which no token bucket can make up.
 @pytest.mark.parametrize("plane", ["relay", "grpcio"])
 async def test_local_limit_is_accurate_on_grpc(local_sidecars: dict[str, Proc], plane: str):
-    async with grpc.aio.insecure_channel(f"{HOST}:{local_sidecars[plane].ports['grpc']}") as ch:
+    sidecar = local_sidecars[plane]
+    async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
         tally = await open_loop(OFFERED, SECONDS, grpc_caller(ch, (("x-client-id", plane),)))
     _check(plane, tally)
+    # Counted by client class (the only client label): every refusal of this run is in it.
+    limited = (
+        'ai_sidecar_governance_decisions_total{client_class="default",decision="limited",filter="rate_limit"}'
+    )
+    line = next(
+        m
+        for m in http_get(sidecar.ports["http"], "/metrics")[1].decode().splitlines()
+        if m.startswith(limited)
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= tally.codes["RESOURCE_EXHAUSTED"]
 
 
 async def test_local_limit_is_accurate_on_rest(local_sidecars: dict[str, Proc]):
