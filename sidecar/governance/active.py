@@ -107,6 +107,10 @@ class PolicyStore:
             watcher(old, active)
         return True
 
+    def unreachable(self, kind: str) -> None:
+        """A source could not be read (not a refusal: no document came); the active one stays."""
+        self._stats.reloads[(kind, "unreachable")] += 1
+
     def refuse(self, source: str, kind: str, why: str) -> bool:
         self.last_error = f"{source}: {why}"
         self._stats.reloads[(kind, "invalid")] += 1

@@ -112,7 +112,7 @@ class ConfigServerSource:
                     raise aiohttp.ClientError(f"answered HTTP {r.status}")
                 environment = await r.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-            self._store._stats.reloads[(KIND, "unreachable")] += 1
+            self._store.unreachable(KIND)
             log.warning("policy: Config Server %s: %s; keeping the active policy", self.endpoint, e)
             return False
         try:

@@ -134,7 +134,7 @@ EMPTY: Final = Policy()
 
 def parse(doc: object, *, static_settings: frozenset[str] = frozenset()) -> Policy:
     top = Fields(doc, "")
-    for key in top._doc:
+    for key in top.spelled_keys():
         name = str(key).replace("-", "_")
         if name in static_settings:
             raise PolicyError(

@@ -32,6 +32,10 @@ class Fields:
         self.path = path
         self._read: set[str] = set()
 
+    def spelled_keys(self) -> list[str]:
+        """The keys as the document spells them."""
+        return [str(k) for k in self._doc]
+
     def at(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
