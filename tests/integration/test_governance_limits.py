@@ -1,5 +1,11 @@
 """Rate-limit accuracy on real sidecars: 1000 calls/s offered for 10 s against 300/s admits 3000 + burst.
 
+Judged on the sidecar's own clock: its access log has each call's arrival and code, so what it
+admitted is compared with what a perfect token bucket admits of those very arrivals (exact to
+within 5 %, whatever the machine's load), and those arrivals with a steady 1000/s for 10 s
+(3000 + burst). A window the shared two-core machine disturbs so much that the arrivals were
+not steady is run again, at most three times; the limiter's own accuracy must hold in each.
+
 The relay, the grpcio plane and REST run at once (three clients, each its own bucket), which keeps
 the test's wall time at one window. In global mode three sidecars share one real redis-server;
 killing it mid-run shows the failure mode holding and no call hanging.
@@ -8,7 +14,10 @@ killing it mid-run shows the failure mode holding and no call hanging.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 import pathlib
+import time
 from collections.abc import Iterator
 
 import aiohttp
@@ -60,7 +69,7 @@ def rest_caller(session: aiohttp.ClientSession, port: int, client: str):
 def local_sidecars(model: Proc, tmp_path_factory) -> Iterator[dict[str, Proc]]:
     policy = tmp_path_factory.mktemp("limits") / "policy.yaml"
     policy.write_text(LOCAL)
-    flags = ("--policy-file", str(policy))
+    flags = ("--policy-file", str(policy), "--access-log", "on")
     with (
         running(start_sidecar(model.ports["grpc"], "--dataplane", "relay", *flags)) as relay,
         running(start_sidecar(model.ports["grpc"], "--dataplane", "grpcio", *flags)) as grpcio,
@@ -68,18 +77,37 @@ def local_sidecars(model: Proc, tmp_path_factory) -> Iterator[dict[str, Proc]]:
         yield {"relay": relay, "grpcio": grpcio}
 
 
-def _check(plane: str, tally: Tally) -> None:
+def arrivals(sidecar: Proc, client: str, since: float) -> list[tuple[float, str]]:
+    """(arrival wall time, code) of each ingress call of `client` the sidecar logged after `since`."""
+    out = []
+    for text in sidecar.log().splitlines():
+        if not text.startswith("{"):
+            continue
+        entry = json.loads(text)
+        if entry.get("client_id") != client or entry.get("direction") != "ingress":
+            continue
+        at = datetime.datetime.fromisoformat(entry["time"]).timestamp()
+        if at >= since:
+            out.append((at, entry["code"]))
+    return sorted(out)
+
+
+def _check(what: str, tally: Tally, logged: list[tuple[float, str]]) -> str:
+    """Assert the limiter's accuracy; "" if the load was steady enough to judge 3000 + burst too."""
     admitted = _admitted(tally)
-    window = tally.ended - tally.started
-    # Never more than the limit allows over the window the calls were offered in...
-    assert admitted <= 1.05 * (RATE * window + BURST), f"{plane}: {admitted} admitted in {window:.1f} s"
-    assert abs(window - SECONDS) <= 0.05 * SECONDS, f"{plane}: offered for {window:.1f} s, not {SECONDS}"
-    # ...and within 5 % of what a perfect bucket admits of the load as the client really sent it:
-    # 3000 + burst when the client keeps pace; less when a busy machine stalls it for longer than
-    # burst / rate (100 ms), time no bucket can make up.
-    ideal = ideal_admitted(tally.send_times, RATE, BURST)
-    assert abs(admitted - ideal) <= 0.05 * ideal, f"{plane}: {admitted} admitted, a perfect bucket {ideal}"
-    print(f"{plane}: {admitted} admitted of {tally.sent} in {window:.2f} s; perfect bucket {ideal}")
+    served = sum(1 for _, code in logged if code == "OK")
+    assert abs(served - admitted) <= 0.01 * admitted, (
+        f"{what}: the log has {served} admitted, the client {admitted}"
+    )
+    ideal = ideal_admitted([at for at, _ in logged], RATE, BURST)
+    assert abs(admitted - ideal) <= 0.05 * ideal, f"{what}: {admitted} admitted, a perfect bucket {ideal}"
+    print(f"{what}: {admitted} admitted of {tally.sent}; a perfect bucket {ideal} of the same arrivals")
+    if abs(ideal - EXPECTED) <= 0.05 * EXPECTED and abs(admitted - EXPECTED) <= 0.05 * EXPECTED:
+        return ""
+    return f"{what}: arrivals not steady ({ideal} for a perfect bucket, {admitted} admitted, not ~{EXPECTED})"
+
+
+ATTEMPTS = 3
 
 
 # One plane at a time: on two cores, three clients at 1000/s beside the sidecars and the model
@@ -88,27 +116,50 @@ def _check(plane: str, tally: Tally) -> None:
 @pytest.mark.parametrize("plane", ["relay", "grpcio"])
 async def test_local_limit_is_accurate_on_grpc(local_sidecars: dict[str, Proc], plane: str):
     sidecar = local_sidecars[plane]
+    misses = []
     async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
-        tally = await open_loop(OFFERED, SECONDS, grpc_caller(ch, (("x-client-id", plane),)))
-    _check(plane, tally)
+        for attempt in range(ATTEMPTS):
+            client = f"{plane}-{attempt}"
+            since = time.time()
+            tally = await open_loop(OFFERED, SECONDS, grpc_caller(ch, (("x-client-id", client),)))
+            miss = _check(plane, tally, await _logged(sidecar, client, since, tally.sent))
+            if not miss:
+                break
+            misses.append(miss)
+        else:
+            raise AssertionError("; ".join(misses))
     # Counted by client class (the only client label): every refusal of this run is in it.
     limited = (
         'ai_sidecar_governance_decisions_total{client_class="default",decision="limited",filter="rate_limit"}'
     )
-    line = next(
-        m
-        for m in http_get(sidecar.ports["http"], "/metrics")[1].decode().splitlines()
-        if m.startswith(limited)
-    )
+    metrics = http_get(sidecar.ports["http"], "/metrics")[1].decode().splitlines()
+    line = next(m for m in metrics if m.startswith(limited))
     assert float(line.rsplit(" ", 1)[1]) >= tally.codes["RESOURCE_EXHAUSTED"]
 
 
 async def test_local_limit_is_accurate_on_rest(local_sidecars: dict[str, Proc]):
+    sidecar = local_sidecars["relay"]
+    misses = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
-        tally = await open_loop(
-            OFFERED, SECONDS, rest_caller(session, local_sidecars["relay"].ports["http"], "rest")
-        )
-    _check("rest", tally)
+        for attempt in range(ATTEMPTS):
+            client = f"rest-{attempt}"
+            since = time.time()
+            tally = await open_loop(OFFERED, SECONDS, rest_caller(session, sidecar.ports["http"], client))
+            miss = _check("rest", tally, await _logged(sidecar, client, since, tally.sent))
+            if not miss:
+                return
+            misses.append(miss)
+    raise AssertionError("; ".join(misses))
+
+
+async def _logged(sidecar: Proc, client: str, since: float, sent: int) -> list[tuple[float, str]]:
+    """The client's calls in the sidecar's access log, once all of them are written."""
+    for _ in range(100):
+        logged = arrivals(sidecar, client, since)
+        if len(logged) >= sent:
+            return logged
+        await asyncio.sleep(0.1)
+    return logged
 
 
 def _global(failure_mode: str) -> str:
@@ -121,35 +172,46 @@ rate_limits: {{mode: global, failure_mode: {failure_mode}, default: {{rate: {RAT
 async def test_three_sidecars_share_one_redis_limit(model: Proc, tmp_path: pathlib.Path):
     policy = tmp_path / "policy.yaml"
     policy.write_text(_global("open"))
+    misses = []
     with running_redis() as redis:
-        flags = ("--policy-file", str(policy), "--redis-address", redis.address, "--redis-timeout", "50ms")
+        flags = (
+            "--policy-file", str(policy), "--redis-address", redis.address, "--redis-timeout", "50ms",
+            "--access-log", "on",
+        )  # fmt: skip
         sidecars = [
             start_sidecar(model.ports["grpc"], "--dataplane", dp, *flags)
             for dp in ("relay", "grpcio", "relay")
         ]
         try:
             channels = [grpc.aio.insecure_channel(f"{HOST}:{s.ports['grpc']}") for s in sidecars]
-            # One client, spread over three replicas: the limit is the client's, across all of them.
-            tallies = await asyncio.gather(
-                *(
-                    open_loop(OFFERED / 3, SECONDS, grpc_caller(ch, (("x-client-id", "shared"),)))
-                    for ch in channels
+            for attempt in range(ATTEMPTS):
+                # One client, spread over three replicas: the limit is the client's, across all of them.
+                client = f"shared-{attempt}"
+                since = time.time()
+                tallies = await asyncio.gather(
+                    *(
+                        open_loop(OFFERED / 3, SECONDS, grpc_caller(ch, (("x-client-id", client),)))
+                        for ch in channels
+                    )
                 )
-            )
+                logged: list[tuple[float, str]] = []
+                for s, t in zip(sidecars, tallies, strict=True):
+                    logged += await _logged(s, client, since, t.sent)
+                total = Tally(codes={}, sent=sum(t.sent for t in tallies))
+                for t in tallies:
+                    for code, n in t.codes.items():
+                        total.codes[code] = total.codes.get(code, 0) + n
+                miss = _check("three sidecars", total, sorted(logged))
+                if not miss:
+                    break
+                misses.append(miss)
+            else:
+                raise AssertionError("; ".join(misses))
             for ch in channels:
                 await ch.close()
         finally:
             for s in sidecars:
                 s.stop()
-    admitted = sum(_admitted(t) for t in tallies)
-    window = max(t.ended for t in tallies) - min(t.started for t in tallies)
-    assert admitted <= 1.05 * (RATE * window + BURST), (
-        f"{admitted} admitted by three sidecars in {window:.1f} s"
-    )
-    ideal = ideal_admitted(sorted(t for tally in tallies for t in tally.send_times), RATE, BURST)
-    assert abs(admitted - ideal) <= 0.05 * ideal, (
-        f"{admitted} admitted by three sidecars; a perfect bucket {ideal}"
-    )
 
 
 @pytest.mark.parametrize("failure_mode", ["open", "closed"])
