@@ -146,15 +146,15 @@ def grpc_caller(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...]
 
 def ideal_admitted(send_times: list[float], rate: float, burst: float) -> int:
     """What a perfect token bucket admits of calls arriving at `send_times`: the most any limiter
-    can admit of the load as it was really offered (a client that stalls for longer than
-    burst / rate offers less than the limit for that time, and no bucket makes it up)."""
-    from sidecar.core.clock import FakeClock
-    from sidecar.ratelimit.bucket import BucketTable
-
-    clock = FakeClock(send_times[0] if send_times else 0.0)
-    table = BucketTable(1, clock)
+    can admit of the load as it was really offered (arrivals that pause for longer than
+    burst / rate offer less than the limit for that time, and no bucket makes it up). Written
+    here, apart from sidecar/ratelimit, so that it is an independent oracle."""
     admitted = 0
+    tokens, last = float(burst), send_times[0] if send_times else 0.0
     for t in send_times:
-        clock.now = t
-        admitted += table.take("k", rate, burst) == 0.0
+        tokens = min(float(burst), tokens + (t - last) * rate)
+        last = t
+        if tokens >= 1.0:
+            tokens -= 1.0
+            admitted += 1
     return admitted
