@@ -22,7 +22,7 @@ import pathlib
 import signal
 import socket
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -47,7 +47,7 @@ from sidecar.egress.router import EgressRouter
 from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
-from sidecar.governance.assembly import Governance
+from sidecar.governance.off import NoGovernance
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.dataplane import GrpcDataplane
@@ -61,6 +61,9 @@ from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
 from sidecar.registry.registrar import NoRegistrar, Registrar
+
+if TYPE_CHECKING:
+    from sidecar.governance.assembly import Governance
 
 log = logging.getLogger("sidecar")
 
@@ -95,13 +98,18 @@ class Sidecar:
             pathlib.Path(config.egress_policy_file) if config.egress_policy_file else None
         )
         # Auth, RBAC, limits and admission from the policy document; no filter without one.
-        self.governance = Governance(
-            config,
-            self.readiness,
-            egress=lambda policies: self.router.set_policies(policies),
-            egress_default=egress_policies,
-        )
-        self.telemetry.watch_governance(self.governance)
+        self.governance: Governance | NoGovernance = NoGovernance()
+        if config.policy_file or config.policy_config_server:
+            # Imported only here: a sidecar without a policy loads none of JWT, Redis or the sources.
+            from sidecar.governance.assembly import Governance
+
+            self.governance = Governance(
+                config,
+                self.readiness,
+                egress=lambda policies: self.router.set_policies(policies),
+                egress_default=egress_policies,
+            )
+            self.telemetry.watch_governance(self.governance)
 
         def ingress_filters(*, queueing: bool) -> list[Filter]:
             return [
@@ -180,7 +188,7 @@ class Sidecar:
             self.discovery = StaticDiscovery.from_file(pathlib.Path(config.registry_file))
         else:
             self.discovery = StaticDiscovery(Snapshot())
-        active_egress = self.governance.active().policy.egress
+        active_egress = self.governance.egress_policies()
         self.router = EgressRouter(self.discovery, active_egress or egress_policies, zone=config.zone)
         self.telemetry.watch_egress(self.router.stats)
         self.channels = ChannelPool(config.max_message_bytes)

@@ -114,6 +114,10 @@ class Governance:
     def active(self) -> Active:
         return self.store.current
 
+    def egress_policies(self) -> EgressPolicies | None:
+        """The active policy's egress section; None: it has none."""
+        return self.store.current.policy.egress
+
     def needs_model(self) -> bool:
         """Whether the active policy decides anything by model (the relay reads it only then)."""
         return self.store.current.needs_model
