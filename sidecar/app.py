@@ -22,7 +22,7 @@ import pathlib
 import signal
 import socket
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -47,6 +47,7 @@ from sidecar.egress.router import EgressRouter
 from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
+from sidecar.governance.off import NoGovernance
 from sidecar.health.loop_lag import WORST_WINDOW, LagRecord, LoopLagMonitor
 from sidecar.health.probe_window import LIMIT_FACTOR
 from sidecar.health.prober import Prober
@@ -62,6 +63,9 @@ from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
 from sidecar.registry.registrar import NoRegistrar, Registrar
+
+if TYPE_CHECKING:
+    from sidecar.governance.assembly import Governance
 
 log = logging.getLogger("sidecar")
 
@@ -99,17 +103,38 @@ class Sidecar:
         )
         # Outermost: every call that reaches ingress counts as a caller still picking this instance.
         self.arrivals = ArrivalCounter()
-        filters: list[Filter] = [
-            self.arrivals,
-            *self.telemetry.outer_filters(
-                "ingress",
-                local=lambda protocol: (
-                    config.listen_host, self.grpc.port if protocol == "grpc" else self.http.port
+        egress_policies = load_policies(
+            pathlib.Path(config.egress_policy_file) if config.egress_policy_file else None
+        )
+        # Auth, RBAC, limits and admission from the policy document; no filter without one.
+        self.governance: Governance | NoGovernance = NoGovernance()
+        if config.policy_file or config.policy_config_server:
+            # Imported only here: a sidecar without a policy loads none of JWT, Redis or the sources.
+            from sidecar.governance.assembly import Governance
+
+            self.governance = Governance(
+                config,
+                self.readiness,
+                egress=lambda policies: self.router.set_policies(policies),
+                egress_default=egress_policies,
+            )
+            self.telemetry.watch_governance(self.governance)
+
+        def ingress_filters(*, queueing: bool) -> list[Filter]:
+            return [
+                self.arrivals,
+                *self.telemetry.outer_filters(
+                    "ingress",
+                    local=lambda protocol: (
+                        config.listen_host, self.grpc.port if protocol == "grpc" else self.http.port
+                    ),
                 ),
-            ),
-            ReadinessGate(self.readiness),
-            *self.telemetry.inner_filters("ingress", upstream=config.model_address),
-        ]
+                ReadinessGate(self.readiness),
+                *self.governance.filters(queueing=queueing),
+                *self.telemetry.inner_filters("ingress", upstream=config.model_address),
+            ]
+
+        filters = ingress_filters(queueing=True)
         self.grpc: GrpcDataplane
         self.dataplane = grpc_dataplane(config.dataplane, config.model_protocol)
         if self.dataplane == "relay":
@@ -117,8 +142,9 @@ class Sidecar:
                 host=config.listen_host,
                 port=config.grpc_port,
                 model_address=config.model_address,
-                filters=filters,
+                filters=ingress_filters(queueing=False),
                 readiness=self.readiness,
+                read_model=self.governance.needs_model,
             )
         else:
             # Imported only when it runs: its grpc.health.v1 servicer and transcoder serve no relay.
@@ -171,11 +197,8 @@ class Sidecar:
             self.discovery = StaticDiscovery.from_file(pathlib.Path(config.registry_file))
         else:
             self.discovery = StaticDiscovery(Snapshot())
-        self.router = EgressRouter(
-            self.discovery,
-            load_policies(pathlib.Path(config.egress_policy_file) if config.egress_policy_file else None),
-            zone=config.zone,
-        )
+        active_egress = self.governance.egress_policies()
+        self.router = EgressRouter(self.discovery, active_egress or egress_policies, zone=config.zone)
         self.telemetry.watch_egress(self.router.stats)
         self.channels = ChannelPool(config.max_message_bytes)
         self.discovery.watch(self.channels.retain)
@@ -207,6 +230,7 @@ class Sidecar:
             egress=self.router.stats,
             drain=self._request_drain,
             drained=self.drained,
+            policy=self.governance.describe,
         )
         # The model container's preStop hook waits here (pod IP) for the drain to be done.
         self._drain_wait = Part("drain-wait listener")
@@ -228,6 +252,8 @@ class Sidecar:
             Part("probe link", stop=self.probe_link.close),
             Part("telemetry", start=self._start_telemetry, stop=self.telemetry.stop),
             Part("egress channels", stop=self.channels.close),
+            # Before the listeners: the policy, its key set and Redis are there for the first call.
+            Part("governance", start=self.governance.start, stop=self.governance.stop),
             self._eureka_client,
             _task(self.lag_monitor.run, "loop-lag-monitor"),
             _task(self.prober.run, "model-prober"),

@@ -338,6 +338,77 @@ class SidecarConfig:
         default=0.01,
         metadata=_about(Ratio(), "Share of successful calls logged when access_log is sampled."),
     )
+    policy_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path", metavar="PATH"),
+            "Governance policy document (limits, JWT, RBAC, admission, egress), watched and hot-reloaded.",
+        ),
+    )
+    policy_config_server: str = field(
+        default="",
+        metadata=_about(
+            Text(r"https?://\S+", "an http(s):// URL", metavar="URL"),
+            "Spring Cloud Config Server the policy document is polled from (instead of policy_file).",
+        ),
+    )
+    policy_config_name: str = field(
+        default="",
+        metadata=_about(
+            Text(r"[A-Za-z0-9._,-]+", "an application name"),
+            "Application name asked of the Config Server; empty = app_name.",
+        ),
+    )
+    policy_config_profile: str = field(
+        default="default",
+        metadata=_about(Text(r"[A-Za-z0-9._,-]+", "a profile list"), "Config Server profile(s)."),
+    )
+    policy_config_label: str = field(
+        default="",
+        metadata=_about(Text(r"[A-Za-z0-9._()-]+", "a label"), "Config Server label; empty = its default."),
+    )
+    policy_poll_interval: float = field(
+        default=5.0,
+        metadata=_about(
+            Duration(positive=True), "Time between polls of the policy (the file's hash, or Config Server)."
+        ),
+    )
+    jwks_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path", metavar="PATH"), "JWKS file the policy's jwt section checks tokens with."
+        ),
+    )
+    jwks_url: str = field(
+        default="",
+        metadata=_about(
+            Text(r"https?://\S+", "an http(s):// URL", metavar="URL"),
+            "JWKS URL the policy's jwt section verifies tokens with (instead of jwks_file).",
+        ),
+    )
+    jwks_refresh_interval: float = field(
+        default=300.0,
+        metadata=_about(Duration(positive=True), "Time between JWKS fetches."),
+    )
+    jwks_cooldown: float = field(
+        default=30.0,
+        metadata=_about(
+            Duration(positive=False), "Least time between JWKS fetches that tokens with unknown kids trigger."
+        ),
+    )
+    redis_address: str = field(
+        default="",
+        metadata=_about(
+            Text(r"[^\s/]+:\d+", "HOST:PORT", metavar="HOST:PORT"),
+            "Redis for global rate limits (the policy's rate_limits.mode: global); empty = none.",
+        ),
+    )
+    redis_timeout: float = field(
+        default=0.01,
+        metadata=_about(
+            Duration(positive=True), "Longest a call waits for Redis before the limits' failure mode decides."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

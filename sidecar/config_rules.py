@@ -46,6 +46,9 @@ def check(values: Mapping[str, Any], sources: Mapping[str, str]) -> None:
             f" {values['model_protocol']} (from {sources['dataplane']} and {sources['model_protocol']})"
         )
     _check_instance_id(values["instance_id"], sources["instance_id"])
+    for a, b in (("policy_file", "policy_config_server"), ("jwks_file", "jwks_url")):
+        if values[a] and values[b]:
+            raise ConfigError(f"{a} and {b} are both set; set one (from {sources[a]} and {sources[b]})")
 
 
 def _check_instance_id(template: str, source: str) -> None:

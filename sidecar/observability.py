@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sidecar.filters.chain import Filter
     from sidecar.filters.tracing import Address
     from sidecar.telemetry.access_log import AccessLog
+    from sidecar.telemetry.governance_metrics import GovernanceView
     from sidecar.telemetry.prometheus import SidecarMetrics
     from sidecar.telemetry.tracing import Tracing
 
@@ -113,6 +114,13 @@ class Telemetry:
         self, lag: Callable[[], float], stalled: Callable[[], float], probes: Callable[[], Mapping[str, int]]
     ) -> None:
         self.metrics.watch_health(lag, stalled, probes)
+
+    def watch_governance(self, governance: GovernanceView) -> None:
+        if isinstance(self.metrics, NoMetrics):
+            return  # and prometheus_client stays unimported
+        from sidecar.telemetry.governance_metrics import GovernanceCollector
+
+        self.metrics.register(GovernanceCollector(governance))
 
     def exposition(self) -> Callable[[], tuple[bytes, str]] | None:
         """What GET /metrics serves; None when metrics are off (the HTTP listener has no such route)."""

@@ -1,4 +1,4 @@
-"""The admin listener (loopback by default): POST /admin/drain, GET /registry, GET /hosts/{app}.
+"""The admin listener (loopback by default): POST /admin/drain, GET /registry, GET /hosts/{app}, GET /policy.
 
 Reads the discovery snapshot and the registration state; triggers the drain
 through a callback. Knows nothing about ingress.
@@ -30,18 +30,22 @@ class AdminListener:
         egress: Callable[[], dict[str, object]],
         drain: Callable[[bool], None],
         drained: asyncio.Event,
+        policy: Callable[[], dict[str, object]] = lambda: {"version": None},
     ) -> None:
+        """`policy` describes the active governance policy: its version, hash, source, last error."""
         self._host, self._requested_port, self._port = host, port, 0
         self._discovery = discovery
         self._registration = registration
         self._egress = egress
         self._drain = drain
         self._drained = drained
+        self._policy = policy
         app = web.Application()
         app.router.add_post("/admin/drain", self._post_drain)
         app.router.add_get("/registry", self._get_registry)
         app.router.add_get("/hosts/{app}", self._get_hosts)
         app.router.add_get("/egress", self._get_egress)
+        app.router.add_get("/policy", self._get_policy)
         self._runner = web.AppRunner(app, access_log=None)
 
     @property
@@ -77,6 +81,9 @@ class AdminListener:
 
     async def _get_egress(self, request: web.Request) -> web.Response:
         return web.json_response(self._egress())
+
+    async def _get_policy(self, request: web.Request) -> web.Response:
+        return web.json_response(self._policy())
 
     async def _get_hosts(self, request: web.Request) -> web.Response:
         # The shape of Spring Cloud Netflix Sidecar's /hosts/{serviceId}.

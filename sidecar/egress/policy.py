@@ -104,6 +104,12 @@ def load_policies(path: pathlib.Path | None) -> EgressPolicies:
         raise ConfigError(f"{where}: cannot read: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{where}: not valid YAML: {e}") from None
+    return policies_from(doc, where)
+
+
+def policies_from(doc: Any, where: str) -> EgressPolicies:
+    """Egress policies from a parsed document (the egress policy file, or the policy document's
+    `egress` section); a ConfigError names `where` and the field."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: expected a mapping")
     _no_unknown(doc, {"templates", "default", "services"}, where)

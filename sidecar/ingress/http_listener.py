@@ -8,6 +8,7 @@ gRPC data plane.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -217,7 +218,7 @@ class HttpIngress:
         )
         outcome = await (self._chain if gated else self._ungated)(call)
         if not outcome.ok:
-            raise SidecarError(outcome.code, outcome.message)
+            raise _Refused(outcome)
         assert exchange.response is not None
         return exchange.response
 
@@ -235,7 +236,7 @@ class HttpIngress:
         )
         outcome = await self._chain(call)
         if exchange.status == 0:
-            raise SidecarError(outcome.code, outcome.message)
+            raise _Refused(outcome)
         call.response_bytes = len(exchange.body.body)
         return _rest_response(exchange.status, exchange.body)
 
@@ -282,6 +283,17 @@ class HttpIngress:
         return Outcome(Code.OK if exchange.status == 200 else code_of_status(exchange.status))
 
 
+class _Refused(SidecarError):
+    """A call the chain ended without an answer; a rate limit's pushback becomes Retry-After (RFC 9110)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.code, outcome.message)
+        self.headers: dict[str, str] = {}
+        for key, value in outcome.trailing_metadata:
+            if key == "grpc-retry-pushback-ms" and isinstance(value, str) and value.isdigit():
+                self.headers["Retry-After"] = str(max(1, math.ceil(int(value) / 1000)))
+
+
 def _model(request: web.Request) -> tuple[str, str]:
     return request.match_info["model"], request.match_info.get("version", "")
 
@@ -326,7 +338,8 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
     try:
         return await handler(request)
     except SidecarError as e:
-        return web.json_response({"error": e.message}, status=http_status(e.code))
+        headers = e.headers if isinstance(e, _Refused) else None
+        return web.json_response({"error": e.message}, status=http_status(e.code), headers=headers)
     except web.HTTPRequestEntityTooLarge as e:
         return web.json_response(
             {"error": f"request body too large: {e.text} (max_message_bytes)"}, status=413

@@ -48,6 +48,9 @@ class Record:
     http_status: int | None = None
     request_bytes: int | None = None
     response_bytes: int | None = None
+    client_class: str | None = None
+    # Which governance filter refused the call, and why (auth, rbac, rate limit, admission).
+    governance: str | None = None
 
 
 def line(record: Record) -> str:
@@ -64,6 +67,8 @@ def line(record: Record) -> str:
         "trace_id": record.trace_id,
         "span_id": record.span_id,
         "client_id": record.client_id,
+        "client_class": record.client_class,
+        "governance": record.governance[:_MAX_NAME] if record.governance else None,
         "request_bytes": record.request_bytes,
         "response_bytes": record.response_bytes,
         "peer": record.peer or None,

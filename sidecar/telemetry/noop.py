@@ -36,6 +36,9 @@ class NoMetrics:
     ) -> None:
         pass
 
+    def register(self, collector: object) -> None:
+        pass
+
 
 class NoTracing:
     """Tracing off: no spans, nothing to export; a call's ids are the ones its caller sent."""

@@ -112,6 +112,10 @@ class SidecarMetrics:
         """Expose the event loop's lag (worst lately, stalled seconds in all) and the probes by verdict."""
         self.registry.register(_HealthCollector(lag, stalled, probes))
 
+    def register(self, collector: Collector) -> None:
+        """Another part's metrics, read at scrape time (governance's)."""
+        self.registry.register(collector)
+
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4

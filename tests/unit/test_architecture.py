@@ -11,7 +11,9 @@ PURE = ["core", "filters/chain.py", "health/readiness.py", "health/probe_window.
         "drain/quiet_period.py", "filters/arrivals.py", "discovery/loss_guard.py",
         "discovery/endpoint.py", "discovery/eureka_registry.py", "registry/instance.py",
         "telemetry/names.py", "telemetry/b3.py", "drain/settings.py",
-        "inject/settings.py", "inject/pod.py", "inject/patch.py", "inject/review.py"]
+        "inject/settings.py", "inject/pod.py", "inject/patch.py", "inject/review.py",
+        "ratelimit/bucket.py", "ratelimit/gcra.py", "ratelimit/resp.py", "admission", "rbac",
+        "policy/document.py", "policy/reader.py", "auth/keys.py", "auth/verifier.py"]
 IO_LIBRARIES = {"grpc", "grpc_health", "aiohttp", "uvloop", "yaml", "socket", "asyncio.subprocess"}
 
 

@@ -220,3 +220,15 @@ async def test_consecutive_failures_eject_an_instance_from_the_pool():
     for _ in range(3):
         await router.call("ocr", Deadline.after(5, clock), script({}, log, clock))
     assert "i0" in log  # back after the ejection time
+
+
+def test_a_new_policy_replaces_the_routes_it_changes_and_keeps_the_others():
+    router, _ = make(RR)
+    route = router.route("ocr")
+    assert route is not None and route.policy.retry.max_attempts == 3
+    router.set_policies(EgressPolicies(RR))  # the same policy: the route and its state stay
+    assert router.route("ocr") is route
+    once = ServicePolicy(balancer="round_robin", retry=RetryConfig(max_attempts=1))
+    router.set_policies(EgressPolicies(once))
+    fresh = router.route("ocr")
+    assert fresh is not route and fresh is not None and fresh.policy.retry.max_attempts == 1

@@ -78,3 +78,15 @@ def test_the_access_log_with_metrics_off_needs_neither_opentelemetry_nor_prometh
     modules = imported("--access-log", "on", "--metrics", "off")
     assert "sidecar.filters.access_log" in modules
     assert loaded(modules, TRACING + METRICS) == []
+
+
+GOVERNANCE = (
+    "joserfc", "sidecar.governance.assembly", "sidecar.filters.auth", "sidecar.ratelimit.redis_client",
+)  # fmt: skip
+
+
+def test_governance_is_imported_only_with_a_policy(tmp_path: pathlib.Path):
+    assert loaded(imported(), GOVERNANCE) == []
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rate_limits: {default: {rate: 10}}\n")
+    assert loaded(imported("--policy-file", str(policy)), GOVERNANCE) == list(GOVERNANCE)

@@ -26,7 +26,7 @@ from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.relay import calls, health
+from sidecar.ingress.relay import calls, first_message, health
 from sidecar.ingress.relay import frames as f
 from sidecar.ingress.relay import grpc_headers as gh
 from sidecar.ingress.relay.calls import Stream
@@ -34,6 +34,7 @@ from sidecar.ingress.relay.framing import Frame, FrameBuffer, header_block
 from sidecar.ingress.relay.hpack_decoder import Decoder, HPACKDecodeError
 from sidecar.ingress.relay.outbox import Outbox
 from sidecar.ingress.relay.protocols import ModelProtocol
+from sidecar.oip import model_name
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ _MAX_DROPPED: Final = 4096
 _CONNECT_TIMEOUT: Final = 2.0
 # Model frames the relay looks into; the rest it only forwards.
 _MODEL_WATCHED: Final = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY})
+# Request bytes gathered to read a call's model name: enough for field 1 whatever comes first.
+_MODEL_BYTES: Final = model_name.PREFIX_LEN + 2 * model_name.MAX_NAME
 # Client bytes held while a call waits for its verdict before reading from the client pauses.
 _HELD_HIGH: Final = 1 << 20
 
@@ -56,7 +59,15 @@ class RelayConnection:
         readiness: Readiness,
         healthy_services: frozenset[str],
         on_close: Callable[[RelayConnection], None],
+        read_model: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`read_model()`: the filters need the model a contract call names, so its verdict waits
+        for the start of its request message (first_message.py)."""
+        self._read_model = read_model
+        # The call whose verdict waits for its first request bytes, and its Call.
+        self._awaiting: tuple[Stream, Call] | None = None
+        # The scan's buffer and the offset after the frame being handled.
+        self._rest: tuple[bytes, int] = (b"", 0)
         self._upstream = upstream
         self._chain = chain
         self._readiness = readiness
@@ -204,6 +215,8 @@ class RelayConnection:
         self._client_in.feed(data)
         if self._connecting or self._pending is not None:
             self._out.hold_client("held", self._client_in.buffered > _HELD_HIGH)
+            if self._awaiting is not None and not self._connecting:
+                self._read_client()
             return
         self._read_client()
 
@@ -216,6 +229,9 @@ class RelayConnection:
         self._out.begin()
         try:
             self._read_client_frames()
+            # A call waiting for its model name decided at once: read on (a loop, not recursion).
+            while self._awaiting is not None and self._start_awaiting():
+                self._read_client_frames()
         finally:
             self._out.end()
 
@@ -291,6 +307,7 @@ class RelayConnection:
                 if pos > span:
                     self._out.to_model(buf[span:pos])
                 pos = span = end
+                self._rest = (buf, end)  # what follows the frame: a new call's DATA, most often
                 self._client_frame(frame)
         finally:
             if pos > span and self._up is not None:
@@ -449,6 +466,16 @@ class RelayConnection:
         # Header blocks must reach the model in the client's order: hold the client's frames
         # until this call's verdict (forward() admits it, or the chain ends without forwarding).
         self._pending = st
+        if not st.end_stream and path in model_name.UNARY_MODEL_METHODS and self._read_model():
+            # The verdict needs the model named in the request. Its DATA usually came in the same
+            # read, right after the HEADERS; otherwise the chain starts once those bytes are in the
+            # held frames (_start_awaiting, after this scan or at the next read).
+            data, ended = first_message.gathered(*self._rest, st.sid, _MODEL_BYTES)
+            name = model_name.from_grpc_frame(data)
+            if name is model_name.NEED_MORE and not ended:
+                self._awaiting = (st, call)
+                return
+            call.model = name or ""
         # The chain's first step runs now, in this read's callback (calls.py): an admitted call's
         # HEADERS leave in the same write as the rest of the read.
         self._eager = True
@@ -456,6 +483,32 @@ class RelayConnection:
             calls.start(st, self._run_call(call, st))
         finally:
             self._eager = False
+
+    def _start_awaiting(self) -> bool:
+        """Start the awaiting call's chain if its model name is in (or never will be); True if its
+        verdict came at once, so the held frames can be read on."""
+        assert self._awaiting is not None
+        st, call = self._awaiting
+        if st.sid not in self._streams or self._closed:
+            self._awaiting = None
+            return False
+        window = self._client_in.window()
+        name: str | None = model_name.NEED_MORE
+        ended = False
+        if window is not None:
+            data, ended = first_message.gathered(*window, st.sid, _MODEL_BYTES)
+            name = model_name.from_grpc_frame(data)
+        if name is model_name.NEED_MORE and not ended and self._client_in.buffered <= _HELD_HIGH:
+            return False
+        self._awaiting = None
+        call.model = name or ""
+        # As for a call started in the scan: a verdict now leaves the reading to the caller.
+        self._eager = True
+        try:
+            calls.start(st, self._run_call(call, st))
+        finally:
+            self._eager = False
+        return self._pending is None
 
     async def _run_call(self, call: Call, st: Stream) -> Outcome:
         try:

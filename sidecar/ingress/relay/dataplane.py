@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
@@ -37,7 +37,11 @@ class RelayDataplane:
         model_address: str,
         filters: Sequence[Filter],
         readiness: Readiness,
+        read_model: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`read_model()`: the filters need the model a contract call names now (a policy's RBAC
+        rules or rate limits name models); asked per call, since the policy changes at run time."""
+        self._read_model = read_model
         self._host = host
         self._requested_port = port
         self._port = 0
@@ -71,6 +75,7 @@ class RelayDataplane:
             readiness=self._readiness,
             healthy_services=_HEALTHY_SERVICES,
             on_close=self._connections.discard,
+            read_model=self._read_model,
         )
         self._connections.add(conn)
         return conn
