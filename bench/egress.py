@@ -1,12 +1,17 @@
 """Egress benchmark: the cost of picking an instance at 10, 1,000 and 10,000 instances, and calls by name
 across three real instances (open loop, Poisson arrivals) against calling one instance directly.
 
-    python bench/egress.py [--rate 200] [--seconds 10] [--repeat 3]
+    python bench/egress.py [--rate 200] [--seconds 10] [--repeat 3] [--recovery-only]
 
 Pick cost is measured in-process (the route's pick, breaker permit included), so it shows that the
 request path does not scan instances. The end-to-end part starts three digits models with their
 sidecars and a client sidecar whose egress finds them in a static registry file; it reports p50/p99
 from the scheduled send time and the client sidecar's CPU per request.
+
+The recovery part makes one of the three instances 50 ms slower for 10 s under load (its model
+restarted with --latency-ms 50), then healthy again, and reports the share of calls the peak-EWMA
+balancer sends it in each 5 s window after it recovered: the time-decayed estimate lets power of
+two choices probe it again once it has been idle long enough (tau * ln(peak / baseline)).
 """
 
 from __future__ import annotations
@@ -141,12 +146,80 @@ def end_to_end(rate: float, seconds: float, repeat: int) -> list[dict[str, Any]]
     return rows
 
 
+def model_calls(port: int) -> int:
+    """ModelInfer calls a digits model has answered (its ModelStatistics)."""
+    from inference import grpc_service_pb2 as pb
+    from inference import grpc_service_pb2_grpc as pb_grpc
+
+    async def ask() -> int:
+        async with grpc.aio.insecure_channel(f"{HOST}:{port}") as ch:
+            stats = await pb_grpc.GRPCInferenceServiceStub(ch).ModelStatistics(
+                pb.ModelStatisticsRequest(name="digits"))
+            return sum(s.inference_stats.success.count + s.inference_stats.fail.count
+                       for s in stats.model_stats)
+
+    return asyncio.run(ask())
+
+
+def recovery(rate: float, slow_seconds: float, windows: int, window: float) -> dict[str, Any]:
+    """Share of calls a once-slow instance gets in each window after it recovered."""
+    models = [start_model() for _ in range(3)]
+    instances = [start_sidecar(m.ports["grpc"], app_name=SERVICE) for m in models]
+    registry = pathlib.Path(tempfile.mkstemp(suffix=".yaml")[1])
+    registry.write_text(json.dumps({"apps": {SERVICE: [
+        {"host": HOST, "grpc_port": s.ports["grpc"], "http_port": s.ports["http"]} for s in instances
+    ]}}))
+    own = start_model()
+    client = start_sidecar(own.ports["grpc"], "--registry-file", str(registry), app_name="client")
+    md = (("x-sidecar-target", SERVICE),)
+    port = client.ports["egress_grpc"]
+    errors = 0
+
+    def run(seconds: float) -> None:
+        nonlocal errors
+        errors += asyncio.run(open_loop(port, rate, seconds, md))["errors"]
+
+    try:
+        run(3.0)  # every instance observed
+        slow_port = models[2].ports["grpc"]
+        models[2].stop()
+        models[2] = start_model("--latency-ms", "50", port=slow_port)
+        run(slow_seconds)
+        models[2].stop()
+        models[2] = start_model(port=slow_port)  # recovered
+        shares = []
+        for _ in range(windows):
+            # A restarted model counts from zero; the windows read differences of the same process.
+            before = [model_calls(m.ports["grpc"]) for m in models]
+            run(window)
+            after = [model_calls(m.ports["grpc"]) for m in models]
+            done = [a - b for a, b in zip(after, before, strict=True)]
+            shares.append(done[2] / max(1, sum(done)))
+    finally:
+        for proc in (client, own, *instances, *models):
+            proc.stop()
+    return {"shares": shares, "window_s": window, "errors": errors}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--recovery-only", action="store_true", help="only the recovered-instance share")
+    parser.add_argument("--recovery-windows", type=int, default=12)
     args = parser.parse_args()
+
+    got = recovery(args.rate, slow_seconds=10.0, windows=args.recovery_windows, window=5.0)
+    print(f"share of calls to an instance that was 50 ms slower for 10 s, per {got['window_s']:g} s"
+          f" after it recovered (peak EWMA, {args.rate:g} RPS; a third is its fair share;"
+          f" {got['errors']} errors):")
+    print("| " + " | ".join(f"{int(i * got['window_s'])}-{int((i + 1) * got['window_s'])} s"
+                            for i in range(len(got["shares"]))) + " |")
+    print("|" + "---|" * len(got["shares"]))
+    print("| " + " | ".join(f"{100 * x:.0f} %" for x in got["shares"]) + " |\n")
+    if args.recovery_only:
+        return 0
 
     print("| balancer | 10 instances | 1,000 | 10,000 |\n|---|---|---|---|")
     for balancer in ("peak_ewma", "least_request", "round_robin", "weighted"):

@@ -65,6 +65,7 @@ class LoadSpec:
     connections: int = 1
     seed: int = 1
     timeout_s: float = 5.0
+    headers: tuple[tuple[str, str], ...] = ()  # metadata sent with every call
 
     def args(self) -> list[str]:
         args = [
@@ -75,6 +76,7 @@ class LoadSpec:
             f"-conns={self.connections}",
             f"-timeout={self.timeout_s}s",
             f"-seed={self.seed}",
+            *(f"-header={k}={v}" for k, v in self.headers),
         ]
         if self.saturate_workers:
             return [*args, "-saturate", f"-workers={self.saturate_workers}"]

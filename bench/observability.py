@@ -51,8 +51,8 @@ from sidecar.filters.access_log import AccessLogFilter  # noqa: E402
 from sidecar.filters.chain import Filter, build_chain  # noqa: E402
 from sidecar.filters.metrics import MetricsFilter  # noqa: E402
 from sidecar.filters.tracing import ClientSpan, ServerSpan  # noqa: E402
+from sidecar.oip import contract  # noqa: E402
 from sidecar.telemetry.access_log import AccessLog  # noqa: E402
-from sidecar.telemetry.assembly import CONTRACT_METHODS  # noqa: E402
 from sidecar.telemetry.names import BoundedNames, MethodLabels  # noqa: E402
 from sidecar.telemetry.prometheus import SidecarMetrics  # noqa: E402
 from sidecar.telemetry.propagation import incoming_ids  # noqa: E402
@@ -104,7 +104,7 @@ def micro_chains() -> dict[str, tuple[Callable[[], list[Filter]], bool]]:
     """By name: how to build the filters, and whether the caller's traceparent says "sampled"."""
 
     def methods() -> MethodLabels:
-        return MethodLabels(CONTRACT_METHODS)
+        return MethodLabels(contract.METHODS)
 
     def metrics() -> list[Filter]:
         return [MetricsFilter(SidecarMetrics(methods(), BoundedNames()), direction="ingress")]

@@ -41,7 +41,7 @@ from sidecar.filters.metrics import MetricsFilter  # noqa: E402
 from sidecar.filters.readiness import ReadinessGate  # noqa: E402
 from sidecar.health.readiness import Readiness  # noqa: E402
 from sidecar.ingress.relay.listener import RelayDataplane  # noqa: E402
-from sidecar.telemetry.assembly import CONTRACT_METHODS  # noqa: E402
+from sidecar.oip import contract  # noqa: E402
 from sidecar.telemetry.names import BoundedNames, MethodLabels  # noqa: E402
 from sidecar.telemetry.prometheus import SidecarMetrics  # noqa: E402
 
@@ -99,7 +99,7 @@ async def _cpu_per_call(serve: int, payload: pathlib.Path, opts: argparse.Namesp
 def _relay(model_port: int) -> RelayDataplane:
     readiness = Readiness(1, 1)
     readiness.record(True)
-    metrics = SidecarMetrics(MethodLabels(tuple(CONTRACT_METHODS), limit=100), BoundedNames((), limit=100))
+    metrics = SidecarMetrics(MethodLabels(contract.METHODS, limit=100), BoundedNames((), limit=100))
     filters: list[Filter] = [MetricsFilter(metrics, direction="ingress"), ReadinessGate(readiness)]
     return RelayDataplane(
         host=HOST, port=0, model_address=f"{HOST}:{model_port}", filters=filters, readiness=readiness

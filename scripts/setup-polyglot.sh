@@ -27,6 +27,8 @@ need_pkg maven
 need_pkg openjdk-17-jdk-headless
 # PHP example model (examples/php): the CLI and its built-in server (php -S).
 need_pkg php-cli
+# The HTTP egress and Spring Cloud Gateway tests drive curl (-x as an HTTP proxy client, h2c prior knowledge).
+need_pkg curl
 
 elapsed() { local ms=$(( ($(date +%s%N) - $1) / 1000000 )); printf '%d.%03d s' $((ms / 1000)) $((ms % 1000)); }
 

@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--print-settings-table",
+        action=_PrintAndExit,
+        text=settings_markdown,
+        help="print every setting of `run` as the Markdown table in README.md, and exit",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     run = commands.add_parser(
         "run",
@@ -59,7 +65,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(run)
     run.set_defaults(command_main=_run)
+    _add_drain(commands)
+    # Imported here: `run` needs neither the manifest walker nor the webhook's imports.
+    from sidecar.inject.commands import add_inject, add_webhook
+
+    add_inject(commands)
+    add_webhook(commands).set_defaults(command_main=_webhook)
     return parser
+
+
+def _add_drain(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    drain = commands.add_parser(
+        "drain",
+        help="ask the sidecar in this pod to drain (a preStop hook)",
+        description=(
+            "POST /admin/drain to a running sidecar's admin listener. With --wait, return once the"
+            " drain is done; that sidecar then waits for SIGTERM instead of exiting."
+        ),
+        allow_abbrev=False,
+    )
+    drain.add_argument(
+        "--admin-address",
+        metavar="HOST:PORT",
+        help="the sidecar's admin listener [default: SIDECAR_ADMIN_HOST:SIDECAR_ADMIN_PORT,"
+        " or 127.0.0.1:15000]",
+    )
+    drain.add_argument("--wait", action="store_true", help="return when the drain is done")
+    drain.set_defaults(command_main=_drain)
+
+
+def _drain(args: argparse.Namespace) -> int:
+    from sidecar.drain.request import admin_address, request_drain
+
+    address = args.admin_address or admin_address(os.environ)
+    try:
+        print(request_drain(address, wait=args.wait))
+    except OSError as e:
+        print(f"{PROG} drain: {address}: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def settings_table() -> str:
@@ -74,6 +118,41 @@ def settings_table() -> str:
     for flag, env, default in rows:
         lines.append(f"  {flag:<{widths[0]}}  {env:<{widths[1]}}  {default}")
     return "\n".join(lines)
+
+
+SETTINGS_TABLE_HEADER = (
+    "| setting (YAML key) | flag | environment | default | meaning |",
+    "|---|---|---|---|---|",
+)
+
+
+def settings_markdown() -> str:
+    """Every setting of `run` as a Markdown table, the one README.md shows (a test keeps them equal)."""
+    rows = list(SETTINGS_TABLE_HEADER)
+    for s in SETTINGS:
+        shown = s.shown_default() or '""'  # an empty string, as YAML would write it
+        default = "**required**" if s.required else f"`{shown}`"
+        meaning = s.help.replace("|", "\\|")
+        rows.append(f"| `{s.name}` | `{s.flag}` | `{s.env}` | {default} | {meaning} |")
+    return "\n".join(rows)
+
+
+class _PrintAndExit(argparse.Action):
+    """Like argparse's version action, for a text made when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, text: Callable[[], str], help: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+        self._text = text
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(self._text())
+        parser.exit()
 
 
 def _wide_help(prog: str) -> argparse.HelpFormatter:
@@ -107,6 +186,20 @@ def _run(args: argparse.Namespace) -> int:
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         code: int = runner.run(serve(config))
+    return code
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    from sidecar.inject.commands import webhook_main
+    from sidecar.inject.settings import InjectError
+
+    configure_logging(args.log_level)
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            code: int = runner.run(webhook_main(args))
+    except (InjectError, OSError) as e:
+        print(f"{PROG} webhook: error: {e}", file=sys.stderr)
+        return USAGE_ERROR
     return code
 
 

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
-import yaml
-
+from sidecar import config_rules
 from sidecar.config_values import (
     AppName,
     AutoDuration,
+    AutoSwitch,
     Choice,
     Choices,
     Duration,
@@ -49,10 +48,15 @@ from sidecar.config_values import (
 from sidecar.core.env import CONFIG_FILE, NOT_SETTINGS, PREFIX
 from sidecar.core.errors import ConfigError
 
+if TYPE_CHECKING:
+    import yaml
+
 # The one place SIDECAR_* environment variables are declared: each setting's own, plus
 # core/env.py's (the relay reads SIDECAR_NO_EXTENSIONS there too).
 ENV_PREFIX: Final = PREFIX
 CONFIG_ENV: Final = CONFIG_FILE
+# Set by the kubelet in every container: how `auto` settings know they run in Kubernetes.
+KUBERNETES_ENV: Final = "KUBERNETES_SERVICE_HOST"
 
 _META: Final = "sidecar.setting"
 
@@ -144,21 +148,52 @@ class SidecarConfig:
         default=None,
         metadata=_about(
             AutoDuration(positive=False),
-            "On SIGTERM, serve this long while reporting not ready; auto: with Eureka"
-            " registry_fetch_interval + 5s, else 5s.",
+            "On SIGTERM, serve this long while reporting not ready; auto: until calls stop coming"
+            " (drain_quiet_period).",
+        ),
+    )
+    drain_quiet_period: float = field(
+        default=5.0,
+        metadata=_about(
+            Duration(positive=False),
+            "With drain_delay auto: stop serving once no call has arrived for this long.",
+        ),
+    )
+    drain_min_delay: float | None = field(
+        default=None,
+        metadata=_about(
+            AutoDuration(positive=False),
+            "With drain_delay auto: serve at least this long; auto: registry_fetch_interval + 5s with"
+            " Eureka, else 5s.",
+        ),
+    )
+    drain_max_delay: float = field(
+        default=100.0,
+        metadata=_about(
+            Duration(positive=False),
+            "With drain_delay auto: serve at most this long (Spring Cloud's default caches:"
+            " 30s + 35s + 30s).",
         ),
     )
     rest_timeout: float = field(
         default=60.0,
         metadata=_about(
             Duration(positive=True),
-            "Deadline of a REST call to the model if the client sets none.",
+            "Deadline of a REST call to the model if the client sets none (a grpc-timeout header sets"
+            " a sooner one).",
         ),
     )
     admin_port: int = field(
         default=15000,
         metadata=_about(
             Int(0, 65535, "PORT"), "Admin listen port on admin_host (drain, registry); 0 = any free port."
+        ),
+    )
+    drain_wait_port: int = field(
+        default=0,
+        metadata=_about(
+            Int(0, 65535, "PORT"),
+            "Port of GET /drained on listen_host, answered once drained (a model's preStop); 0 = off.",
         ),
     )
     eureka_url: tuple[str, ...] = field(
@@ -196,6 +231,15 @@ class SidecarConfig:
             "IP registered in Eureka (the pod IP); empty = listen_host if specific, else the host name's.",
         ),
     )
+    # `auto` (None) is resolved by load_config from the environment; a loaded config holds a bool.
+    prefer_ip_address: bool | None = field(
+        default=None,
+        metadata=_about(
+            AutoSwitch(),
+            "Register the IP as hostName, which Spring clients connect to; auto: on in Kubernetes without"
+            " advertise_host.",
+        ),
+    )
     lease_renewal_interval: int = field(
         default=30, metadata=_about(Int(1, 3600, "SECONDS"), "Seconds between Eureka heartbeats.")
     )
@@ -222,7 +266,9 @@ class SidecarConfig:
     egress_http_port: int = field(
         default=15080,
         metadata=_about(
-            Int(0, 65535, "PORT"), "Loopback HTTP egress port: /{service}/{path}; 0 = any free port."
+            Int(0, 65535, "PORT"),
+            "Loopback HTTP egress port: /{service}/{path}, or Host: {service}, or an HTTP proxy"
+            " for http://{service}/{path}; 0 = any free port.",
         ),
     )
     egress_policy_file: str = field(
@@ -293,6 +339,77 @@ class SidecarConfig:
     access_log_sample_ratio: float = field(
         default=0.01,
         metadata=_about(Ratio(), "Share of successful calls logged when access_log is sampled."),
+    )
+    policy_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path", metavar="PATH"),
+            "Governance policy document (limits, JWT, RBAC, admission, egress), watched and hot-reloaded.",
+        ),
+    )
+    policy_config_server: str = field(
+        default="",
+        metadata=_about(
+            Text(r"https?://\S+", "an http(s):// URL", metavar="URL"),
+            "Spring Cloud Config Server the policy document is polled from (instead of policy_file).",
+        ),
+    )
+    policy_config_name: str = field(
+        default="",
+        metadata=_about(
+            Text(r"[A-Za-z0-9._,-]+", "an application name"),
+            "Application name asked of the Config Server; empty = app_name.",
+        ),
+    )
+    policy_config_profile: str = field(
+        default="default",
+        metadata=_about(Text(r"[A-Za-z0-9._,-]+", "a profile list"), "Config Server profile(s)."),
+    )
+    policy_config_label: str = field(
+        default="",
+        metadata=_about(Text(r"[A-Za-z0-9._()-]+", "a label"), "Config Server label; empty = its default."),
+    )
+    policy_poll_interval: float = field(
+        default=5.0,
+        metadata=_about(
+            Duration(positive=True), "Time between polls of the policy (the file's hash, or Config Server)."
+        ),
+    )
+    jwks_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path", metavar="PATH"), "JWKS file the policy's jwt section checks tokens with."
+        ),
+    )
+    jwks_url: str = field(
+        default="",
+        metadata=_about(
+            Text(r"https?://\S+", "an http(s):// URL", metavar="URL"),
+            "JWKS URL the policy's jwt section verifies tokens with (instead of jwks_file).",
+        ),
+    )
+    jwks_refresh_interval: float = field(
+        default=300.0,
+        metadata=_about(Duration(positive=True), "Time between JWKS fetches."),
+    )
+    jwks_cooldown: float = field(
+        default=30.0,
+        metadata=_about(
+            Duration(positive=False), "Least time between JWKS fetches that tokens with unknown kids trigger."
+        ),
+    )
+    redis_address: str = field(
+        default="",
+        metadata=_about(
+            Text(r"[^\s/]+:\d+", "HOST:PORT", metavar="HOST:PORT"),
+            "Redis for global rate limits (the policy's rate_limits.mode: global); empty = none.",
+        ),
+    )
+    redis_timeout: float = field(
+        default=0.01,
+        metadata=_about(
+            Duration(positive=True), "Longest a call waits for Redis before the limits' failure mode decides."
+        ),
     )
 
 
@@ -392,16 +509,10 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
         except Invalid as e:
             raise ConfigError(f"{s.name}: {e} (from {source})") from None
 
-    grpc_port, http_port = values["grpc_port"], values["http_port"]
-    if grpc_port != 0 and grpc_port == http_port:
-        raise ConfigError(
-            f"grpc_port and http_port are both {grpc_port}; they must differ unless 0"
-            f" (from {sources['grpc_port']} and {sources['http_port']})"
-        )
-    if values["tracing"] and values["trace_exporter"] == "file" and not values["trace_file"]:
-        raise ConfigError(
-            f"trace_file is required when trace_exporter is file (from {sources['trace_exporter']})"
-        )
+    if values["prefer_ip_address"] is None:
+        # Spring's prefer-ip-address: in Kubernetes a pod's own host name does not resolve.
+        values["prefer_ip_address"] = KUBERNETES_ENV in environ and not values["advertise_host"]
+    config_rules.check(values, sources)
     return SidecarConfig(**values)
 
 
@@ -442,6 +553,8 @@ def _read_file(path: str) -> _Layer:
         raise ConfigError(f"config file {path}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path}: cannot read: not UTF-8 text") from None
+    import yaml  # here: only a sidecar given a config file needs PyYAML
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -475,6 +588,8 @@ def _yaml_problem(e: yaml.YAMLError) -> str:
 
 def _did_you_mean(wrong: str, known: Iterable[str]) -> str | None:
     """The known name closest to a misspelt one, compared case-blind with "-" read as "_"."""
+    import difflib  # here: only a start that is about to fail needs it
+
     by_folded = {k.lower(): k for k in known}
     close = difflib.get_close_matches(wrong.lower().replace("-", "_"), by_folded, n=1, cutoff=0.6)
     return by_folded[close[0]] if close else None

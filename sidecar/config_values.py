@@ -364,6 +364,21 @@ class Switch:
 
 
 @dataclass(frozen=True)
+class AutoSwitch:
+    """A Switch, or `auto` (None): the loader decides from the environment the sidecar runs in."""
+
+    metavar: str = "on|off|auto"
+
+    def parse(self, raw: object) -> bool | None:
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() == "auto"):
+            return None
+        return Switch().parse(raw)
+
+    def show(self, value: bool | None) -> str:
+        return "auto" if value is None else Switch().show(value)
+
+
+@dataclass(frozen=True)
 class Mode:
     """One of a few named modes, among them `off` and `on` (YAML reads a bare on/off as a boolean)."""
 

@@ -16,12 +16,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -39,6 +41,22 @@ type config struct {
 	saturate       bool
 	workers        int
 	seed           uint64
+	// Metadata sent with every call (-header key=value, repeatable): a bearer token, a client id.
+	headers metadata.MD
+}
+
+// headerFlags collects repeated -header key=value flags.
+type headerFlags struct{ md metadata.MD }
+
+func (h *headerFlags) String() string { return fmt.Sprint(h.md) }
+
+func (h *headerFlags) Set(v string) error {
+	key, value, ok := strings.Cut(v, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	h.md.Append(strings.ToLower(key), value)
+	return nil
 }
 
 func main() {
@@ -78,7 +96,10 @@ func parseFlags() (config, error) {
 	flag.BoolVar(&c.saturate, "saturate", false, "closed loop: -workers calls back to back")
 	flag.IntVar(&c.workers, "workers", 32, "saturate: concurrent closed-loop workers")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the arrival process")
+	headers := headerFlags{md: metadata.MD{}}
+	flag.Var(&headers, "header", "metadata key=value sent with every call; repeatable")
 	flag.Parse()
+	c.headers = headers.md
 	switch {
 	case c.addr == "":
 		return c, fmt.Errorf("-addr is required")
@@ -119,6 +140,7 @@ func run(cfg config) (*report, error) {
 	limit := cfg.warmup + cfg.duration + cfg.timeout + 10*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
+	ctx = metadata.NewOutgoingContext(ctx, cfg.headers)
 	if cfg.saturate {
 		rep.Mode, rep.Workers = "saturate", cfg.workers
 		runSaturate(ctx, cfg, conns, rep)
@@ -148,7 +170,8 @@ func dial(cfg config) ([]*grpc.ClientConn, error) {
 			return nil, fmt.Errorf("dial %s: %w", cfg.addr, err)
 		}
 		conns = append(conns, cc)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(
+			metadata.NewOutgoingContext(context.Background(), cfg.headers), 10*time.Second)
 		var n int
 		err = cc.Invoke(ctx, cfg.method, &cfg.payload, &n, grpc.WaitForReady(true))
 		state := cc.GetState()

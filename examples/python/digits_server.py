@@ -3,7 +3,8 @@
 Knows the model only through DigitsModel.predict and nothing about the sidecar: it
 is what a model author would write, plus a few hooks (metadata echo, latency, fault
 injection, hang, per-request sleep, an event log) that let tests observe what
-reached the model. See README.md beside this file.
+reached the model. It also serves the "echo" model (echo_model.py: BYTES in, BYTES out), so
+BYTES tensors can be checked end to end. See README.md beside this file.
 
     python examples/python/digits_server.py --host 127.0.0.1 --port 0
 """
@@ -30,6 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined, unused-ignore]
 from numpy.typing import NDArray
 
+import echo_model
 from digits_model import CLASSES, FEATURES, DigitsModel
 from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
@@ -361,6 +363,9 @@ class DigitsServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         self, request: pb.ModelReadyRequest, context: Context
     ) -> pb.ModelReadyResponse:
         await _echo(context, _request_metadata(context))
+        if request.name == echo_model.MODEL:
+            await _abort_unless_echo(context, request.version)
+            return pb.ModelReadyResponse(ready=not self.draining)
         await _abort_unless_model(context, request.name, request.version)
         return pb.ModelReadyResponse(ready=not self.draining)
 
@@ -374,6 +379,9 @@ class DigitsServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         self, request: pb.ModelMetadataRequest, context: Context
     ) -> pb.ModelMetadataResponse:
         await _echo(context, _request_metadata(context))
+        if request.name == echo_model.MODEL:
+            await _abort_unless_echo(context, request.version)
+            return echo_model.metadata()
         await _abort_unless_model(context, request.name, request.version)
         tensor = pb.ModelMetadataResponse.TensorMetadata
         return pb.ModelMetadataResponse(
@@ -396,6 +404,11 @@ class DigitsServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
             task.add_done_callback(self._in_flight.discard)
         metadata = _request_metadata(context)
         await _echo(context, metadata)
+        if request.model_name == echo_model.MODEL:
+            try:
+                return _echo_infer(request)
+            except echo_model.EchoError as error:
+                await context.abort(error.code, error.message)
         try:
             check_model(request.model_name, request.model_version)
         except InferError as error:
@@ -424,6 +437,12 @@ class DigitsServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         await _echo(context, _request_metadata(context))
         async for request in request_iterator:
             started = time.perf_counter_ns()
+            if request.model_name == echo_model.MODEL:
+                try:
+                    yield pb.ModelStreamInferResponse(infer_response=_echo_infer(request))
+                except echo_model.EchoError as error:
+                    yield pb.ModelStreamInferResponse(error_message=error.message)
+                continue
             try:
                 check_model(request.model_name, request.model_version)
             except InferError as error:
@@ -464,6 +483,18 @@ class DigitsServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         response = encode_response(request, names, labels, probabilities, raw)
         self._statistics.success(len(labels), time.perf_counter_ns() - started, compute_ns)
         return response
+
+
+def _echo_infer(request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+    echo_model.check_version(request.model_version)
+    return echo_model.infer(request)
+
+
+async def _abort_unless_echo(context: Context, version: str) -> None:
+    try:
+        echo_model.check_version(version)
+    except echo_model.EchoError as error:
+        await context.abort(error.code, error.message)
 
 
 async def _abort_unless_model(context: Context, name: str, version: str) -> None:

@@ -15,7 +15,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -154,9 +154,13 @@ def start_sidecar(
     app_name: str = "digits",
     env: dict[str, str] | None = None,
     startup_timeout: float = 30.0,
+    command: Sequence[str] | None = None,
 ) -> Proc:
+    """A sidecar in front of the model on HOST:model_port, on free ports. `command` runs it
+    (default: this interpreter's `python -m sidecar`, i.e. the tree's code), e.g. an installed
+    `ai-sidecar` console script."""
     for attempt in range(_START_ATTEMPTS):
-        proc = _launch_sidecar(model_port, flags, app_name, env)
+        proc = _launch_sidecar(model_port, flags, app_name, env, command)
         try:
             wait_http(proc, "/readyz" if wait_ready else "/livez", startup_timeout)
         except RuntimeError:
@@ -172,7 +176,11 @@ _START_ATTEMPTS = 3
 
 
 def _launch_sidecar(
-    model_port: int, flags: tuple[str, ...], app_name: str, env: dict[str, str] | None
+    model_port: int,
+    flags: tuple[str, ...],
+    app_name: str,
+    env: dict[str, str] | None,
+    command: Sequence[str] | None,
 ) -> Proc:
     grpc_port, http_port, admin_port = free_port(), free_port(), free_port()
     egress_grpc, egress_http = free_port(), free_port()
@@ -190,7 +198,7 @@ def _launch_sidecar(
         "probe-timeout": "0.5",
         "drain-delay": "0",  # flags given by the caller come later and win
     }
-    args = [sys.executable, "-m", "sidecar", "run"]
+    args = [*(command or (sys.executable, "-m", "sidecar")), "run"]
     for key, value in settings.items():
         args += [f"--{key}", str(value)]
     args += flags

@@ -7,13 +7,18 @@ which no filter touches. An Outcome is what the call ended with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from sidecar.core.deadline import Deadline
 from sidecar.core.status import Code
 
 MetadataValue = str | bytes
 Metadata = list[tuple[str, MetadataValue]]
+# A verified token's claims; the empty one for a call without a token.
+Claims = Mapping[str, object]
+NO_CLAIMS: Claims = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -36,6 +41,13 @@ class Call:
     response_bytes: int | None = None
     # (host, port) this try goes to, where it is known per try (an egress attempt); else None.
     upstream: tuple[str, int] | None = None
+    # Who is calling, once the identity filter decided (sidecar/filters/identity.py): the client id
+    # (a token's claim, a header, or the peer's address), its class (a bounded label), its claims.
+    client_id: str = ""
+    client_class: str = ""
+    claims: Claims = field(default_factory=lambda: NO_CLAIMS)
+    # Which governance filter refused or held the call, and why, for the access log ("" if none).
+    governance: str = ""
 
 
 @dataclass(frozen=True, slots=True)

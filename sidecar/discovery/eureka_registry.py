@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sidecar.discovery.endpoint import Endpoint
+from sidecar.registry.instance import GRPC_PORT_KEYS
 
 # app name -> instance id -> the instance as the server sent it
 Instances = Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -82,6 +83,16 @@ def apply_delta(current: Applications, doc: Any) -> tuple[Applications, bool]:
     return merged, reconcile_hashcode(merged.instances) == hashcode
 
 
+def deletions(doc: Any) -> list[tuple[str, str]]:
+    """The (app, instance id) pairs a delta document reports DELETED (cancelled or evicted)."""
+    gone = []
+    entries, _ = _applications(doc)
+    for entry in entries:
+        name, instances = _instances_of(entry)
+        gone += [(name, i["instanceId"]) for i in instances if i.get("actionType") == "DELETED"]
+    return gone
+
+
 def reconcile_hashcode(instances: Instances) -> str:
     """Eureka's apps hash code: STATUS_count_ for every status present, statuses sorted by name."""
     counts = Counter(str(i.get("status", "UNKNOWN")) for app in instances.values() for i in app.values())
@@ -100,7 +111,8 @@ def endpoints(instances: Instances) -> dict[str, tuple[Endpoint, ...]]:
 
 def to_endpoint(app: str, inst: Mapping[str, Any]) -> Endpoint:
     metadata = {str(k): str(v) for k, v in (inst.get("metadata") or {}).items()}
-    grpc_port = _int(metadata.get("grpc.port"))
+    # The first key present, so a Java service registered by Spring's gRPC starter (gRPC_port) is found.
+    grpc_port = next((_int(metadata[k]) for k in GRPC_PORT_KEYS if k in metadata), None)
     port = inst.get("port")
     http_port = _int(port.get("$") if isinstance(port, dict) else port) or 0
     weight = _int(metadata.get("weight"))

@@ -13,13 +13,13 @@ import pathlib
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
 from sidecar.core.errors import ConfigError
 from sidecar.discovery.endpoint import Endpoint, Snapshot, Watcher, snapshot
 
 
 def load_static(path: pathlib.Path) -> Snapshot:
+    import yaml  # here: only a sidecar given a registry file needs PyYAML
+
     try:
         doc = yaml.safe_load(path.read_text())
     except OSError as e:

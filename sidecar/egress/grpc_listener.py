@@ -10,44 +10,24 @@ are tried once.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from typing import Any
-
-import grpc
-import grpc.aio
+from collections.abc import Sequence
 
 from sidecar.core.call import Call, Outcome
-from sidecar.core.deadline import Deadline
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
 from sidecar.discovery.endpoint import Endpoint
 from sidecar.egress.attempts import AttemptChain
 from sidecar.egress.channels import ChannelPool
 from sidecar.egress.router import AttemptResult, EgressRouter
-from sidecar.filters.chain import Filter, Next, build_chain
+from sidecar.filters.chain import Filter, build_chain
+from sidecar.oip import contract
 from sidecar.transport import grpc_forward as forward
-from sidecar.transport.metadata import forwardable
+from sidecar.transport.grpc_server import GrpcServer, StreamExchange, UnaryExchange
 
 log = logging.getLogger(__name__)
 
 TARGET_KEY = "x-sidecar-target"
 LOAD_KEYS = ("x-sidecar-load", "x-queue-depth")
-
-
-@dataclass(slots=True)
-class _Unary:
-    context: forward.Context
-    request: bytes
-    service: str
-    response: bytes | None = None
-
-
-@dataclass(slots=True)
-class _Streaming:
-    context: forward.Context
-    requests: AsyncIterator[bytes]
-    service: str
 
 
 class GrpcEgress:
@@ -59,68 +39,39 @@ class GrpcEgress:
         router: EgressRouter,
         channels: ChannelPool,
         filters: Sequence[Filter],
-        unary_methods: Sequence[str],
         max_message_bytes: int,
         attempt_filters: Sequence[Filter] = (),
     ) -> None:
         """`filters` run once per call, `attempt_filters` once per try (sidecar/egress/attempts.py)."""
-        self._host, self._requested_port, self._port = host, port, 0
         self._router = router
         self._channels = channels
         self._attempts = AttemptChain(attempt_filters)
-        self._unary_methods = frozenset(unary_methods)
-        self._unary_chain: Next = build_chain(filters, self._unary)
-        self._stream_chain: Next = build_chain(filters, self._streaming)
-        self._server = grpc.aio.server(
-            options=[
-                ("grpc.max_send_message_length", max_message_bytes),
-                ("grpc.max_receive_message_length", max_message_bytes),
-                ("grpc.so_reuseport", 0),
-            ]
+        self._server = GrpcServer(
+            name="gRPC egress",
+            host=host,
+            port=port,
+            max_message_bytes=max_message_bytes,
+            unary=build_chain(filters, self._unary),
+            streaming=build_chain(filters, self._streaming),
+            unary_methods=contract.UNARY,
+            streaming_methods=contract.STREAMING,
+            target_key=TARGET_KEY,
         )
-        self._server.add_generic_rpc_handlers((_Handlers(self),))
 
     @property
     def port(self) -> int:
-        return self._port
+        return self._server.port
 
     async def start(self) -> None:
-        self._port = self._server.add_insecure_port(f"{self._host}:{self._requested_port}")
-        if self._port == 0:
-            raise OSError(f"cannot listen for gRPC egress on {self._host}:{self._requested_port}")
         await self._server.start()
 
     async def stop(self, grace: float) -> None:
         await self._server.stop(grace)
 
-    def handler(self, method: str) -> grpc.RpcMethodHandler:
-        if method in self._unary_methods:
-            return grpc.unary_unary_rpc_method_handler(self._handle_unary_for(method))
-        return grpc.stream_stream_rpc_method_handler(self._handle_streaming_for(method))
-
-    def _handle_unary_for(self, method: str) -> Any:
-        async def handle(request: bytes, context: forward.Context) -> bytes | None:
-            call, service = _call(method, context)
-            exchange = _Unary(context, request, service)
-            call.exchange = exchange
-            outcome = await self._unary_chain(call)
-            forward.finish(context, outcome)
-            return exchange.response if outcome.ok else None
-
-        return handle
-
-    def _handle_streaming_for(self, method: str) -> Any:
-        async def handle(requests: AsyncIterator[bytes], context: forward.Context) -> None:
-            call, service = _call(method, context)
-            call.exchange = _Streaming(context, requests, service)
-            forward.finish(context, await self._stream_chain(call))
-
-        return handle
-
     async def _unary(self, call: Call) -> Outcome:
         exchange = call.exchange
-        assert isinstance(exchange, _Unary)
-        if not exchange.service:
+        assert isinstance(exchange, UnaryExchange)
+        if not exchange.target:
             return _no_target(call.method)
         results: list[forward.Forwarded] = []
 
@@ -130,19 +81,17 @@ class GrpcEgress:
             results.append(result)
             return AttemptResult(result.outcome.code, result.outcome.message, False, _load(result))
 
-        deadline = self._router.deadline_for(exchange.service, call.deadline)
+        deadline = self._router.deadline_for(exchange.target, call.deadline)
         try:
-            await self._router.call(exchange.service, deadline, self._attempts.attempt(call, attempt, _port))
+            await self._router.call(exchange.target, deadline, self._attempts.attempt(call, attempt, _port))
         except SidecarError as e:
             return Outcome(e.code, e.message)
-        last = results[-1]
-        exchange.response = await forward.send_unary_reply(exchange.context, last)
-        return last.outcome
+        return await exchange.reply(call, results[-1])
 
     async def _streaming(self, call: Call) -> Outcome:
         exchange = call.exchange
-        assert isinstance(exchange, _Streaming)
-        if not exchange.service:
+        assert isinstance(exchange, StreamExchange)
+        if not exchange.target:
             return _no_target(call.method)
         results: list[forward.Forwarded] = []
 
@@ -153,34 +102,12 @@ class GrpcEgress:
             # The request stream was consumed: a streaming call is never tried twice.
             return AttemptResult(result.outcome.code, result.outcome.message, True, _load(result))
 
-        deadline = self._router.deadline_for(exchange.service, call.deadline)
+        deadline = self._router.deadline_for(exchange.target, call.deadline)
         try:
-            await self._router.call(exchange.service, deadline, self._attempts.attempt(call, attempt, _port))
+            await self._router.call(exchange.target, deadline, self._attempts.attempt(call, attempt, _port))
         except SidecarError as e:
             return Outcome(e.code, e.message)
         return results[-1].outcome
-
-
-class _Handlers(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is untyped
-    def __init__(self, egress: GrpcEgress) -> None:
-        self._egress = egress
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
-        return self._egress.handler(handler_call_details.method)
-
-
-def _call(method: str, context: forward.Context) -> tuple[Call, str]:
-    metadata = forwardable(context.invocation_metadata() or ())
-    service = next((str(v) for k, v in metadata if k == TARGET_KEY), "")
-    remaining = context.time_remaining()
-    call = Call(
-        method=method,
-        metadata=[(k, v) for k, v in metadata if k != TARGET_KEY],
-        deadline=Deadline.after(remaining) if remaining is not None else None,
-        protocol="grpc",
-        peer=context.peer(),
-    )
-    return call, service
 
 
 def _port(endpoint: Endpoint) -> int | None:

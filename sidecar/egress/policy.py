@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import yaml
-
 from sidecar.balancer.pickers import PICKERS
 from sidecar.breaker.breaker import BreakerConfig, WindowType
 from sidecar.core.errors import ConfigError
@@ -98,12 +96,20 @@ def load_policies(path: pathlib.Path | None) -> EgressPolicies:
     if path is None:
         return EgressPolicies()
     where = f"egress_policy_file {path}"
+    import yaml  # here: only a sidecar given a policy file needs PyYAML
+
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except OSError as e:
         raise ConfigError(f"{where}: cannot read: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{where}: not valid YAML: {e}") from None
+    return policies_from(doc, where)
+
+
+def policies_from(doc: Any, where: str) -> EgressPolicies:
+    """Egress policies from a parsed document (the egress policy file, or the policy document's
+    `egress` section); a ConfigError names `where` and the field."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: expected a mapping")
     _no_unknown(doc, {"templates", "default", "services"}, where)

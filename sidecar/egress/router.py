@@ -63,6 +63,14 @@ class EgressRouter:
             endpoints = snapshot.endpoints(app)
             route.update(endpoints)
 
+    def set_policies(self, policies: EgressPolicies) -> None:
+        """A new policy document's egress section: a service whose policy changed gets a new route
+        (fresh breakers and budget) at its next call; calls in flight finish on the route they hold."""
+        self._policies = policies
+        for app, route in list(self.routes.items()):
+            if route.policy != policies.for_service(app):
+                del self.routes[app]
+
     def route(self, service: str) -> Route | None:
         app = service.upper()
         route = self.routes.get(app)

@@ -1,7 +1,9 @@
 """Filter that counts calls and times them into the sidecar's Prometheus metrics, by direction.
 
 Goes outermost, so calls a later filter rejects (readiness, limits) are
-counted with the code they got, and the time includes every filter.
+counted with the code they got, and the time includes every filter. Per call it
+keeps an in-flight count and hands (method, model, code, seconds) to the
+direction's recorder: plain Python additions, no lock (telemetry/request_stats.py).
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ class MetricsFilter:
     def __init__(
         self, metrics: SidecarMetrics, *, direction: str, clock: Callable[[], float] = time.perf_counter
     ) -> None:
-        self._metrics = metrics
-        self._direction = direction
         self._in_flight = metrics.in_flight(direction)
+        self._record = metrics.recorder(direction)
         self._clock = clock
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
         started = self._clock()
-        self._in_flight.now += 1
+        in_flight = self._in_flight
+        in_flight.now += 1
         code = Code.UNKNOWN
         try:
             outcome = await next(call)
@@ -37,5 +39,5 @@ class MetricsFilter:
             code = Code.CANCELLED
             raise
         finally:
-            self._in_flight.now -= 1
-            self._metrics.observe(self._direction, call.method, call.model, code, self._clock() - started)
+            in_flight.now -= 1
+            self._record(call.method, call.model, code, self._clock() - started)

@@ -14,7 +14,9 @@ class is what a compiled twin replaces.
 Chunks from the socket wait unjoined in a FrameBuffer until the next frame is complete, so a
 16 MiB frame arriving in 64 KiB reads is copied once, not hundreds of times. `header_block`
 finds a HEADERS frame's CONTINUATIONs (RFC 9113 6.10); a block not yet complete is looked for
-again from its HEADERS frame on the next read. Knows nothing about HPACK, stream states or sockets.
+again from its HEADERS frame on the next read. `gathered` looks at one stream's DATA among the
+frames waiting unread, without taking them (a verdict that needs a call's first request bytes).
+Knows nothing about HPACK, stream states or sockets.
 """
 
 from __future__ import annotations
@@ -122,6 +124,34 @@ def header_block(buf: bytes, pos: int, end: int, max_frame: int, max_block: int 
     return Frame(f.HEADERS, flags | f.END_HEADERS, sid, buf[pos:end], b"".join(fragments))
 
 
+def gathered(buf: bytes, pos: int, sid: int, limit: int) -> tuple[bytes, bool]:
+    """Stream `sid`'s DATA payload bytes in the whole frames of buf[pos:] (at most about `limit`,
+    padding left out), and True if its END_STREAM or RST_STREAM is among those frames."""
+    parts: list[bytes] = []
+    have, n = 0, len(buf)
+    unpack = f.HEADER.unpack_from
+    while n - pos >= f.HEADER_LEN and have < limit:
+        high, low, kind, flags, stream = unpack(buf, pos)
+        end = pos + f.HEADER_LEN + ((high << 16) | low)
+        if end > n:
+            break
+        if stream & 0x7FFFFFFF == sid:
+            if kind == f.DATA:
+                start, stop = pos + f.HEADER_LEN, end
+                if flags & f.PADDED and start < stop:
+                    stop -= buf[start]
+                    start += 1
+                if stop > start:
+                    parts.append(buf[start:stop])
+                    have += stop - start
+                if flags & f.END_STREAM:
+                    return b"".join(parts), True
+            elif kind == f.RST_STREAM:
+                return b"".join(parts), True
+        pos = end
+    return b"".join(parts), False
+
+
 # What a direction's reader does with a frame type (for frames not of a relayed stream).
 PASS: Final = 0  # passes on as it is, in the span
 UP: Final = 1  # goes up instead (the span before it first)
@@ -159,6 +189,13 @@ class FrameReader(FrameBuffer):
         self.max_frame = max_frame  # larger frames are a connection error
         self.max_block = max_block
         self.paused = False  # read() stops before the next frame while set
+
+    def gathered(self, sid: int, limit: int) -> tuple[bytes, bool]:
+        """`gathered` over the frames waiting unread: nothing is taken, they are read as they would be."""
+        window = self.window()
+        if window is None:
+            return b"", False
+        return gathered(*window, sid, limit)
 
     def read(self, data: bytes = b"") -> None:
         """Take `data` (a socket read), then walk every complete frame until paused: spans to

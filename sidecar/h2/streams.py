@@ -13,6 +13,11 @@ the API a compiled twin of this layer keeps:
   frames waiting (header blocks reach the model in the client's order), until the layer above
   calls `admit` (HEADERS to the model, with fields added or replaced) or `refuse` (a reply from
   here); usually within `opened`.
+  A verdict that needs the stream's first request bytes (the model a call names, read from its
+  message) waits for them: the layer above calls `await_data(stream)` in `opened`, is told
+  `held(stream)` after each read while they may still come, and looks with `held_data`, which
+  takes nothing (the frames are read on as they would have been). `held` returns whether it
+  still waits; a verdict given within `held` needs no resumed read, as within `opened`.
 - `trailers(stream, headers)` or `reset(stream, code, by_client)`: it ended. Endings the model
   sent are told after the read's writes are out, so the layer above adds no latency.
 In between, its DATA passes with no call up: the reader counts its messages into the stream's
@@ -79,6 +84,10 @@ class StreamEvents(Protocol[S_contra]):
     def trailers(self, stream: S_contra, headers: Headers) -> None: ...
     def reset(self, stream: S_contra, code: int, by_client: bool) -> None: ...
     def message(self, stream: S_contra, from_client: bool, message: bytes) -> None: ...
+    def held(self, stream: S_contra) -> bool:
+        """More of the stream awaiting its verdict (see `await_data`) may be held; whether it still waits."""
+        ...
+
     def data(self, sid: int, payload: bytes) -> None: ...
     def ended(self, sid: int, reset: bool) -> bool:
         """The client ended (reset: reset) a stream answered here; whether it still is (an open Watch)."""
@@ -105,6 +114,7 @@ class Streams(Generic[S]):
         self._model_error = model_error
         self.relayed: dict[int, S] = {}  # streams the model saw and has not ended
         self.pending: S | None = None  # the new stream awaiting its verdict
+        self._awaiting: S | None = None  # the pending stream whose verdict waits for its DATA
         self._requests: dict[int, Counter] = {}  # the relayed streams' counters: their DATA passes
         self._responses: dict[int, Counter] = {}
         # The client's frames go to the model: their bound is its setting, SETTINGS_MAX_FRAME_SIZE.
@@ -144,6 +154,8 @@ class Streams(Generic[S]):
             reader = self._client_reader
             reader.feed(data)
             self._out.hold_client(Hold.AWAITING, reader.buffered > self._limits.held_high)
+            if self._awaiting is not None and not self.waiting:
+                self._read_client()  # the frames stay held; the layer above is told of them
             return
         self._read_client(data)
 
@@ -170,6 +182,8 @@ class Streams(Generic[S]):
                 else:
                     self._out.to_client(f.frame(f.SETTINGS, 0, 0))
             self._client_reader.read(data)
+            while self._awaiting is not None and self._tell_held(self._awaiting):
+                self._client_reader.read()  # its verdict came at once: read on (a loop, not recursion)
         except f.ConnectionError_ as e:
             self.going_away = True
             self._out.to_client(f.goaway(self._last_sid, e.code, str(e).encode()[:256]))
@@ -204,11 +218,37 @@ class Streams(Generic[S]):
         if st.sid in self.relayed:
             self._requests[st.sid], self._responses[st.sid] = st.request_bytes, st.response_bytes
 
+    def await_data(self, st: S) -> None:
+        """st's verdict waits for its first request bytes: `held` is told as they may come in."""
+        if self.pending is st:
+            self._awaiting = st
+
+    def held_data(self, st: S, limit: int) -> tuple[bytes, bool]:
+        """st's DATA payloads among the client's held frames (about `limit` bytes at most, none
+        taken), and whether no more will come before its verdict: it ended, or was reset, or the
+        held frames fill what may be held."""
+        reader = self._client_reader
+        data, ended = reader.gathered(st.sid, limit)
+        return data, ended or reader.buffered > self._limits.held_high
+
+    def _tell_held(self, st: S) -> bool:
+        """Tell the layer above st's DATA may be in; True if its verdict came at once (read on)."""
+        self._opening = True
+        try:
+            waits = self._events.held(st)
+        finally:
+            self._opening = False
+        if self.pending is not st:
+            return True
+        if not waits:
+            self._awaiting = None
+        return False
+
     def admit(self, st: S, extra: Fields, headers: Headers | None) -> None:
         """st's verdict: relay it, its block with `extra` fields appended, or re-encoded from `headers`."""
         if self.pending is not st or self.closed:
             return
-        self.pending = None
+        self.pending = self._awaiting = None
         self._client_reader.paused = False
         if self._opening:
             self._forward(st, extra, headers)  # the read that opened it goes on
@@ -275,6 +315,7 @@ class Streams(Generic[S]):
         """The connection is closing: every stream it still relays or holds, over for this layer."""
         self.closed = True
         self._client_reader.paused = True
+        self._awaiting = None
         held = [] if self.pending is None else [self.pending]
         self.idle.set()
         return self._release() + held
@@ -416,7 +457,7 @@ class Streams(Generic[S]):
     def _unpend(self, st: S) -> None:
         """st awaits its verdict no more: the client's frames are read again."""
         if self.pending is st:
-            self.pending = None
+            self.pending = self._awaiting = None
             self._client_reader.paused = self.closed
             self._check_idle()
 

@@ -41,6 +41,8 @@ class Readiness:
         self._successes = 0
         self._failures = 0
         self._draining = False
+        # Conditions besides the model that keep the sidecar not ready (e.g. no JWKS yet), by name.
+        self._holds: dict[str, str] = {}
         self._model_state = NOT_YET_PROBED
         self.current = NOT_YET_PROBED
         self._watchers: list[Watcher] = []
@@ -77,8 +79,19 @@ class Readiness:
         self._draining = True
         self._publish()
 
+    def hold(self, name: str, reason: str | None) -> None:
+        """Keep reporting not ready for `reason` (None lifts the hold named `name`)."""
+        if reason is None:
+            self._holds.pop(name, None)
+        else:
+            self._holds[name] = reason
+        self._publish()
+
     def _publish(self) -> None:
         model = self._model_state
+        if self._holds and model.ready:
+            reason = "; ".join(f"{k}: {v}" for k, v in self._holds.items())
+            model = ReadinessSnapshot(False, reason, ever_ready=model.ever_ready)
         if self._draining:
             new = ReadinessSnapshot(
                 False, "sidecar draining", ever_ready=model.ever_ready, serving=model.ready

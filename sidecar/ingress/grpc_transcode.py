@@ -8,40 +8,15 @@ Triton does); anything else is UNIMPLEMENTED naming why.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError
 
 from inference import grpc_service_pb2 as pb
 from sidecar.core.call import Call, Outcome
 from sidecar.core.errors import SidecarError
 from sidecar.core.status import Code
 from sidecar.model.link import ModelLink
-from sidecar.transport import grpc_forward as forward
-
-_OIP = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
-_TYPES: dict[str, tuple[type[Message], type[Message]]] = {
-    f"/{_OIP.full_name}/{m.name}": (
-        getattr(pb, m.input_type.name), getattr(pb, m.output_type.name)
-    )
-    for m in _OIP.methods
-}
-STREAM_INFER = f"/{_OIP.full_name}/ModelStreamInfer"
-MODEL_INFER = f"/{_OIP.full_name}/ModelInfer"
-
-
-@dataclass(slots=True)
-class UnaryExchange:
-    context: forward.Context
-    request: bytes
-    response: bytes | None = None
-
-
-@dataclass(slots=True)
-class StreamExchange:
-    context: forward.Context
-    requests: AsyncIterator[bytes]
+from sidecar.oip import contract
+from sidecar.transport.grpc_server import StreamExchange, UnaryExchange
 
 
 class Transcoder:
@@ -51,8 +26,8 @@ class Transcoder:
     async def unary(self, call: Call) -> Outcome:
         exchange = call.exchange
         assert isinstance(exchange, UnaryExchange)
-        types = _TYPES.get(call.method)
-        if types is None or call.method == STREAM_INFER:
+        types = contract.MESSAGES.get(call.method)
+        if types is None or call.method == contract.MODEL_STREAM_INFER:
             return _unimplemented(call.method)
         request_type, response_type = types
         try:
@@ -72,7 +47,7 @@ class Transcoder:
     async def streaming(self, call: Call) -> Outcome:
         exchange = call.exchange
         assert isinstance(exchange, StreamExchange)
-        if call.method != STREAM_INFER:
+        if call.method != contract.MODEL_STREAM_INFER:
             return _unimplemented(call.method)
         async for raw in exchange.requests:
             answer = pb.ModelStreamInferResponse()
@@ -80,7 +55,11 @@ class Transcoder:
                 request = pb.ModelInferRequest.FromString(raw)
                 timeout = call.deadline.remaining() if call.deadline else None
                 response, _, _ = await self._link.call(
-                    MODEL_INFER, request, pb.ModelInferResponse, timeout=timeout, metadata=call.metadata
+                    contract.MODEL_INFER,
+                    request,
+                    pb.ModelInferResponse,
+                    timeout=timeout,
+                    metadata=call.metadata,
                 )
                 answer.infer_response.CopyFrom(response)
             except DecodeError as e:

@@ -21,7 +21,6 @@ from sidecar.transport.grpc_forward import from_grpc_code
 
 M = TypeVar("M", bound=Message)
 
-OIP_SERVICE = "inference.GRPCInferenceService"
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 # A local model restarts in seconds; grpc's default reconnect backoff grows to
@@ -37,7 +36,7 @@ def rpc_error(e: grpc.aio.AioRpcError) -> SidecarError:
 
 
 class GrpcModelLink:
-    """One channel to the model, shared by every ingress call and the prober."""
+    """One channel to the model, on a connection of its own (the prober has another link)."""
 
     def __init__(self, address: str, max_message_bytes: int) -> None:
         self.address = address
@@ -49,6 +48,9 @@ class GrpcModelLink:
                 # The model is local: an http_proxy variable must never reroute it.
                 ("grpc.enable_http_proxy", 0),
                 ("grpc.enable_retries", 0),
+                # A connection of its own: grpc otherwise shares one between channels of equal
+                # options, and the prober's link must not queue behind the REST ingress's calls.
+                ("grpc.use_local_subchannel_pool", 1),
                 *_RECONNECT_OPTIONS,
             ],
         )

@@ -1,1 +1,1 @@
-"""The Open Inference Protocol (OIP v2) bindings other than gRPC: pure translation, no I/O."""
+"""The Open Inference Protocol (OIP v2): the gRPC contract's names and the REST binding. Pure, no I/O."""

@@ -23,20 +23,22 @@ Decisions:
   infinity, as a float32 cast would; beyond FP16's range they are refused, since Python's
   half-float packing does not saturate), BYTES only strings. Unknown fields are ignored.
 
-Not yet: Triton's binary tensor extension (``Inference-Header-Content-Length``, per-tensor
-``binary_data_size``), which would carry raw bytes beside the JSON header both ways.
+Triton's binary tensor extension (binary_tensors.py) plugs in through ``BinaryData``: an input
+whose parameters give ``binary_data_size`` takes its bytes from it instead of ``data``, and an
+output the caller wants as binary comes back from ``infer_response_to_parts`` as raw bytes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import chain
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.internal.containers import MessageMap
 
 import inference.grpc_service_pb2 as pb
+from sidecar.core.errors import SidecarError
 from sidecar.oip.tensor_bytes import (
     DATATYPES,
     DTYPES,
@@ -45,6 +47,8 @@ from sidecar.oip.tensor_bytes import (
     Dtype,
     bad_model,
     bad_request,
+    bytes_elements,
+    checked_raw,
     items,
     pack,
     show,
@@ -56,6 +60,7 @@ __all__ = [
     "DATATYPES",
     "infer_request_from_json",
     "infer_response_to_json",
+    "infer_response_to_parts",
     "model_metadata_to_json",
     "parameters_from_json",
     "parameters_to_json",
@@ -134,13 +139,35 @@ def parameters_to_json(params: Mapping[str, pb.InferParameter]) -> dict[str, obj
 
 # ---- request: JSON -> protobuf -------------------------------------------------------------
 
+BINARY_DATA_SIZE = "binary_data_size"
+
+
+class BinaryData(Protocol):
+    """Where inputs with a ``binary_data_size`` parameter take their bytes from, in order."""
+
+    def take(self, size: int, where: str) -> bytes:
+        """The next `size` bytes; raises SidecarError(INVALID_ARGUMENT) naming `where` if short."""
+        ...
+
+
+class _NoBinaryData:
+    def take(self, size: int, where: str) -> bytes:
+        raise bad_request(
+            f"{where}.parameters.{BINARY_DATA_SIZE} is given, but the body has no binary data "
+            "(no Inference-Header-Content-Length header)"
+        )
+
+
+NO_BINARY_DATA: BinaryData = _NoBinaryData()
+
 
 def infer_request_from_json(
-    body: object, model_name: str, model_version: str
+    body: object, model_name: str, model_version: str, binary: BinaryData = NO_BINARY_DATA
 ) -> pb.ModelInferRequest:
     """An OIP REST inference request body as a ModelInferRequest, every tensor in raw form.
 
     ``model_name`` and ``model_version`` come from the URL and win over anything in the body.
+    Inputs sized by ``binary_data_size`` take their bytes from `binary`, and lose that parameter.
     Raises SidecarError(INVALID_ARGUMENT) naming the offending field by its JSON path.
     """
     if not isinstance(body, dict):
@@ -158,7 +185,7 @@ def infer_request_from_json(
     for i, item in enumerate(inputs):
         where = f"inputs[{i}]"
         tensor = req.inputs.add()
-        req.raw_input_contents.append(_input_from_json(item, where, tensor))
+        req.raw_input_contents.append(_input_from_json(item, where, tensor, binary))
         if tensor.name in seen:
             raise bad_request(
                 f'{where}.name "{tensor.name}" repeats inputs[{seen[tensor.name]}].name'
@@ -179,7 +206,7 @@ def infer_request_from_json(
 
 
 def _input_from_json(
-    item: object, where: str, tensor: pb.ModelInferRequest.InferInputTensor
+    item: object, where: str, tensor: pb.ModelInferRequest.InferInputTensor, binary: BinaryData
 ) -> bytes:
     """Fill one input's header fields and return its data as raw little-endian bytes."""
     if not isinstance(item, dict):
@@ -202,6 +229,8 @@ def _input_from_json(
     tensor.datatype = datatype
     if "parameters" in item:
         parameters_from_json(item["parameters"], tensor.parameters, f"{where}.parameters")
+    if BINARY_DATA_SIZE in tensor.parameters:
+        return _binary_input(item, where, tensor, dt, binary)
 
     data = _require(item, "data", where)
     if not isinstance(data, list):
@@ -215,6 +244,41 @@ def _input_from_json(
             f"data has {len(flat)}"
         )
     return pack(flat, dt, lambda k: f"{where}.data{_index(k, shape if nested else [count])}")
+
+
+def _binary_input(
+    item: dict[str, Any],
+    where: str,
+    tensor: pb.ModelInferRequest.InferInputTensor,
+    dt: Dtype,
+    binary: BinaryData,
+) -> bytes:
+    """An input's bytes from the binary part of the body, checked against its shape and datatype."""
+    param = tensor.parameters[BINARY_DATA_SIZE]
+    size = item["parameters"][BINARY_DATA_SIZE]
+    if param.WhichOneof("parameter_choice") != "int64_param" or size < 0:
+        raise bad_request(
+            f"{where}.parameters.{BINARY_DATA_SIZE} must be a non-negative integer, got {show(size)}"
+        )
+    if "data" in item:
+        raise bad_request(f'{where} ("{tensor.name}") has both "data" and {BINARY_DATA_SIZE}')
+    del tensor.parameters[BINARY_DATA_SIZE]
+    shape = list(tensor.shape)
+    count = math.prod(shape)
+    what = f'{where} ("{tensor.name}", {dt.name} {_dims(shape)})'
+    if dt.size and size != count * dt.size:
+        raise bad_request(
+            f"{what}: {BINARY_DATA_SIZE} is {size}, the shape needs {count * dt.size} bytes"
+        )
+    raw = binary.take(size, where)
+    if dt.kind == "bytes":
+        found = bytes_elements(raw)
+        if found != count:
+            got = "is not whole length-prefixed elements" if found < 0 else f"holds {items(found)}"
+            raise bad_request(f"{what}: the binary data {got}, the shape needs {count}")
+    elif dt.kind == "bool" and raw.strip(b"\x00\x01"):
+        raise bad_request(f"{what}: a BOOL element is a byte 0 or 1")
+    return raw
 
 
 def _flatten(data: list[object], shape: list[int], where: str) -> list[object]:
@@ -252,6 +316,19 @@ def infer_response_to_json(resp: pb.ModelInferResponse) -> dict[str, object]:
     Reads raw_output_contents or typed contents. Raises SidecarError(INTERNAL) naming the
     output when the model's response is inconsistent, UNIMPLEMENTED for non-UTF-8 BYTES.
     """
+    return infer_response_to_parts(resp, _no_binary)[0]
+
+
+def _no_binary(name: str) -> bool:
+    return False
+
+
+def infer_response_to_parts(
+    resp: pb.ModelInferResponse, as_binary: Callable[[str], bool]
+) -> tuple[dict[str, object], list[bytes]]:
+    """As infer_response_to_json, but outputs for which `as_binary(name)` holds come back as raw
+    bytes, in output order, their JSON entry giving ``binary_data_size`` instead of ``data``."""
+    binaries: list[bytes] = []
     raw = resp.raw_output_contents
     if raw and len(raw) != len(resp.outputs):
         raise bad_model(
@@ -275,19 +352,28 @@ def infer_response_to_json(resp: pb.ModelInferResponse) -> dict[str, object]:
         if any(d < 0 for d in shape):
             raise bad_model(f"{where}: shape {shape} has a negative dimension")
         count = math.prod(shape)
-        if raw:
-            if tensor.contents.ListFields():
-                raise bad_model(f"{where} has both typed contents and raw_output_contents")
-            data = unpack(raw[i], dt, count, f"{where} ({dt.name} {shape})")
-        else:
-            data = _from_contents(tensor.contents, dt, count, f"{where} ({dt.name} {shape})")
+        if raw and tensor.contents.ListFields():
+            raise bad_model(f"{where} has both typed contents and raw_output_contents")
         entry: dict[str, object] = {"name": tensor.name, "shape": shape, "datatype": dt.name}
-        if tensor.parameters:
-            entry["parameters"] = parameters_to_json(tensor.parameters)
-        entry["data"] = data
+        params = parameters_to_json(tensor.parameters) if tensor.parameters else {}
+        what = f"{where} ({dt.name} {_dims(shape)})"
+        if as_binary(tensor.name):
+            blob = (
+                checked_raw(raw[i], dt, count, what)
+                if raw
+                else _contents_raw(tensor.contents, dt, count, what)
+            )
+            binaries.append(blob)
+            entry["parameters"] = {**params, BINARY_DATA_SIZE: len(blob)}
+        else:
+            if params:
+                entry["parameters"] = params
+            entry["data"] = (
+                unpack(raw[i], dt, count, what) if raw else _from_contents(tensor.contents, dt, count, what)
+            )
         tensors.append(entry)
     out["outputs"] = tensors
-    return out
+    return out, binaries
 
 
 def _from_contents(
@@ -302,7 +388,30 @@ def _from_contents(
         raise bad_model(f"{where} needs {count} elements, {dt.field} has {len(values)}")
     if dt.kind == "bytes":
         return texts(values, where)
+    # int_contents and uint_contents are 32 bits wide: INT8/16 and UINT8/16 must be checked.
+    if dt.kind == "int" and values and (min(values) < dt.low or max(values) > dt.high):
+        k = next(k for k, v in enumerate(values) if not dt.low <= v <= dt.high)
+        raise bad_model(
+            f"{where}: {dt.field}[{k}] is {values[k]}, out of range for {dt.name} ({dt.low} to {dt.high})"
+        )
     return values
+
+
+def _contents_raw(contents: pb.InferTensorContents, dt: Dtype, count: int, where: str) -> bytes:
+    """Typed contents as raw little-endian bytes (a binary output from a model that sent typed)."""
+    if not dt.field:
+        if count == 0:
+            return b""
+        raise bad_model(f"{where} has no typed contents field; it travels only as raw")
+    values: list[Any] = list(getattr(contents, dt.field))
+    if len(values) != count:
+        raise bad_model(f"{where} needs {count} elements, {dt.field} has {len(values)}")
+    if dt.kind == "bytes":
+        return b"".join(len(v).to_bytes(4, "little") + v for v in values)
+    try:
+        return pack(values, dt, lambda k: f"{where} element {k}")
+    except SidecarError as e:
+        raise bad_model(e.message) from None
 
 
 # ---- metadata ------------------------------------------------------------------------------

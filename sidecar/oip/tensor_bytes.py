@@ -199,6 +199,31 @@ def unpack(raw: bytes, dt: Dtype, count: int, where: str) -> list[Any]:
     return arr.tolist()
 
 
+def bytes_elements(raw: bytes) -> int:
+    """How many length-prefixed BYTES elements `raw` holds exactly; -1 if it is not whole elements."""
+    n = 0
+    pos = 0
+    end = len(raw)
+    while pos < end:
+        if pos + 4 > end:
+            return -1
+        pos += 4 + int.from_bytes(raw[pos : pos + 4], "little")
+        n += 1
+    return n if pos == end else -1
+
+
+def checked_raw(raw: bytes, dt: Dtype, count: int, where: str) -> bytes:
+    """A model's raw output, as it is, once checked to hold `count` whole elements of `dt`."""
+    if dt.kind == "bytes":
+        found = bytes_elements(raw)
+        if found != count:
+            got = "are not whole length-prefixed elements" if found < 0 else f"hold {items(found)}"
+            raise bad_model(f"{where} needs {count} elements, the model's raw BYTES {got}")
+    elif len(raw) != count * dt.size:
+        raise bad_model(f"{where} needs {count * dt.size} raw bytes, the model sent {len(raw)}")
+    return raw
+
+
 def _split_bytes(raw: bytes, count: int, where: str) -> list[bytes]:
     items: list[bytes] = []
     view = memoryview(raw)

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from sidecar import __version__
 
 _MY_OWN = "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo"
+
+# The metadata keys that name the gRPC port. Eureka's `port` is the HTTP ingress, which Spring Cloud
+# LoadBalancer and Feign clients use; gRPC clients need the other port, under their own key:
+# - grpc.port: this sidecar's discovery (sidecar/discovery/eureka_registry.py);
+# - gRPC_port: net.devh grpc-client-spring-boot-starter 2.11 and later (GrpcUtils
+#   .CLOUD_DISCOVERY_METADATA_PORT, read by DiscoveryClientNameResolver for `discovery:///name`);
+#   its server starter registers the same key;
+# - gRPC.port: the same starter before 2.11, still read (with a warning) when gRPC_port is absent.
+# Without one of its keys that starter dials the HTTP port. Spring gRPC (spring-projects/spring-grpc)
+# has no discovery integration of its own up to 1.1, so it reads none.
+GRPC_PORT_KEYS: Final = ("grpc.port", "gRPC_port", "gRPC.port")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +51,10 @@ class InstanceSpec:
         return self.app.lower()
 
 
+# The placeholders an instance-id template may use.
+INSTANCE_ID_FIELDS: Final = ("host", "app", "grpc_port", "http_port")
+
+
 def instance_id(template: str, *, host: str, app: str, grpc_port: int, http_port: int) -> str:
     """Expand an instance-id template such as `{host}:{app}:{grpc_port}`."""
     return template.format(host=host, app=app, grpc_port=grpc_port, http_port=http_port)
@@ -54,7 +69,7 @@ def instance_document(
 ) -> dict[str, Any]:
     base = f"http://{spec.host_name}:{spec.http_port}"
     metadata = {
-        "grpc.port": str(spec.grpc_port),
+        **dict.fromkeys(GRPC_PORT_KEYS, str(spec.grpc_port)),
         "management.port": str(spec.admin_port),
         "zone": spec.zone,
         "weight": str(spec.weight),

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from inference import grpc_service_pb2 as pb
 from sidecar.core.errors import SidecarError
-from sidecar.model.grpc_link import OIP_SERVICE
 from sidecar.model.link import ModelLink
+from sidecar.oip import contract
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ async def model_metadata(link: ModelLink, models: Sequence[str], timeout: float)
     md: dict[str, str] = {}
     try:
         server, _, _ = await link.call(
-            f"/{OIP_SERVICE}/ServerMetadata",
+            contract.SERVER_METADATA,
             pb.ServerMetadataRequest(),
             pb.ServerMetadataResponse,
             timeout=timeout,
@@ -30,7 +30,7 @@ async def model_metadata(link: ModelLink, models: Sequence[str], timeout: float)
     for name in models:
         try:
             model, _, _ = await link.call(
-                f"/{OIP_SERVICE}/ModelMetadata",
+                contract.MODEL_METADATA,
                 pb.ModelMetadataRequest(name=name),
                 pb.ModelMetadataResponse,
                 timeout=timeout,

@@ -4,7 +4,7 @@ follow model health (UP/DOWN), re-register when Eureka forgets us, OUT_OF_SERVIC
 A supervised background task; the request path never waits on it. Eureka
 being unreachable never stops traffic: the task retries with capped
 exponential backoff and full jitter (tenacity) and registers as soon as a
-server answers.
+server answers. `NoRegistrar` stands in when there is no registry.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+from typing import Final
 
 from sidecar.core.tasks import supervised
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
@@ -100,6 +99,9 @@ class Registrar:
         return UP if self._readiness.current.ready else DOWN
 
     async def _run(self) -> None:
+        # Here: only a sidecar with a registry needs tenacity (NoRegistrar shares this module).
+        from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
         # Never before the model is ready: a registry must not advertise a sidecar that cannot serve.
         await self._first_ready.wait()
         self._metadata = await self._model_metadata()
@@ -142,3 +144,18 @@ class Registrar:
             if not await self._http.heartbeat(self._spec.app_id, self._spec.instance_id):
                 log.info("eureka: %s unknown to the server; registering again", self._spec.instance_id)
                 return
+
+
+class NoRegistrar:
+    """No registry: nothing to register, mark out of service or deregister."""
+
+    registered: Final = False
+
+    def start(self) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass

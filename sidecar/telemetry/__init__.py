@@ -1,5 +1,5 @@
 """Observability: bounded label names, trace propagation and export, Prometheus metrics, access logs.
 
-The filters that feed these live in sidecar/filters/; the composition root builds what the config
-asks for through `assembly.Telemetry`, and a part that is off puts no filter in the chain.
+Knows nothing of the filters that feed these (sidecar/filters/, which import this package) or of the
+config: sidecar/observability.py, beside the composition root, builds what the config asks for.
 """

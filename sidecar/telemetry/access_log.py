@@ -3,8 +3,8 @@
 `submit` only appends a record to a bounded in-memory buffer (no formatting,
 no I/O); a writer thread formats and writes batches. When the buffer is full,
 or the output fails, records are dropped and counted through `on_drop`, so a
-slow or blocked stdout costs log lines, never latency. Knows nothing about
-filters or transports.
+slow or blocked stdout costs log lines, never latency. `NoAccessLog` stands
+in when the log is off. Knows nothing about filters or transports.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ class Record:
     http_status: int | None = None
     request_bytes: int | None = None
     response_bytes: int | None = None
+    client_class: str | None = None
+    # Which governance filter refused the call, and why (auth, rbac, rate limit, admission).
+    governance: str | None = None
 
 
 def line(record: Record) -> str:
@@ -64,6 +67,8 @@ def line(record: Record) -> str:
         "trace_id": record.trace_id,
         "span_id": record.span_id,
         "client_id": record.client_id,
+        "client_class": record.client_class,
+        "governance": record.governance[:_MAX_NAME] if record.governance else None,
         "request_bytes": record.request_bytes,
         "response_bytes": record.response_bytes,
         "peer": record.peer or None,
@@ -151,3 +156,13 @@ class AccessLog:
             self._out.flush()
         except (OSError, ValueError):  # a closed or broken stdout
             self._on_drop(lines)
+
+
+class NoAccessLog:
+    """The access log off: no writer thread, nothing to flush."""
+
+    def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass

@@ -4,7 +4,10 @@ Names follow Prometheus' conventions (`ai_sidecar_` prefix, `_total` counters,
 base units: `_seconds`). Request labels are bounded: method and model names
 go through `names` (unknown ones collapse to "other") and the number of
 label combinations is capped, so no client can grow the series count.
-Knows nothing about filters or transports.
+The per-call metrics are counted in request_stats (plain numbers, no lock per call) and
+read by a collector at scrape time, in the exposition prometheus_client's own Counter and
+Histogram would give. `NoMetrics` (noop.py, re-exported here) stands in when metrics are
+off. Knows nothing about filters or transports.
 """
 
 from __future__ import annotations
@@ -12,22 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    ProcessCollector,
-    disable_created_metrics,
-)
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from sidecar import __version__
 from sidecar.core.status import Code
 from sidecar.health.readiness import ReadinessSnapshot
-from sidecar.telemetry.names import OTHER, BoundedNames, MethodLabels
+from sidecar.telemetry.names import BoundedNames, MethodLabels
+from sidecar.telemetry.noop import NoMetrics as NoMetrics
+from sidecar.telemetry.request_stats import Recorder, RequestStats
 
 PREFIX: Final = "ai_sidecar"
 # Inference takes from about a millisecond (a tiny model) to a minute (a large batch); denser where
@@ -37,33 +36,22 @@ DURATION_BUCKETS: Final = (
     1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
 REQUEST_LABELS: Final = ("direction", "service", "method", "model", "code")
+REQUESTS_HELP: Final = "Calls that crossed the sidecar, by outcome."
+DURATION_HELP: Final = "Time from a call's arrival at the sidecar to its end, including the upstream call."
 # Label combinations of the request metrics kept apart; later ones share one "other" series per
 # direction and code. Far above what a real service uses (methods x models x codes in use).
 MAX_SERIES: Final = 2000
 
-_RequestKey = tuple[str, str, str, str, str]
-
 
 class SidecarMetrics:
     def __init__(self, methods: MethodLabels, models: BoundedNames, *, max_series: int = MAX_SERIES) -> None:
-        self._methods = methods
-        self._models = models
-        self._max_series = max_series
+        self._requests = RequestStats(methods, models, DURATION_BUCKETS, max_series=max_series)
         # One `_created` series beside every counter and histogram series doubles what Prometheus
         # stores for no use here (counter resets are detected without it). A process-wide switch.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self._requests = Counter(
-            f"{PREFIX}_requests", "Calls that crossed the sidecar, by outcome.", REQUEST_LABELS, registry=r
-        )
-        self._duration = Histogram(
-            f"{PREFIX}_request_duration_seconds",
-            "Time from a call's arrival at the sidecar to its end, including the upstream call.",
-            REQUEST_LABELS,
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
+        r.register(_RequestCollector(self._requests))
         self._in_flight = Gauge(
             f"{PREFIX}_requests_in_flight", "Calls inside the sidecar now.", ("direction",), registry=r
         )
@@ -81,7 +69,6 @@ class SidecarMetrics:
         info = Gauge(f"{PREFIX}_build_info", "The sidecar's version; always 1.", ("version",), registry=r)
         info.labels(__version__).set(1)
         ProcessCollector(registry=r)
-        self._series: dict[_RequestKey, tuple[Counter, Histogram]] = {}
 
     def in_flight(self, direction: str) -> InFlight:
         """The in-flight count of one direction, for a filter to hold; the gauge reads it at scrape."""
@@ -91,26 +78,13 @@ class SidecarMetrics:
             self._in_flight.labels(direction).set_function(lambda: count.now)
         return count
 
+    def recorder(self, direction: str) -> Recorder:
+        """What a filter calls with each finished call of `direction`: (method, model, code, seconds)."""
+        return self._requests.recorder(direction)
+
     def observe(self, direction: str, method: str, model: str, code: Code, seconds: float) -> None:
         """Count one finished call and its duration."""
-        service, method_label = self._methods(method)
-        key = (direction, service, method_label, self._models(model) if model else "", code.name)
-        series = self._series.get(key)
-        if series is None:
-            series = self._add_series(key)
-        series[0].inc()
-        series[1].observe(seconds)
-
-    def _add_series(self, key: _RequestKey) -> tuple[Counter, Histogram]:
-        if len(self._series) >= self._max_series:
-            direction, *_, code = key
-            key = (direction, OTHER, OTHER, OTHER, code)
-            series = self._series.get(key)
-            if series is not None:
-                return series
-        series = (self._requests.labels(*key), self._duration.labels(*key))
-        self._series[key] = series
-        return series
+        self._requests.recorder(direction)(method, model, code, seconds)
 
     def on_readiness(self, state: ReadinessSnapshot) -> None:
         """A Readiness watcher."""
@@ -132,9 +106,51 @@ class SidecarMetrics:
         """Expose egress resilience (retries, budget, breakers, ejections) read at scrape time."""
         self.registry.register(_EgressCollector(stats))
 
+    def watch_health(
+        self, lag: Callable[[], float], stalled: Callable[[], float], probes: Callable[[], Mapping[str, int]]
+    ) -> None:
+        """Expose the event loop's lag (worst lately, stalled seconds in all) and the probes by verdict."""
+        self.registry.register(_HealthCollector(lag, stalled, probes))
+
+    def register(self, collector: Collector) -> None:
+        """Another part's metrics, read at scrape time (governance's)."""
+        self.registry.register(collector)
+
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+class _RequestCollector(Collector):
+    """The request counter and duration histogram, read from RequestStats when scraped."""
+
+    def __init__(self, stats: RequestStats) -> None:
+        self._stats = stats
+        self._le = tuple(floatToGoString(bound) for bound in stats.bounds)  # type: ignore[no-untyped-call]
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[Metric]:
+        requests, duration = self._families()
+        le = self._le
+        for key, buckets, total in self._stats.snapshot():
+            cumulative: list[tuple[str, float]] = []
+            count = 0
+            for bound, n in zip(le, buckets, strict=True):
+                count += n
+                cumulative.append((bound, float(count)))
+            requests.add_metric(key, float(count))
+            duration.add_metric(key, cumulative, total)
+        yield requests
+        yield duration
+
+    @staticmethod
+    def _families() -> tuple[CounterMetricFamily, HistogramMetricFamily]:
+        return (
+            CounterMetricFamily(f"{PREFIX}_requests", REQUESTS_HELP, labels=REQUEST_LABELS),
+            HistogramMetricFamily(f"{PREFIX}_request_duration_seconds", DURATION_HELP, labels=REQUEST_LABELS),
+        )
 
 
 class _EgressCollector(Collector):
@@ -175,6 +191,36 @@ class _EgressCollector(Collector):
                 breaker.add_metric((service, state), 1.0 if s.get("service_breaker") == state else 0.0)
         yield ejected
         yield breaker
+
+
+class _HealthCollector(Collector):
+    """What the prober sees: the loop's lag, from its monitor, and the probes' verdicts."""
+
+    def __init__(
+        self, lag: Callable[[], float], stalled: Callable[[], float], probes: Callable[[], Mapping[str, int]]
+    ) -> None:
+        self._lag = lag
+        self._stalled = stalled
+        self._probes = probes
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            f"{PREFIX}_event_loop_lag_seconds",
+            "Largest delay of the event loop's timer over the last 10 s: how long the loop was busy.",
+            value=self._lag(),
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_event_loop_stalled_seconds",
+            "Time the event loop ran its timer late, summed; its rate is the fraction of time stalled.",
+            value=self._stalled(),
+        )
+        probes = CounterMetricFamily(
+            f"{PREFIX}_model_probes", "Model probes by verdict (inconclusive: the loop lagged).",
+            labels=("verdict",),
+        )  # fmt: skip
+        for verdict, count in self._probes().items():
+            probes.add_metric((verdict,), float(count))
+        yield probes
 
 
 class InFlight:

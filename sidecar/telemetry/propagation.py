@@ -4,12 +4,12 @@ Extraction reads every supported format whatever the config (W3C
 `traceparent`/`tracestate` first, then B3 single, then B3 multi), so callers
 that speak only B3 still join the trace; injection writes the configured
 formats and first removes every trace header the caller sent, so the next hop
-sees one parent, ours. Pure of I/O: works on a `Metadata` list.
+sees one parent, ours. Pure of I/O: works on a `Metadata` list. Which keys are trace headers,
+and the caller's ids read without a context, are in trace_headers.py (no OpenTelemetry there).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -20,8 +20,6 @@ from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
     TraceFlags,
-    format_span_id,
-    format_trace_id,
     get_current_span,
     set_span_in_context,
 )
@@ -30,10 +28,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from sidecar.core.call import Metadata
 from sidecar.telemetry import b3
 from sidecar.telemetry.sampling import SAMPLING_HINT
-
-TRACEPARENT: Final = "traceparent"
-TRACESTATE: Final = "tracestate"
-TRACE_KEYS: Final = frozenset({TRACEPARENT, TRACESTATE}) | b3.KEYS
+from sidecar.telemetry.trace_headers import TRACE_KEYS, TRACEPARENT
+from sidecar.telemetry.trace_headers import incoming_ids as incoming_ids
+from sidecar.telemetry.trace_headers import trace_headers as trace_headers
 
 _W3C: Final = TraceContextTextMapPropagator()
 FORMATS: Final[dict[str, TextMapPropagator]] = {
@@ -41,15 +38,6 @@ FORMATS: Final[dict[str, TextMapPropagator]] = {
     "b3": B3SingleFormat(),
     "b3multi": B3MultiFormat(),
 }
-
-
-def trace_headers(metadata: Metadata) -> dict[str, list[str]]:
-    """The trace headers among `metadata` (keys are lower-case already), values in order."""
-    found: dict[str, list[str]] = {}
-    for key, value in metadata:
-        if key in TRACE_KEYS and isinstance(value, str):
-            found.setdefault(key, []).append(value)
-    return found
 
 
 def extract(metadata: Metadata) -> Context:
@@ -70,31 +58,6 @@ def extract(metadata: Metadata) -> Context:
     flags = TraceFlags(TraceFlags.SAMPLED if found.sampling is b3.Sampling.ACCEPT else TraceFlags.DEFAULT)
     parent = SpanContext(found.trace_id, found.span_id, is_remote=True, trace_flags=flags)
     return set_span_in_context(NonRecordingSpan(parent), context)
-
-
-# W3C Trace Context, section 3.2: version 00 has exactly four fields; a later version may add more.
-_TRACEPARENT: Final = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}(-.*)?")
-
-
-def incoming_ids(metadata: Metadata) -> tuple[str, str] | None:
-    """The caller's (trace id, span id) in hex, W3C first, then B3: for access logs with tracing off.
-
-    Reads the headers directly, without building a tracing context, as this runs on every call.
-    """
-    headers = trace_headers(metadata)
-    if not headers:
-        return None
-    for value in headers.get(TRACEPARENT, ())[:1]:
-        match = _TRACEPARENT.fullmatch(value.strip())
-        if match is None or match[1] == "ff" or (match[1] == "00" and match[4] is not None):
-            continue
-        trace_id, span_id = match[2], match[3]
-        if int(trace_id, 16) and int(span_id, 16):
-            return trace_id, span_id
-    found = b3.parse({k: v[0] for k, v in headers.items()})
-    if found is None or found.trace_id is None or found.span_id is None:
-        return None
-    return format_trace_id(found.trace_id), format_span_id(found.span_id)
 
 
 class _Append(Setter[Metadata]):

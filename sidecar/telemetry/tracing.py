@@ -1,5 +1,6 @@
 """The tracer a sidecar's spans come from: sampler, exporter (OTLP over gRPC, or a JSON-lines file) and
-the propagation formats. Built only when tracing is on; knows nothing about filters or transports.
+the propagation formats; `NoTracing` (noop.py, re-exported here) stands in when tracing is off.
+Knows nothing about filters or transports.
 
 Spans leave through a batch processor on its own thread, so exporting never
 runs on the event loop and a slow or absent collector costs dropped spans, not
@@ -22,6 +23,7 @@ from opentelemetry.trace import Tracer, format_span_id, format_trace_id, get_cur
 
 from sidecar import __version__
 from sidecar.core.call import Call
+from sidecar.telemetry.noop import NoTracing as NoTracing
 from sidecar.telemetry.propagation import Injector
 from sidecar.telemetry.sampling import sampler
 from sidecar.telemetry.span_file import JsonLinesSpanExporter
@@ -61,6 +63,10 @@ class Tracing:
         )
         self.tracer: Tracer = self._provider.get_tracer("ai-sidecar", __version__)
         self.injector = Injector(settings.propagation)
+
+    def ids(self, call: Call) -> tuple[str, str] | None:
+        """The trace and span ids an access-log line names: those of the call's own span."""
+        return current_ids(call)
 
     async def shutdown(self) -> None:
         """Export what is left and stop, waiting at most a few seconds: an unreachable collector must not

@@ -1,1 +1,1 @@
-"""gRPC forwarding shared by ingress and egress: raw bytes, metadata, trailers, status, deadline."""
+"""gRPC plumbing shared by ingress and egress: the raw-bytes server, forwarding, metadata, status."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 import http.client
 import json
+import queue
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -35,9 +36,15 @@ from tests.conformance.contract import (
 
 Transport = Literal["grpc", "rest"]
 # How a request carries its tensors: gRPC has typed `contents` and `raw_input_contents`;
-# the REST binding has JSON `data`.
-Encoding = Literal["contents", "raw", "json"]
-ENCODINGS: dict[Transport, tuple[Encoding, ...]] = {"grpc": ("contents", "raw"), "rest": ("json",)}
+# the REST binding has JSON `data`, and Triton's binary tensor extension (`binary`: raw bytes
+# after the JSON, outputs asked for the same way) where the server lists binary_tensor_data.
+Encoding = Literal["contents", "raw", "json", "binary"]
+ENCODINGS: dict[Transport, tuple[Encoding, ...]] = {
+    "grpc": ("contents", "raw"),
+    "rest": ("json", "binary"),
+}
+BINARY_EXTENSION = "binary_tensor_data"
+HEADER_LENGTH = "Inference-Header-Content-Length"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -79,13 +86,17 @@ class Client(Protocol):
 
     def server_live(self) -> bool: ...
     def server_ready(self) -> bool: ...
-    def model_ready(self, model: str) -> bool: ...
+    def model_ready(self, model: str, version: str = "") -> bool: ...
     def server_metadata(self) -> ServerMeta: ...
-    def model_metadata(self, model: str) -> ModelMeta: ...
+    def model_metadata(self, model: str, version: str = "") -> ModelMeta: ...
     def infer(
         self, request: InferRequest, encoding: Encoding, timeout: float | None = None
     ) -> InferResult: ...
     def close(self) -> None: ...
+
+
+# One answer on a ModelStreamInfer stream: a result, or the error_message the server sent for it.
+StreamAnswer = InferResult | str
 
 
 def transport_of(url: str) -> Transport:
@@ -148,15 +159,15 @@ class GrpcClient:
     def server_ready(self) -> bool:
         return bool(self._call("ServerReady", pb.ServerReadyRequest()).ready)
 
-    def model_ready(self, model: str) -> bool:
-        return bool(self._call("ModelReady", pb.ModelReadyRequest(name=model)).ready)
+    def model_ready(self, model: str, version: str = "") -> bool:
+        return bool(self._call("ModelReady", pb.ModelReadyRequest(name=model, version=version)).ready)
 
     def server_metadata(self) -> ServerMeta:
         resp = self._call("ServerMetadata", pb.ServerMetadataRequest())
         return ServerMeta(resp.name, resp.version, tuple(resp.extensions))
 
-    def model_metadata(self, model: str) -> ModelMeta:
-        resp = self._call("ModelMetadata", pb.ModelMetadataRequest(name=model))
+    def model_metadata(self, model: str, version: str = "") -> ModelMeta:
+        resp = self._call("ModelMetadata", pb.ModelMetadataRequest(name=model, version=version))
 
         def specs(tensors: Sequence[Any]) -> tuple[TensorSpec, ...]:
             return tuple(TensorSpec(t.name, t.datatype, tuple(t.shape)) for t in tensors)
@@ -174,22 +185,62 @@ class GrpcClient:
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status))
 
     def infer(self, request: InferRequest, encoding: Encoding, timeout: float | None = None) -> InferResult:
-        msg = pb.ModelInferRequest(model_name=request.model, id=request.id)
-        for tensor in request.inputs:
-            entry = msg.inputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
-            if encoding == "raw":
-                msg.raw_input_contents.append(pack(tensor))
-            elif encoding == "contents":
-                getattr(entry.contents, CONTENTS_FIELD[tensor.datatype]).extend(tensor.values)
-            else:
-                raise ValueError(f"gRPC has no {encoding!r} encoding")
-        for name in request.outputs:
-            msg.outputs.add(name=name)
-        resp = self._call("ModelInfer", msg, timeout)
-        return InferResult(resp.model_name, resp.id, _grpc_outputs(resp))
+        resp = self._call("ModelInfer", _grpc_request(request, encoding), timeout)
+        return _grpc_result(resp)
+
+    def stream_infer(
+        self, requests: Sequence[InferRequest], encoding: Encoding, timeout: float | None = None
+    ) -> list[StreamAnswer]:
+        """ModelStreamInfer, bidirectionally: each request is sent only once the answer to the one
+        before it has arrived, so the server cannot pass by reading the whole stream first."""
+        sent: queue.Queue[Any] = queue.Queue()
+        done = object()
+
+        def outgoing() -> Iterator[Any]:
+            while (item := sent.get()) is not done:
+                yield item
+
+        answers: list[StreamAnswer] = []
+        sent.put(_grpc_request(requests[0], encoding))
+        deadline = self._timeout if timeout is None else timeout
+        stream = self._stub.ModelStreamInfer(outgoing(), timeout=deadline)
+        try:
+            for answer in stream:
+                if answer.error_message:
+                    answers.append(answer.error_message)
+                else:
+                    answers.append(_grpc_result(answer.infer_response))
+                if len(answers) < len(requests):
+                    sent.put(_grpc_request(requests[len(answers)], encoding))
+                else:
+                    sent.put(done)
+        except grpc.RpcError as error:
+            raise _failed("ModelStreamInfer", error) from None
+        finally:
+            sent.put(done)
+        return answers
 
     def close(self) -> None:
         self._channel.close()
+
+
+def _grpc_request(request: InferRequest, encoding: Encoding) -> Any:
+    msg = pb.ModelInferRequest(model_name=request.model, model_version=request.version, id=request.id)
+    for tensor in request.inputs:
+        entry = msg.inputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
+        if encoding == "raw":
+            msg.raw_input_contents.append(pack(tensor))
+        elif encoding == "contents":
+            getattr(entry.contents, CONTENTS_FIELD[tensor.datatype]).extend(tensor.values)
+        else:
+            raise ValueError(f"gRPC has no {encoding!r} encoding")
+    for name in request.outputs:
+        msg.outputs.add(name=name)
+    return msg
+
+
+def _grpc_result(resp: Any) -> InferResult:
+    return InferResult(resp.model_name, resp.id, _grpc_outputs(resp), resp.model_version)
 
 
 def _grpc_outputs(resp: Any) -> tuple[OutputTensor, ...]:
@@ -228,10 +279,11 @@ class _Reply:
     call: str
     status: int
     body: bytes
+    header_length: int | None = None  # binary tensor extension: the JSON's length, then tensors
 
     def json(self, what: str) -> Any:
         try:
-            return json.loads(self.body)
+            return json.loads(self.body if self.header_length is None else self.body[: self.header_length])
         except ValueError:
             raise ContractViolation(f"{what}: the body is not JSON: {self.body[:200]!r}") from None
 
@@ -247,17 +299,21 @@ class RestClient:
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
 
-    def _request(self, method: str, path: str, body: object = None) -> _Reply:
+    def _request(
+        self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> _Reply:
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
         try:
-            headers = {}
-            data = None
+            headers = dict(headers or {})
+            data = raw
             if body is not None:
                 data = json.dumps(body).encode()
                 headers["Content-Type"] = "application/json"
             conn.request(method, self._prefix + path, data, headers)
             resp = conn.getresponse()
-            return _Reply(f"{method} {path}", resp.status, resp.read())
+            length = resp.getheader(HEADER_LENGTH)
+            return _Reply(f"{method} {path}", resp.status, resp.read(), int(length) if length else None)
         finally:
             conn.close()
 
@@ -281,8 +337,8 @@ class RestClient:
     def server_ready(self) -> bool:
         return self._boolean("/v2/health/ready")
 
-    def model_ready(self, model: str) -> bool:
-        return self._boolean(f"/v2/models/{_quote(model)}/ready")
+    def model_ready(self, model: str, version: str = "") -> bool:
+        return self._boolean(_model_path(model, version) + "/ready")
 
     def server_metadata(self) -> ServerMeta:
         body = self._ok(self._request("GET", "/v2"), "GET /v2")
@@ -293,8 +349,8 @@ class RestClient:
             tuple(body.get("extensions", ())),
         )
 
-    def model_metadata(self, model: str) -> ModelMeta:
-        path = f"/v2/models/{_quote(model)}"
+    def model_metadata(self, model: str, version: str = "") -> ModelMeta:
+        path = _model_path(model, version)
         body = self._ok(self._request("GET", path), f"GET {path}")
         what = "model metadata"
         return ModelMeta(
@@ -306,37 +362,38 @@ class RestClient:
         )
 
     def infer(self, request: InferRequest, encoding: Encoding, timeout: float | None = None) -> InferResult:
-        if encoding != "json":
+        if encoding not in ("json", "binary"):
             raise ValueError(f"REST has no {encoding!r} encoding")
-        body: dict[str, object] = {
-            "inputs": [
-                {"name": t.name, "shape": list(t.shape), "datatype": t.datatype, "data": list(t.values)}
-                for t in request.inputs
-            ]
-        }
+        binary = encoding == "binary"
+        inputs: list[dict[str, object]] = []
+        tail: list[bytes] = []
+        for t in request.inputs:
+            entry: dict[str, object] = {"name": t.name, "shape": list(t.shape), "datatype": t.datatype}
+            if binary:
+                tail.append(pack(t))
+                entry["parameters"] = {"binary_data_size": len(tail[-1])}
+            else:
+                entry["data"] = [v.decode() if isinstance(v, bytes) else v for v in t.values]
+            inputs.append(entry)
+        body: dict[str, object] = {"inputs": inputs}
         if request.id:
             body["id"] = request.id
         if request.outputs:
             body["outputs"] = [{"name": name} for name in request.outputs]
-        path = f"/v2/models/{_quote(request.model)}/infer"
-        resp = self._ok(self._request("POST", path, body), f"POST {path}")
-        what = "inference response"
-        outputs = []
-        for i, out in enumerate(_field(resp, "outputs", list, what)):
-            where = f"{what} outputs[{i}]"
-            shape = _field(out, "shape", list, where)
-            if not all(type(d) is int for d in shape):
-                raise ContractViolation(f"{where}.shape must be a list of integers, got {shape}")
-            data = _field(out, "data", list, where)
-            outputs.append(
-                OutputTensor(
-                    _field(out, "name", str, where),
-                    _field(out, "datatype", str, where),
-                    tuple(shape),
-                    _count(data),
-                )
-            )
-        return InferResult(_field(resp, "model_name", str, what), str(resp.get("id", "")), tuple(outputs))
+        if binary:
+            body["parameters"] = {"binary_data_output": True}
+        # The deadline goes in grpc-timeout, which grpc-gateway and ai-sidecar read; the socket
+        # keeps the kit's own timeout, so a server that ignores the header is seen to ignore it.
+        headers = {} if timeout is None else {"grpc-timeout": f"{max(1, round(timeout * 1000))}m"}
+        path = _model_path(request.model, request.version) + "/infer"
+        if binary:
+            header = json.dumps(body).encode()
+            headers |= {HEADER_LENGTH: str(len(header)), "Content-Type": "application/octet-stream"}
+            reply = self._request("POST", path, headers=headers, raw=header + b"".join(tail))
+        else:
+            reply = self._request("POST", path, body, headers=headers)
+        resp = self._ok(reply, f"POST {path}")
+        return _rest_result(resp, reply)
 
     def close(self) -> None:
         pass
@@ -344,6 +401,48 @@ class RestClient:
 
 def _quote(name: str) -> str:
     return urllib.parse.quote(name, safe="")
+
+
+def _model_path(model: str, version: str) -> str:
+    base = f"/v2/models/{_quote(model)}"
+    return f"{base}/versions/{_quote(version)}" if version else base
+
+
+def _rest_result(resp: Any, reply: _Reply) -> InferResult:
+    """An OIP REST inference response; outputs sized by binary_data_size are read after the JSON."""
+    what = "inference response"
+    tail = b"" if reply.header_length is None else reply.body[reply.header_length :]
+    pos = 0
+    outputs = []
+    for i, out in enumerate(_field(resp, "outputs", list, what)):
+        where = f"{what} outputs[{i}]"
+        shape = _field(out, "shape", list, where)
+        if not all(type(d) is int for d in shape):
+            raise ContractViolation(f"{where}.shape must be a list of integers, got {shape}")
+        datatype = _field(out, "datatype", str, where)
+        size = (out.get("parameters") or {}).get("binary_data_size") if isinstance(out, dict) else None
+        if size is None:
+            count = _count(_field(out, "data", list, where))
+        else:
+            if reply.header_length is None or not isinstance(size, int) or pos + size > len(tail):
+                raise ContractViolation(
+                    f"{where} has binary_data_size {size}, but the body has {len(tail) - pos} bytes left "
+                    f"after the JSON (Inference-Header-Content-Length {reply.header_length})"
+                )
+            try:
+                count = raw_count(datatype, tail[pos : pos + size], where)
+            except ValueError as error:
+                raise ContractViolation(str(error)) from None
+            pos += size
+        outputs.append(OutputTensor(_field(out, "name", str, where), datatype, tuple(shape), count))
+    if pos != len(tail):
+        raise ContractViolation(f"{what}: {len(tail) - pos} bytes after the last binary output")
+    return InferResult(
+        _field(resp, "model_name", str, what),
+        str(resp.get("id", "")),
+        tuple(outputs),
+        str(resp.get("model_version", "")),
+    )
 
 
 def _http_failed(reply: _Reply) -> CallFailed:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from tests.conformance import contract
-from tests.conformance.client import ENCODINGS, Client, Encoding, connect, transport_of
+from tests.conformance.client import BINARY_EXTENSION, ENCODINGS, Client, Encoding, connect, transport_of
 from tests.conformance.contract import CannotBuild, InferRequest, ModelMeta
 from tests.conformance.matrix import MATRIX, Servers, Target, given
 
@@ -93,6 +93,7 @@ class Pool:
         self._servers = Servers(self._stack)
         self._clients: dict[str, Client | BaseException] = {}
         self._metadata: dict[str, ModelMeta | BaseException] = {}
+        self._extensions: dict[str, tuple[str, ...]] = {}
 
     def client(self, target: Target) -> Client:
         if target.id not in self._clients:
@@ -122,6 +123,15 @@ class Pool:
         if isinstance(found, BaseException):
             raise RuntimeError(f"ModelMetadata of {target.model!r} at {target.id} failed: {found}") from found
         return found
+
+    def extensions(self, target: Target) -> tuple[str, ...]:
+        """The server's ServerMetadata extensions, asked once (none if it cannot say)."""
+        if target.id not in self._extensions:
+            try:
+                self._extensions[target.id] = self.client(target).server_metadata().extensions
+            except Exception:
+                self._extensions[target.id] = ()
+        return self._extensions[target.id]
 
     def close(self) -> None:
         self._stack.close()
@@ -154,13 +164,21 @@ def meta(pool: Pool, target: Target) -> ModelMeta:
 class Requests:
     """Valid requests for the model in the check's encoding, or a skip naming why the kit cannot build one."""
 
-    def __init__(self, meta: ModelMeta, encoding: Encoding) -> None:
+    def __init__(self, meta: ModelMeta, encoding: Encoding, extensions: Sequence[str] = ()) -> None:
         self.meta = meta
         self.encoding = encoding
+        self.extensions = tuple(extensions)
 
-    def valid(self, batch: int = 1, *, outputs: Sequence[str] = (), id: str = "") -> InferRequest:
+    def valid(
+        self, batch: int = 1, *, outputs: Sequence[str] = (), id: str = "", version: str = ""
+    ) -> InferRequest:
+        if self.encoding == "binary" and BINARY_EXTENSION not in self.extensions:
+            pytest.skip(
+                f"the server does not list {BINARY_EXTENSION} in its ServerMetadata extensions "
+                "(Triton's binary tensor extension is optional in OIP REST)"
+            )
         try:
-            request = contract.valid_request(self.meta, batch, outputs=outputs, id=id)
+            request = contract.valid_request(self.meta, batch, outputs=outputs, id=id, version=version)
         except CannotBuild as error:
             pytest.skip(str(error))
         if self.encoding == "contents":
@@ -173,5 +191,5 @@ class Requests:
 
 
 @pytest.fixture
-def requests(meta: ModelMeta, encoding: Encoding) -> Requests:
-    return Requests(meta, encoding)
+def requests(pool: Pool, target: Target, meta: ModelMeta, encoding: Encoding) -> Requests:
+    return Requests(meta, encoding, pool.extensions(target) if encoding == "binary" else ())

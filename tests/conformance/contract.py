@@ -39,7 +39,7 @@ CONTENTS_FIELD = {
 UNKNOWN_MODEL = "conformance-kit-no-such-model"
 UNKNOWN_INPUT = "conformance_kit_no_such_input"
 
-Value = bool | int | float
+Value = bool | int | float | bytes
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class InferRequest:
     inputs: tuple[Tensor, ...]
     outputs: tuple[str, ...] = ()  # empty: every output, as OIP says
     id: str = ""
+    version: str = ""  # empty: the latest, as OIP says
 
 
 @dataclass(frozen=True)
@@ -100,14 +101,19 @@ class InferResult:
     model_name: str
     id: str
     outputs: tuple[OutputTensor, ...]
+    model_version: str = ""
 
 
 class CannotBuild(Exception):
-    """The kit cannot build inputs for this model (e.g. a BYTES input); the check is skipped."""
+    """The kit cannot build inputs for this model (a datatype it does not know); the check is skipped."""
+
+UNKNOWN_VERSION = "conformance-kit-no-such-version"
 
 
 def pack(tensor: Tensor) -> bytes:
-    """The tensor as OIP raw bytes: little-endian, row-major."""
+    """The tensor as OIP raw bytes: little-endian, row-major; BYTES elements behind 4-byte lengths."""
+    if tensor.datatype == "BYTES":
+        return b"".join(len(v).to_bytes(4, "little") + v for v in tensor.values if isinstance(v, bytes))
     if tensor.datatype == "BF16":
         # bfloat16 is the top half of a float32; the kit's small integers are exact in both.
         wide = struct.pack(f"<{len(tensor.values)}f", *tensor.values)
@@ -136,7 +142,10 @@ def raw_count(datatype: str, raw: bytes, where: str) -> int:
 
 
 def small_values(datatype: str, count: int) -> tuple[Value, ...]:
-    """`count` small values that every numeric datatype holds exactly (0..3, or False/True)."""
+    """`count` small values that every numeric datatype holds exactly (0..3, or False/True);
+    for BYTES, UTF-8 text with a multi-byte character, so a byte count is not a character count."""
+    if datatype == "BYTES":
+        return tuple(f"é{i % 4}".encode() for i in range(count))
     if datatype == "BOOL":
         return tuple(i % 2 == 1 for i in range(count))
     if datatype.startswith(("FP", "BF")):
@@ -155,7 +164,7 @@ def concrete_shape(shape: Sequence[int], batch: int) -> tuple[int, ...]:
 
 
 def valid_input(spec: TensorSpec, batch: int) -> Tensor:
-    if spec.datatype not in _STRUCT:
+    if spec.datatype not in _STRUCT and spec.datatype != "BYTES":
         raise CannotBuild(
             f'input "{spec.name}" has datatype "{spec.datatype}"; the kit builds numeric inputs only'
         )
@@ -164,13 +173,14 @@ def valid_input(spec: TensorSpec, batch: int) -> Tensor:
 
 
 def valid_request(
-    meta: ModelMeta, batch: int = 1, *, outputs: Sequence[str] = (), id: str = ""
+    meta: ModelMeta, batch: int = 1, *, outputs: Sequence[str] = (), id: str = "", version: str = ""
 ) -> InferRequest:
-    return InferRequest(meta.name, tuple(valid_input(s, batch) for s in meta.inputs), tuple(outputs), id)
+    inputs = tuple(valid_input(s, batch) for s in meta.inputs)
+    return InferRequest(meta.name, inputs, tuple(outputs), id, version)
 
 
 def with_wrong_datatype(request: InferRequest) -> InferRequest:
-    """The first input sent as another numeric datatype (FP64, or FP32 for an FP64 input)."""
+    """The first input sent as another datatype (FP64, or FP32 for an FP64 input)."""
     first = request.inputs[0]
     datatype = "FP32" if first.datatype == "FP64" else "FP64"
     values = small_values(datatype, len(first.values))

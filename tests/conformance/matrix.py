@@ -52,26 +52,31 @@ def http_url(proc: Proc) -> str:
     return f"http://{HOST}:{proc.ports['http']}"
 
 
-def grpc_model(lang: str, start: StartServer, model: str = "digits") -> tuple[Target, ...]:
-    """A model server speaking OIP gRPC: checked directly, and behind a sidecar over gRPC and REST."""
+def grpc_model(lang: str, start: StartServer, model: str = "digits", tag: str = "") -> tuple[Target, ...]:
+    """A model server speaking OIP gRPC: checked directly, and behind a sidecar over gRPC and REST.
+
+    `tag` names another model of the same server (ids `{lang}-{tag}-...`); its processes are shared."""
+    name = f"{lang}-{tag}" if tag else lang
 
     def server(servers: Servers) -> Proc:
         return servers.get(f"{lang}-model", start)
 
     def sidecar(servers: Servers) -> Proc:
         port = server(servers).ports["grpc"]
-        return servers.get(f"{lang}-sidecar", lambda: start_sidecar(port, "--model", model))
+        # One sidecar per server: it probes the server's digits model, and every model passes.
+        return servers.get(f"{lang}-sidecar", lambda: start_sidecar(port, "--model", "digits"))
 
     return (
-        Target(f"{lang}-direct-grpc", "grpc", model, lambda s: grpc_url(server(s))),
-        Target(f"{lang}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
-        Target(f"{lang}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
+        Target(f"{name}-direct-grpc", "grpc", model, lambda s: grpc_url(server(s))),
+        Target(f"{name}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
+        Target(f"{name}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
     )
 
 
-def rest_model(lang: str, start: StartServer, model: str = "digits") -> tuple[Target, ...]:
+def rest_model(lang: str, start: StartServer, model: str = "digits", tag: str = "") -> tuple[Target, ...]:
     """A model server speaking the OIP REST binding: checked directly, and behind a sidecar
-    (--model-protocol http) over gRPC and REST."""
+    (--model-protocol http) over gRPC and REST. `tag` as for grpc_model."""
+    name = f"{lang}-{tag}" if tag else lang
 
     def server(servers: Servers) -> Proc:
         return servers.get(f"{lang}-model", start)
@@ -80,13 +85,13 @@ def rest_model(lang: str, start: StartServer, model: str = "digits") -> tuple[Ta
         port = server(servers).ports["http"]
         return servers.get(
             f"{lang}-sidecar",
-            lambda: start_sidecar(port, "--model-protocol", "http", "--model", model),
+            lambda: start_sidecar(port, "--model-protocol", "http", "--model", "digits"),
         )
 
     return (
-        Target(f"{lang}-direct-rest", "rest", model, lambda s: http_url(server(s))),
-        Target(f"{lang}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
-        Target(f"{lang}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
+        Target(f"{name}-direct-rest", "rest", model, lambda s: http_url(server(s))),
+        Target(f"{name}-sidecar-grpc", "grpc", model, lambda s: grpc_url(sidecar(s))),
+        Target(f"{name}-sidecar-rest", "rest", model, lambda s: http_url(sidecar(s))),
     )
 
 
@@ -113,10 +118,15 @@ def _php() -> Proc:
     return start_php(free_port())
 
 
-# Four languages, each behind the sidecar over both ingress protocols.
+# Four languages, each behind the sidecar over both ingress protocols; each example's server
+# also serves "echo" (BYTES in, BYTES and lengths out), the example model with a BYTES tensor.
 MATRIX: tuple[Target, ...] = (
     *grpc_model("python", start_model),
+    *grpc_model("python", start_model, model="echo", tag="echo"),
     *grpc_model("cpp", _cpp),
+    *grpc_model("cpp", _cpp, model="echo", tag="echo"),
     *grpc_model("java", _java),
+    *grpc_model("java", _java, model="echo", tag="echo"),
     *rest_model("php", _php),
+    *rest_model("php", _php, model="echo", tag="echo"),
 )

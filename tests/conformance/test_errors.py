@@ -62,8 +62,9 @@ def test_unknown_model_is_not_found(client: Client, requests: Requests, encoding
 def test_deadline_ends_the_call(
     client: Client, meta: ModelMeta, requests: Requests, encoding: Encoding
 ) -> None:
-    if not isinstance(client, GrpcClient):
-        pytest.skip("REST has no standard deadline header, so there is no deadline to honour")
+    # Over REST the deadline travels in grpc-timeout (as grpc-gateway reads it; ai-sidecar does),
+    # and the kit's socket does not enforce it: a server that ignores the header answers 200.
+    over_grpc = isinstance(client, GrpcClient)
     # A fast server can answer before a 1 ms timer fires, so the batch grows until the deadline
     # wins, within a bound on the request's size.
     rows = sum(math.prod(contract.concrete_shape(spec.shape, 1)) for spec in meta.inputs)
@@ -91,8 +92,13 @@ def test_deadline_ends_the_call(
                 client.infer(requests.valid(), encoding)
                 return
             took = time.monotonic() - started
-            assert took < QUICKLY, f"a call with a 1 ms deadline succeeded after {took:.3f} s"
+            if over_grpc:
+                assert took < QUICKLY, f"a call with a 1 ms deadline succeeded after {took:.3f} s"
+    ignored = "" if over_grpc else (
+        ", or the server ignores grpc-timeout (the OIP REST binding has no standard deadline header; "
+        "ai-sidecar reads grpc-timeout, as grpc-gateway does)"
+    )
     pytest.skip(
         f"all {DEADLINE_ATTEMPTS * len(tried)} calls (batch up to {tried[-1]}) were answered before their "
-        "1 ms deadline fired; the deadline could not be observed"
+        f"1 ms deadline fired{ignored}; the deadline could not be observed"
     )

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from sidecar import __version__
+from sidecar.cli import settings_markdown
 from sidecar.config import SETTINGS
 
 REQUIRED = ["--app-name", "digits", "--model-address", "127.0.0.1:8001"]
@@ -58,6 +59,12 @@ def test_run_help_documents_every_setting():
         line = next(line for line in proc.stdout.splitlines() if line.strip().startswith(f"{s.flag} "))
         assert s.env in line and s.help in line
         assert (f"default: {s.shown_default()}" if not s.required else "required") in line
+
+
+def test_print_settings_table_prints_the_readme_table_and_exits():
+    proc = sidecar("--print-settings-table")
+    assert (proc.returncode, proc.stdout) == (0, settings_markdown() + "\n"), proc.stderr
+    assert proc.stdout.count("\n| `") == len(SETTINGS)
 
 
 def test_version():

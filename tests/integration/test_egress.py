@@ -12,6 +12,7 @@ import json
 import pathlib
 import random
 import signal
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -107,9 +108,9 @@ def cluster() -> Iterator[Cluster]:
                 inst.model.stop()
 
 
-def client(cluster: Cluster, policy: dict[str, Any] | None = None) -> Proc:
+def client(cluster: Cluster, policy: dict[str, Any] | None = None, *extra: str) -> Proc:
     """A client sidecar (in front of a model of its own) whose egress calls digits-svc."""
-    flags = ["--eureka-url", cluster.eureka.url, *FAST]
+    flags = ["--eureka-url", cluster.eureka.url, *FAST, *extra]
     if policy is not None:
         path = pathlib.Path(tempfile.mkstemp(suffix=".yaml")[1])
         path.write_text(json.dumps(policy))  # JSON is YAML
@@ -265,6 +266,26 @@ def test_deadline_propagates_across_egress_and_the_remote_sidecar(cluster):
         stop_client(proc)
 
 
+def test_grpc_egress_logs_a_unary_call_with_its_bytes_as_ingress_does(cluster):
+    proc = client(cluster, None, "--access-log", "on")
+    try:
+        async def run() -> bytes:
+            async with grpc.aio.insecure_channel(f"{HOST}:{proc.ports['egress_grpc']}") as ch:
+                mc = ch.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+                return bytes(await mc(REQUEST, metadata=TARGET, timeout=10))
+
+        response = asyncio.run(run())
+        deadline = time.monotonic() + 10
+        while not (lines := [json.loads(line) for line in proc.log().splitlines()
+                             if line.startswith("{") and '"direction":"egress"' in line]):
+            assert time.monotonic() < deadline, "no egress access-log line"
+            time.sleep(0.05)
+        assert lines[0]["code"] == "OK" and lines[0]["method"].endswith("/ModelInfer")
+        assert (lines[0]["request_bytes"], lines[0]["response_bytes"]) == (len(REQUEST), len(response))
+    finally:
+        stop_client(proc)
+
+
 def test_http_egress_reaches_an_instance_by_name(cluster):
     proc = client(cluster, {"default": {"balancer": "round_robin"}})
     try:
@@ -284,6 +305,109 @@ def test_http_egress_reaches_an_instance_by_name(cluster):
         status, raw = http_get(proc.ports["egress_http"], "/no-such-service/v2")
         assert status == 503 and b"no-such-service" in raw
         assert egress_stats(proc)["requests"] == 4
+    finally:
+        stop_client(proc)
+
+
+PROXY_CLIENT = pathlib.Path(__file__).parents[1] / "support" / "java" / "ProxyClient.java"
+
+
+def infer_body(rows: int) -> bytes:
+    x, _ = images()
+    return json.dumps({"inputs": [{"name": "INPUT0", "shape": [rows, 64], "datatype": "FP32",
+                                   "data": x[:rows].astype(float).ravel().tolist()}]}).encode()
+
+
+def labels(answer: bytes | str) -> list[int]:
+    return list(next(o for o in json.loads(answer)["outputs"] if o["name"] == "LABEL")["data"])
+
+
+def curl(*args: str, data: bytes | None = None) -> tuple[int, str]:
+    """curl's exit status and what it printed (the body, then the status code on the last line)."""
+    post = () if data is None else ("-H", "Content-Type: application/json", "--data-binary", "@-")
+    done = subprocess.run(["curl", "-sS", "-w", "\\n%{http_code}", "--max-time", "10", *post, *args],
+                          input=data, capture_output=True, timeout=20)
+    return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
+
+
+def answer(out: str) -> Any:
+    """The JSON body curl printed before the status line."""
+    return json.loads(out.rsplit("\n", 1)[0])
+
+
+def test_http_egress_routes_by_host_and_as_a_forward_proxy_for_real_clients(cluster, monkeypatch):
+    proc = client(cluster, {"default": {"balancer": "round_robin"}})
+    try:
+        port = proc.ports["egress_http"]
+        proxy = f"http://{HOST}:{port}"
+        _, y = images()
+        body = infer_body(3)
+        infer = f"http://{SERVICE}/v2/models/digits/infer"
+        routed = 0
+
+        # curl -x: absolute-form targets; the Host header curl adds names the same service.
+        rc, out = curl("-x", proxy, infer, data=body)
+        assert rc == 0 and out.endswith("\n200") and labels(out.rsplit("\n", 1)[0]) == y[:3].tolist(), out
+        rc, out = curl("-x", proxy, f"http://{SERVICE}:15080/v2/models/digits")
+        assert rc == 0 and out.endswith("\n200") and answer(out)["name"] == "digits", out
+        routed += 2
+        # Origin form with Host naming the service: the whole path goes to it, even one whose first
+        # segment is a service name too (the Host wins), so the instance answers that path's 404.
+        rc, out = curl("-H", f"Host: {SERVICE}:15080", f"{proxy}/v2/models/digits")
+        assert out.endswith("\n200") and answer(out)["name"] == "digits", out
+        rc, out = curl("-H", f"Host: {SERVICE}", f"{proxy}/{SERVICE}/v2/models/digits")
+        assert out.endswith("\n404"), out
+        routed += 2
+        # The path prefix still works, by address and by localhost.
+        rc, out = curl(f"http://localhost:{port}/{SERVICE}/v2/models/digits")
+        assert out.endswith("\n200"), out
+        routed += 1
+
+        # Refusals: a tunnel, an address, an unknown service by Host and by proxy, an ambiguous pair.
+        rc, out = curl("-p", "-x", proxy, f"http://{SERVICE}/v2")
+        assert rc != 0 and "405" in out, out
+        rc, out = curl("-x", proxy, f"http://{HOST}:{proc.ports['admin']}/egress")
+        assert out.endswith("\n403") and "names an address, not a service" in out, out
+        rc, out = curl("-H", "Host: no-such-service", f"{proxy}/v2")
+        assert out.endswith("\n503") and '"no-such-service"' in answer(out)["error"], out
+        assert "Host header" in answer(out)["error"]
+        rc, out = curl("-x", proxy, "http://no-such-service/v2")
+        assert out.endswith("\n503") and '"no-such-service"' in answer(out)["error"], out
+        rc, out = curl("-x", proxy, "-H", "Host: other", f"http://{SERVICE}/v2")
+        assert out.endswith("\n400") and "ambiguous" in out, out
+
+        # Python: urllib through an explicit proxy handler, and through HTTP_PROXY from the environment.
+        handler = urllib.request.ProxyHandler({"http": proxy})
+        request = urllib.request.Request(infer, data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.build_opener(handler).open(request, timeout=10) as r:
+            assert labels(r.read()) == y[:3].tolist()
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with urllib.request.build_opener().open(f"http://{SERVICE}/v2/models/digits", timeout=10) as r:
+            assert json.load(r)["name"] == "digits"
+        routed += 2
+
+        # Java: HttpURLConnection and java.net.http.HttpClient with -Dhttp.proxyHost/-Dhttp.proxyPort.
+        java = subprocess.run(
+            ["java", f"-Dhttp.proxyHost={HOST}", f"-Dhttp.proxyPort={port}", str(PROXY_CLIENT),
+             "GET", f"http://{SERVICE}/v2/models/digits", "",
+             "POST", infer, body.decode(),
+             "GET", "http://no-such-service/v2", ""],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert java.returncode == 0, java.stderr
+        lines = [line.split(" ", 2) for line in java.stdout.splitlines()]
+        assert [(c, s) for c, s, _ in lines] == [
+            ("HttpURLConnection", "200"), ("HttpClient", "200"), ("HttpURLConnection", "200"),
+            ("HttpClient", "200"), ("HttpURLConnection", "503"), ("HttpClient", "503"),
+        ], java.stdout  # fmt: skip
+        assert all(json.loads(b)["name"] == "digits" for _, _, b in lines[:2])
+        assert all(labels(b) == y[:3].tolist() for _, _, b in lines[2:4])
+        assert all("no-such-service" in b for _, _, b in lines[4:])
+        routed += 4
+
+        assert egress_stats(proc)["requests"] == routed
     finally:
         stop_client(proc)
 

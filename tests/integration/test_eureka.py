@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -92,11 +93,32 @@ def test_registers_only_once_ready_with_every_field(eureka):
             assert inst["leaseInfo"]["durationInSecs"] == 3
             md = inst["metadata"]
             assert md["grpc.port"] == str(grpc_port)  # keys with "." and "_" come back as written
+            assert md["gRPC_port"] == md["gRPC.port"] == str(grpc_port)  # as Spring's gRPC starter reads
             assert md["model_name"] == "digits"
             assert md["management.port"] == str(admin_port)
             assert md["zone"] == "zone-1" and md["weight"] == "3"
             assert md["model.digits.versions"] == "1" and md["model.digits.platform"] == "numpy"
             assert md["server.name"] == "digits-python" and md["sidecar.version"]
+
+
+def test_in_kubernetes_the_host_name_registered_is_the_ip_spring_clients_connect_to(eureka):
+    # The kubelet sets KUBERNETES_SERVICE_HOST in every container; nothing here connects to it.
+    # Without --advertise-host, hostName is the advertised IP (listen_host here), as Spring's
+    # prefer-ip-address registers it: Spring clients connect to hostName, and pod names do not resolve.
+    flags = [f for f in FAST if f not in ("--advertise-host", "localhost")]
+    with (
+        running(start_model()) as model,
+        running(start_sidecar(model.ports["grpc"], "--eureka-url", eureka.url, *flags, app_name="ocr-k8s",
+                              env={"KUBERNETES_SERVICE_HOST": "10.96.0.1"})) as sidecar,
+    ):
+        inst = eventually(lambda: instances(eureka, "ocr-k8s"), 10, "registered")[0]
+        http_port = sidecar.ports["http"]
+        assert inst["hostName"] == inst["ipAddr"] == HOST
+        assert inst["healthCheckUrl"] == f"http://{HOST}:{http_port}/readyz"
+        # The instance id keeps the machine's (pod's) name: unique and readable in the dashboard.
+        assert inst["instanceId"] == f"{socket.gethostname()}:ocr-k8s:{sidecar.ports['grpc']}"
+        status, _ = http_get(http_port, "/readyz")
+        assert status == 200
 
 
 def test_status_follows_model_health(eureka):

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
+import socket
+import subprocess
+import sys
 import time
 
 import aiohttp
@@ -119,3 +124,70 @@ async def test_health_watch_follows_the_model_down_and_up(dataplane):
                 assert (await health.Check(health_pb2.HealthCheckRequest(service=""))).status == serving
             watch.cancel()
             unknown.cancel()
+
+
+
+@pytest.mark.parametrize("listener", ["grpc", "egress-grpc"])
+def test_a_taken_grpc_port_stops_the_start_with_one_line_naming_it(listener):
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = dict.fromkeys(("grpc", "http", "admin", "egress-grpc", "egress-http"), "0")
+        ports[listener] = str(port)
+        flags = [arg for name, value in ports.items() for arg in (f"--{name}-port", value)]
+        proc = subprocess.run(
+            [sys.executable, "-m", "sidecar", "run", "--app-name", "taken", "--model-address", f"{HOST}:1",
+             "--dataplane", "grpcio", "--listen-host", HOST, "--admin-host", HOST, *flags],
+            env={k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")},
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    name = "gRPC" if listener == "grpc" else "gRPC egress"
+    assert f"cannot start: cannot listen for {name} on {HOST}:{port}: address already in use" in proc.stderr
+
+
+QUIET = ("--drain-delay", "auto", "--drain-quiet-period", "1s", "--drain-max-delay", "30s")
+
+
+async def test_quiet_period_drain_serves_while_calls_still_come_then_stops():
+    # Callers that have not noticed the drain call for 3 s more; the sidecar serves them all, then
+    # stops one quiet period after the last one, long before its maximum.
+    with (
+        running(start_model()) as model,
+        running(start_sidecar(model.ports["grpc"], *QUIET, "--drain-min-delay", "0")) as sidecar,
+    ):
+        async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as ch:
+            stub = pb_grpc.GRPCInferenceServiceStub(ch)
+            request = raw_request(images()[0][:1])
+            await stub.ModelInfer(request, timeout=5)
+            sidecar.signal(signal.SIGTERM)
+            t0 = time.monotonic()
+            calls = []
+            while time.monotonic() - t0 < 3.0:
+                calls.append(asyncio.ensure_future(stub.ModelInfer(request, timeout=5)))
+                await asyncio.sleep(0.05)
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            assert failed == [], failed[:3]
+            assert await asyncio.to_thread(sidecar.wait, 10) == 0
+            took = time.monotonic() - t0
+        # The last call at about 3 s, seen within a 0.25 s poll, then 1 s of quiet.
+        assert 3.9 <= took <= 6.0, took
+        # Those sent before the signal was handled came before the drain began.
+        arrived = re.search(r"(\d+) calls arrived", sidecar.log())
+        assert arrived is not None and len(calls) // 2 <= int(arrived.group(1)) <= len(calls)
+
+
+async def test_quiet_period_drain_of_an_idle_sidecar_stops_at_its_minimum():
+    with (
+        running(start_model()) as model,
+        running(start_sidecar(model.ports["grpc"], *QUIET, "--drain-min-delay", "2s")) as sidecar,
+    ):
+        sidecar.signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        assert await asyncio.to_thread(sidecar.wait, 10) == 0
+        took = time.monotonic() - t0
+    assert 2.0 <= took <= 4.0, took
+    assert "none since the drain began" in sidecar.log()

@@ -1,5 +1,6 @@
 """Metrics through real processes: a real Prometheus scrapes a sidecar under a known load and gets the QPS
-and P99 back; a hostile client's 10,000 method names do not grow the series count or the access log lines.
+and P99 back; calls the readiness gate refuses are counted with their code; a hostile client's 10,000
+method names do not grow the series count or the access log lines.
 """
 
 from __future__ import annotations
@@ -8,18 +9,21 @@ import asyncio
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import grpc
 import grpc.aio
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
 from tests.support import REPO
 from tests.support.digits import images, raw_request
-from tests.support.procs import HOST, Proc, http_get, running, start_model, start_sidecar
+from tests.support.procs import HOST, Proc, free_port, http_get, running, start_model, start_sidecar
 from tests.support.prometheus import Prometheus, binary, running_prometheus
 
 pytestmark = pytest.mark.integration
@@ -107,6 +111,49 @@ def test_the_shipped_adapter_rules_are_valid_promql_over_these_metrics(slow_stac
         result = prometheus.query(query)
         assert len(result) == 1, (query, result)
         assert float(result[0]["value"][1]) > 0, query
+
+
+def _ingress_samples(port: int, name: str) -> dict[tuple[str, str], float]:
+    """`name`'s ingress samples on a sidecar's /metrics, summed by (method, code)."""
+    status, body = http_get(port, "/metrics")
+    assert status == 200
+    found: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            if s.name == name and s.labels.get("direction") == "ingress":
+                key = (s.labels["method"], s.labels["code"])
+                found[key] = found.get(key, 0.0) + s.value
+    return found
+
+
+@pytest.mark.parametrize("dataplane", ["grpcio", "relay"])
+def test_calls_the_readiness_gate_refuses_are_counted_with_their_code(dataplane):
+    # Nothing listens at the model's address: the model is never ready and the gate refuses every call.
+    with running(start_sidecar(free_port(), "--model", "digits", "--dataplane", dataplane,
+                               wait_ready=False)) as sidecar:
+        x, _ = images()
+
+        async def grpc_call() -> grpc.aio.AioRpcError:
+            async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as channel:
+                with pytest.raises(grpc.aio.AioRpcError) as e:
+                    await pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(raw_request(x[:1]), timeout=5)
+                return e.value
+
+        refused = asyncio.run(grpc_call())
+        assert refused.code() == grpc.StatusCode.UNAVAILABLE
+        assert "model not ready" in (refused.details() or "")
+        body = json.dumps({"inputs": [{"name": "INPUT0", "shape": [1, 64], "datatype": "FP32",
+                                       "data": x[:1].astype(float).ravel().tolist()}]}).encode()
+        req = urllib.request.Request(f"http://{HOST}:{sidecar.ports['http']}/v2/models/digits/infer",
+                                     data=body, headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as rest:
+            urllib.request.urlopen(req, timeout=5)
+        with rest.value:
+            assert rest.value.code == 503 and b"model not ready" in rest.value.read()
+        counted = {("ModelInfer", "UNAVAILABLE"): 2.0}  # one over gRPC, one over REST
+        assert _ingress_samples(sidecar.ports["http"], "ai_sidecar_requests_total") == counted
+        assert _ingress_samples(sidecar.ports["http"], "ai_sidecar_request_duration_seconds_count") == counted
+        assert http_get(sidecar.ports["http"], "/metrics")[1].count(b"\nai_sidecar_model_ready 0.0") == 1
 
 
 def test_ten_thousand_hostile_method_names_keep_metrics_and_logs_bounded():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
@@ -243,3 +244,15 @@ async def test_a_malformed_grpc_timeout_header_is_400_naming_it(http, value):
     assert status == 400
     want = 'an integer of 1 to 8 digits and a unit, H M S m u or n (e.g. "500m")'
     assert answer["error"] == f"grpc-timeout header {value!r}: want {want}"
+
+
+@pytest.mark.parametrize("depth", [1025, 10**6])
+async def test_nesting_beyond_the_limit_is_400_and_the_sidecar_lives(http, depth):
+    # 10^6 nested arrays (2 MB, under max_message_bytes) overflowed orjson 3.8's stack: the
+    # process died. The JSON parser's nesting limit (1024) makes it a 400.
+    nested = io.BytesIO(b"[" * depth + b"]" * depth)  # BytesIO: aiohttp warns of big raw bodies
+    async with http.post("/v2/models/digits/infer", data=nested) as r:
+        status, out = r.status, await r.json()
+    assert status == 400 and "not valid JSON" in out["error"] and "depth" in out["error"]
+    status, _ = await post(http, "/v2/models/digits/infer", digits_body(1))
+    assert status == 200

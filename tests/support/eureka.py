@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, BinaryIO, cast
@@ -58,6 +59,8 @@ class EurekaServer:
     port: int
     log_path: pathlib.Path
     startup_timeout: float = 90.0
+    # Extra Spring properties, e.g. ("--eureka.server.use-read-only-response-cache=true",).
+    args: Sequence[str] = ()
     popen: subprocess.Popen[bytes] | None = None
     # Seconds from launch to the first 200 from GET /eureka/apps, for the latest start.
     startup_seconds: float = 0.0
@@ -74,7 +77,7 @@ class EurekaServer:
     def start(self) -> None:
         if self.popen is not None and self.popen.poll() is None:
             raise EurekaServerError(f"Eureka server on port {self.port} is already running")
-        command = _command(self.port)
+        command = [*_command(self.port), *self.args]
         self._log_file = self.log_path.open("ab")
         self._log_file.write(f"--- start_eureka: {' '.join(command)}\n".encode())
         self._log_file.flush()
@@ -199,14 +202,17 @@ def _java_path() -> str | None:
     return f"{java_home}/bin{os.pathsep}{path}" if java_home else path
 
 
-def start_eureka(port: int | None = None, startup_timeout: float = 90.0) -> EurekaServer:
+def start_eureka(
+    port: int | None = None, startup_timeout: float = 90.0, args: Sequence[str] = ()
+) -> EurekaServer:
     """Start a Eureka server on `port` (a free one if None) and wait until GET /eureka/apps answers 200.
+    `args` are extra Spring properties (--key=value) overriding application.yml's test settings.
 
     Use as a context manager, or call stop(). The log goes to a temp file (`log_path`), all starts
     of one server appended to it.
     """
     fd, log = tempfile.mkstemp(prefix="eureka-", suffix=".log")
     os.close(fd)
-    server = EurekaServer(port if port is not None else free_port(), pathlib.Path(log), startup_timeout)
+    server = EurekaServer(port if port is not None else free_port(), pathlib.Path(log), startup_timeout, args)
     server.start()
     return server

@@ -143,3 +143,20 @@ async def test_sampled_mode_keeps_every_failure_and_a_share_of_successes():
     await run(f, [Code.OK, Code.OK, Code.INTERNAL, Code.OK, Code.OK])
     assert [r.code for r in recorder.records] == ["OK", "INTERNAL", "OK"]
     assert recorder.records[0].trace_id is None
+
+
+async def test_governance_fields_come_from_the_call():
+    recorder = Recorder()
+    f = AccessLogFilter(recorder, direction="ingress", trace_ids=lambda call: None)  # type: ignore[arg-type]
+
+    async def refused(call: Call) -> Outcome:
+        call.client_id, call.client_class = "checkout", "gold"
+        call.governance = "rate limit: client 'checkout' is over 5 calls/s"
+        return Outcome(Code.RESOURCE_EXHAUSTED)
+
+    c = Call(method=INFER, metadata=[("x-client-id", "spoofed")], deadline=None, protocol="grpc")
+    await build_chain([f], refused)(c)
+    r = recorder.records[0]
+    assert (r.client_id, r.client_class) == ("checkout", "gold")
+    fields = json.loads(line(r))
+    assert fields["governance"].startswith("rate limit") and fields["client_class"] == "gold"

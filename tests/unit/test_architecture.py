@@ -6,9 +6,14 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[2] / "sidecar"
 
 # Pure mechanisms and vocabulary: no I/O libraries, no adapters.
-PURE = ["core", "filters/chain.py", "health/readiness.py", "oip", "breaker", "balancer", "outlier", "retry",
+PURE = ["core", "filters/chain.py", "health/readiness.py", "health/probe_window.py", "health/loop_lag.py",
+        "oip", "breaker", "balancer", "outlier", "retry",
+        "drain/quiet_period.py", "filters/arrivals.py", "discovery/loss_guard.py",
         "discovery/endpoint.py", "discovery/eureka_registry.py", "registry/instance.py",
-        "telemetry/names.py", "telemetry/b3.py"]
+        "telemetry/names.py", "telemetry/b3.py", "drain/settings.py",
+        "inject/settings.py", "inject/pod.py", "inject/patch.py", "inject/review.py",
+        "ratelimit/bucket.py", "ratelimit/gcra.py", "ratelimit/resp.py", "admission", "rbac",
+        "policy/document.py", "policy/reader.py", "auth/keys.py", "auth/verifier.py"]
 IO_LIBRARIES = {"grpc", "grpc_health", "aiohttp", "uvloop", "yaml", "socket", "asyncio.subprocess"}
 
 
@@ -86,3 +91,42 @@ def test_the_wire_machinery_imports_nothing_above_it():
             assert not name.startswith(tuple(f"sidecar.{a}" for a in above)), (
                 f"{path.relative_to(ROOT)} imports {name}"
             )
+
+
+# Adapters: what touches the outside world, and what assembles it. Filters use none of them.
+ADAPTERS = (
+    "sidecar.ingress",
+    "sidecar.egress",
+    "sidecar.model",
+    "sidecar.transport",
+    "sidecar.admin",
+    "sidecar.h2",
+    "sidecar.registry.eureka_http",
+    "sidecar.registry.registrar",
+    "sidecar.discovery.eureka_discovery",
+    "sidecar.discovery.static_file",
+    "sidecar.health.prober",
+    "sidecar.config",
+    "sidecar.observability",
+    "sidecar.app",
+    "sidecar.cli",
+)
+
+
+def _under(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def test_telemetry_imports_neither_the_filters_nor_the_config():
+    # The filters import telemetry; what builds both from the config sits above them.
+    for path in modules("telemetry"):
+        for name in imports(path):
+            assert not _under(name, ("sidecar.filters", "sidecar.config", "sidecar.config_values")), (
+                f"{path.relative_to(ROOT)} imports {name}"
+            )
+
+
+def test_filters_import_no_adapter():
+    for path in modules("filters"):
+        for name in imports(path):
+            assert not _under(name, ADAPTERS), f"{path.relative_to(ROOT)} imports {name}"

@@ -52,13 +52,67 @@ def test_peak_ewma_reacts_at_once_to_a_slow_endpoint_and_decays_back():
     s.observe(0.010)
     s.observe(0.500)  # a peak replaces the estimate at once
     assert s.latency() == 0.5
-    clock.advance(10.0)  # one tau later a fast answer weighs 1 - 1/e
-    s.observe(0.010)
+    s.started()
+    clock.advance(10.0)  # one tau later, busy all along: a fast answer weighs 1 - 1/e
+    s.finished(0.010)
     assert math.isclose(s.latency(), 0.5 * math.exp(-1) + 0.010 * (1 - math.exp(-1)))
     s.started()
     assert math.isclose(s.cost(), s.latency() * 2)
 
 
+def test_peak_ewma_decays_with_idle_time_when_read_and_holds_while_a_call_is_out():
+    clock = FakeClock()
+    s = EndpointStats(clock, tau=10.0)
+    s.observe(0.500)
+    clock.advance(10.0)
+    assert math.isclose(s.latency(), 0.5 * math.exp(-1))  # read-time decay, nothing observed
+    assert math.isclose(s.cost(), 0.5 * math.exp(-1))
+    s.started()
+    clock.advance(30.0)  # a call out for 30 s: no evidence of speed, the estimate holds
+    assert math.isclose(s.latency(), 0.5 * math.exp(-1))
+    s.abandoned()
+    clock.advance(10.0)  # idle again: decay resumes from the end of that call
+    assert math.isclose(s.latency(), 0.5 * math.exp(-2))
+    # A slower answer than the decayed estimate is a new peak.
+    s.observe(0.2)
+    assert s.latency() == 0.2
+
+
+def test_an_endpoint_not_answered_yet_is_tried_first_then_costs_default_rtt_while_out():
+    clock = FakeClock()
+    fresh, busy = EndpointStats(clock), EndpointStats(clock)
+    busy.observe(0.002)
+    assert fresh.cost() == 0.0 < busy.cost()
+    fresh.started()
+    assert fresh.cost() == fresh.default_rtt * 2
+
+
+def test_an_instance_that_had_one_slow_period_gets_its_share_back_once_idle_decay_passes_baseline():
+    clock = FakeClock()
+    pool = Pool.of(eps(3))
+    stats = {e.instance_id: EndpointStats(clock, tau=10.0) for e in pool.endpoints}
+    picker = peak_ewma(random.Random(5))
+    for s in stats.values():
+        s.observe(0.002)
+    stats["i0"].observe(0.500)  # one slow period; the instance is healthy again from now on
+
+    def second(t: int) -> collections.Counter[str]:
+        # 100 calls in one simulated second, each answered in 2 ms by whichever instance is picked.
+        counts: collections.Counter[str] = collections.Counter()
+        for _ in range(100):
+            e = name(picker.pick(pool, stats, frozenset()))
+            counts[e] += 1
+            stats[e].started()
+            clock.advance(0.002)
+            stats[e].finished(0.002)
+            clock.advance(0.008)
+        return counts
+
+    shares = [second(t)["i0"] for t in range(120)]
+    # Starved while its decayed estimate is above the others' (tau * ln(0.5 / 0.002) = 55 s)...
+    assert sum(shares[:50]) == 0
+    # ...then probed, and from then on as good as any: a third of the traffic.
+    assert 28 <= sum(shares[60:]) / len(shares[60:]) <= 38
 def test_peak_ewma_sends_little_to_a_slow_endpoint():
     clock = FakeClock()
     pool = Pool.of(eps(3))

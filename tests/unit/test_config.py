@@ -56,7 +56,8 @@ def test_every_default_shown_in_help_reads_back_as_itself():
 
 def test_defaults():
     config = load()
-    assert config == SidecarConfig(app_name="digits", model_address="127.0.0.1:8001")
+    # auto settings resolved from the environment: not in Kubernetes here.
+    assert config == SidecarConfig(app_name="digits", model_address="127.0.0.1:8001", prefer_ip_address=False)
     assert (config.grpc_port, config.http_port) == (8081, 8080)
     assert (config.listen_host, config.admin_host) == ("0.0.0.0", "127.0.0.1")
     assert config.model_protocol == "grpc"
@@ -332,6 +333,43 @@ def test_ports_must_differ_unless_zero():
     )
 
 
+def test_the_relay_with_a_rest_model_fails_at_load_naming_both_keys():
+    assert error("--model-protocol", "http", "--dataplane", "relay") == (
+        "dataplane: relay forwards HTTP/2 frames and needs model_protocol grpc, not http"
+        " (from --dataplane and --model-protocol)"
+    )
+    assert load("--model-protocol", "http").dataplane == "auto"  # auto picks grpcio for a REST model
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{host}-{pod}", "has an unknown placeholder {pod}; known: {host}, {app}, {grpc_port}, {http_port}"),
+        ("{}:{app}", "has a placeholder without a name"),
+        ("{host", "is not a valid template"),
+        ("{host:d}", "is not a valid template"),
+        ("{host.nope}", "is not a valid template"),
+    ],
+)
+def test_a_bad_instance_id_template_fails_at_load_naming_the_key(template, problem):
+    message = error("--instance-id", template)
+    assert message.startswith(f"instance_id: {template!r} {problem}"), message
+    assert message.endswith("(from --instance-id)")
+
+
+def test_instance_id_templates_that_expand():
+    assert load("--instance-id", "{app}-{grpc_port:05d}@{host}").instance_id == "{app}-{grpc_port:05d}@{host}"
+
+
+def test_drain_minimum_must_not_exceed_the_maximum():
+    assert error("--drain-min-delay", "2m", env={"SIDECAR_DRAIN_MAX_DELAY": "90s"}) == (
+        "drain_min_delay 120s is above drain_max_delay 90s"
+        " (from --drain-min-delay and SIDECAR_DRAIN_MAX_DELAY)"
+    )
+    config = load("--drain-min-delay", "auto", "--drain-quiet-period", "2s")
+    assert (config.drain_min_delay, config.drain_quiet_period, config.drain_max_delay) == (None, 2.0, 100.0)
+
+
 def test_unknown_flag():
     assert error("--grpc-prot", "1") == "unrecognized arguments: --grpc-prot 1"
     # No abbreviations: "--grpc" must not quietly mean "--grpc-port".
@@ -419,3 +457,15 @@ def test_readme_documents_every_setting():
     readme = (REPO / "README.md").read_text()
     missing = [s.name for s in SETTINGS if f"| `{s.name}` | `{s.flag}` | `{s.env}` |" not in readme]
     assert missing == [], f"add these settings to README.md's table: {missing}"
+
+
+def test_prefer_ip_address_is_on_in_kubernetes_unless_a_host_name_is_given():
+    kubernetes = {"KUBERNETES_SERVICE_HOST": "10.96.0.1"}
+    assert load().prefer_ip_address is False
+    assert load(env=kubernetes).prefer_ip_address is True
+    assert load("--advertise-host", "digits-0.digits", env=kubernetes).prefer_ip_address is False
+    assert load("--prefer-ip-address", "on").prefer_ip_address is True
+    assert load("--prefer-ip-address", "off", env=kubernetes).prefer_ip_address is False
+    assert error("--prefer-ip-address", "maybe") == (
+        'prefer_ip_address: "maybe" is not on or off (from --prefer-ip-address)'
+    )

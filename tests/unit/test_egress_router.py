@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -19,7 +20,9 @@ from sidecar.outlier.ejector import OutlierConfig
 from sidecar.retry.budget import BudgetConfig
 
 
-def make(policy: ServicePolicy, n: int = 3) -> tuple[EgressRouter, FakeClock]:
+def make(
+    policy: ServicePolicy, n: int = 3, rng: random.Random | None = None
+) -> tuple[EgressRouter, FakeClock]:
     clock = FakeClock(100.0)
     eps = tuple(Endpoint(app="OCR", instance_id=f"i{k}", host="h", http_port=k, grpc_port=k)
                 for k in range(n))
@@ -28,7 +31,8 @@ def make(policy: ServicePolicy, n: int = 3) -> tuple[EgressRouter, FakeClock]:
     async def sleep(seconds: float) -> None:
         clock.advance(seconds)
 
-    router = EgressRouter(discovery, EgressPolicies(policy), clock=clock, rng=random.Random(1), sleep=sleep)
+    router = EgressRouter(discovery, EgressPolicies(policy), clock=clock, rng=rng or random.Random(1),
+                          sleep=sleep)
     return router, clock
 
 
@@ -91,6 +95,74 @@ async def test_no_retry_that_cannot_finish_within_the_deadline():
     assert len(log) <= 2  # a backoff longer than what remains is not slept
 
 
+class LongestBackoff(random.Random):
+    """Full jitter at its top: each backoff is its cap (base x 2^(n-1)), so the test knows it exactly."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+@dataclass
+class Tries:
+    """Each try's instance and the timeout it was given; each try takes the next of `took` seconds."""
+
+    clock: FakeClock
+    took: list[float]
+    answers: list[Code]
+    seen: list[tuple[str, float]] = field(default_factory=list)
+
+    async def __call__(self, endpoint: Endpoint, timeout: float) -> AttemptResult:
+        n = len(self.seen)
+        self.seen.append((endpoint.instance_id, timeout))
+        self.clock.advance(self.took[n])
+        return AttemptResult(self.answers[n], f"try {n + 1}")
+
+
+# Durations and backoffs are binary fractions, so "exactly" holds in floating point too.
+BACKOFF = RetryConfig(max_attempts=3, base_backoff=0.125, max_backoff=0.5)
+
+
+async def test_each_try_gets_the_time_left_after_earlier_tries_and_backoff():
+    router, clock = make(ServicePolicy(balancer="round_robin", retry=BACKOFF), rng=LongestBackoff())
+    tries = Tries(clock, took=[0.25, 0.125, 0.0625], answers=[Code.UNAVAILABLE, Code.UNAVAILABLE, Code.OK])
+    result = await router.call("ocr", Deadline.after(1.0, clock), tries)
+    assert result.code is Code.OK
+    # 1 s; less the first try (0.25) and the first backoff (0.125); less the second (0.125, 0.25).
+    assert [t for _, t in tries.seen] == [1.0, 0.625, 0.25]
+    assert len({who for who, _ in tries.seen}) == 3  # each retry on another instance
+    assert clock() == 100.0 + 0.25 + 0.125 + 0.125 + 0.25 + 0.0625
+
+
+async def test_a_per_try_timeout_caps_each_try_until_less_than_it_is_left():
+    policy = ServicePolicy(balancer="round_robin", retry=BACKOFF, per_try_timeout=0.5)
+    router, clock = make(policy, rng=LongestBackoff())
+    tries = Tries(clock, took=[0.25, 0.25, 0.0625], answers=[Code.UNAVAILABLE, Code.UNAVAILABLE, Code.OK])
+    await router.call("ocr", Deadline.after(1.0, clock), tries)
+    # 1 - 0.25 - 0.125 = 0.625 left for the second try, capped at 0.5; then 0.625 - 0.25 - 0.25.
+    assert [t for _, t in tries.seen] == [0.5, 0.5, 0.125]
+
+
+@pytest.mark.parametrize(("first_took", "timeouts"), [
+    (0.75, [1.0, 0.125]),  # 0.25 left covers the 0.125 backoff: the retry gets the remaining 0.125
+    (0.875, [1.0]),  # 0.125 left is no more than the backoff: no retry at all
+])
+async def test_no_retry_when_the_time_left_cannot_cover_the_backoff(first_took, timeouts):
+    router, clock = make(ServicePolicy(balancer="round_robin", retry=BACKOFF), rng=LongestBackoff())
+    tries = Tries(clock, took=[first_took, 0.0625], answers=[Code.UNAVAILABLE, Code.OK])
+    result = await router.call("ocr", Deadline.after(1.0, clock), tries)
+    assert [t for _, t in tries.seen] == timeouts
+    stats = router.stats()["OCR"]
+    assert isinstance(stats, dict)
+    if len(timeouts) == 1:
+        # The first try's own answer, as it came; nothing slept, nothing counted as a retry.
+        assert (result.code, result.message) == (Code.UNAVAILABLE, "try 1")
+        assert clock() == 100.0 + first_took
+        assert (stats["attempts"], stats["retries"]) == (1, 0)
+    else:
+        assert result.code is Code.OK
+        assert (stats["attempts"], stats["retries"]) == (2, 1)
+
+
 async def test_retry_budget_caps_amplification_when_everything_is_down():
     policy = ServicePolicy(
         balancer="round_robin", retry=RetryConfig(max_attempts=5, base_backoff=0, max_backoff=0),
@@ -148,3 +220,15 @@ async def test_consecutive_failures_eject_an_instance_from_the_pool():
     for _ in range(3):
         await router.call("ocr", Deadline.after(5, clock), script({}, log, clock))
     assert "i0" in log  # back after the ejection time
+
+
+def test_a_new_policy_replaces_the_routes_it_changes_and_keeps_the_others():
+    router, _ = make(RR)
+    route = router.route("ocr")
+    assert route is not None and route.policy.retry.max_attempts == 3
+    router.set_policies(EgressPolicies(RR))  # the same policy: the route and its state stay
+    assert router.route("ocr") is route
+    once = ServicePolicy(balancer="round_robin", retry=RetryConfig(max_attempts=1))
+    router.set_policies(EgressPolicies(once))
+    fresh = router.route("ocr")
+    assert fresh is not route and fresh is not None and fresh.policy.retry.max_attempts == 1

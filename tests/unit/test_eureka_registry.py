@@ -28,6 +28,22 @@ def instance(
     return inst
 
 
+@pytest.mark.parametrize(
+    ("metadata", "port"),
+    [
+        ({"grpc.port": "9000", "gRPC_port": "9001"}, 9000),
+        ({"gRPC_port": "9001", "gRPC.port": "9002"}, 9001),  # a Java service on Spring's gRPC starter
+        ({"gRPC.port": "9002"}, 9002),  # the same starter before 2.11
+        ({"management.port": "15000"}, None),
+    ],
+)
+def test_the_grpc_port_is_read_from_our_key_then_the_spring_starters_keys(metadata, port):
+    inst = instance("A", "a1")
+    inst["metadata"] = metadata
+    (ep,) = endpoints({"A": {"a1": inst}})["A"]
+    assert ep.grpc_port == port
+
+
 def doc(hashcode: str, *apps: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {
         "applications": {
@@ -132,5 +148,7 @@ def test_instance_document_has_the_fields_spring_cloud_registers():
     assert inst["leaseInfo"] == {"renewalIntervalInSecs": 5, "durationInSecs": 15}
     md = inst["metadata"]
     assert md["grpc.port"] == "8081" and md["management.port"] == "15000"
+    # Spring's gRPC client starter (net.devh) reads gRPC_port, before 2.11 gRPC.port.
+    assert md["gRPC_port"] == md["gRPC.port"] == "8081"
     assert md["zone"] == "z1" and md["weight"] == "2" and md["model_name"] == "digits"
     assert inst["lastDirtyTimestamp"] == "123"

@@ -70,6 +70,10 @@ class _Events:
         self.calls.append(("message", st.sid))
         self.messages.setdefault((st.sid, from_client), []).append(message)
 
+    def held(self, st: Stream) -> bool:
+        self.calls.append(("held", st.sid))
+        return False
+
     def data(self, sid: int, payload: bytes) -> None:
         self.calls.append(("data", sid))
 

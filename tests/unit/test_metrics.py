@@ -10,6 +10,7 @@ from sidecar.core.clock import FakeClock
 from sidecar.core.status import Code
 from sidecar.filters.chain import build_chain
 from sidecar.filters.metrics import MetricsFilter
+from sidecar.health.loop_lag import LagRecord
 from sidecar.health.readiness import ReadinessSnapshot
 from sidecar.telemetry.names import BoundedNames, MethodLabels
 from sidecar.telemetry.prometheus import SidecarMetrics
@@ -123,6 +124,24 @@ def test_model_readiness_and_registration_gauges():
     assert samples(metrics, "ai_sidecar_eureka_registered") == {(): 0.0}
     registered[0] = True
     assert samples(metrics, "ai_sidecar_eureka_registered") == {(): 1.0}
+
+
+def test_loop_lag_and_probe_verdicts_are_read_when_scraped():
+    metrics = make_metrics()
+    clock, lag = FakeClock(100.0), LagRecord()
+    verdicts = {"pass": 3, "fail": 1, "inconclusive": 0}
+    metrics.watch_health(lambda: lag.worst(clock()), lambda: lag.stalled_total, lambda: verdicts)
+    assert samples(metrics, "ai_sidecar_event_loop_lag_seconds") == {(): 0.0}
+    lag.tick(due=99.0, ran=100.5)
+    verdicts["inconclusive"] += 1
+    assert samples(metrics, "ai_sidecar_event_loop_lag_seconds") == {(): 1.5}
+    assert samples(metrics, "ai_sidecar_event_loop_stalled_seconds_total") == {(): 1.5}
+    assert samples(metrics, "ai_sidecar_model_probes_total") == {
+        labels(verdict="pass"): 3.0, labels(verdict="fail"): 1.0, labels(verdict="inconclusive"): 1.0,
+    }  # fmt: skip
+    clock.advance(30.0)  # the gauge looks back 10 s; the counter keeps the total
+    assert samples(metrics, "ai_sidecar_event_loop_lag_seconds") == {(): 0.0}
+    assert samples(metrics, "ai_sidecar_event_loop_stalled_seconds_total") == {(): 1.5}
 
 
 def test_each_sidecar_has_its_own_registry():

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "echo_model.h"
 #include "oip_tensors.h"
 
 namespace digits {
@@ -86,7 +87,8 @@ grpc::Status DigitsService::ServerReady(grpc::ServerContext*, const inference::S
 grpc::Status DigitsService::ModelReady(grpc::ServerContext*,
                                        const inference::ModelReadyRequest* request,
                                        inference::ModelReadyResponse* response) {
-  grpc::Status status = CheckModel(request->name(), request->version());
+  grpc::Status status = request->name() == kEchoModel ? CheckEchoVersion(request->version())
+                                                      : CheckModel(request->name(), request->version());
   if (status.ok()) response->set_ready(!draining_);
   return status;
 }
@@ -102,6 +104,11 @@ grpc::Status DigitsService::ServerMetadata(grpc::ServerContext*,
 grpc::Status DigitsService::ModelMetadata(grpc::ServerContext*,
                                           const inference::ModelMetadataRequest* request,
                                           inference::ModelMetadataResponse* response) {
+  if (request->name() == kEchoModel) {
+    grpc::Status status = CheckEchoVersion(request->version());
+    if (status.ok()) DescribeEcho(identity_.platform, response);
+    return status;
+  }
   grpc::Status status = CheckModel(request->name(), request->version());
   if (status.ok()) DescribeModel(identity_.platform, response);
   return status;
@@ -110,6 +117,7 @@ grpc::Status DigitsService::ModelMetadata(grpc::ServerContext*,
 grpc::Status DigitsService::ModelInfer(grpc::ServerContext* context,
                                        const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) {
+  if (request->model_name() == kEchoModel) return Echo(*request, response);
   grpc::Status status = CheckModel(request->model_name(), request->model_version());
   if (!status.ok()) return status;
   return Infer(context, *request, response);
@@ -123,8 +131,13 @@ grpc::Status DigitsService::ModelStreamInfer(
   inference::ModelInferRequest request;
   while (stream->Read(&request)) {
     inference::ModelStreamInferResponse answer;
-    grpc::Status status = CheckModel(request.model_name(), request.model_version());
-    if (status.ok()) status = Infer(context, request, answer.mutable_infer_response());
+    grpc::Status status;
+    if (request.model_name() == kEchoModel) {
+      status = Echo(request, answer.mutable_infer_response());
+    } else {
+      status = CheckModel(request.model_name(), request.model_version());
+      if (status.ok()) status = Infer(context, request, answer.mutable_infer_response());
+    }
     if (!status.ok()) {
       answer.Clear();
       answer.set_error_message(status.error_message());

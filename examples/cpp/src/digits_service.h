@@ -1,4 +1,5 @@
-// OIP v2 GRPCInferenceService for model "digits" version "1", on gRPC's synchronous API.
+// OIP v2 GRPCInferenceService for model "digits" version "1" (and "echo", echo_model.h), on
+// gRPC's synchronous API.
 // Knows the model and the OIP messages; not how the server is built, started or stopped.
 #pragma once
 

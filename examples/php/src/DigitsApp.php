@@ -7,8 +7,9 @@ namespace AiSidecar\Digits;
 use Closure;
 
 /**
- * The OIP v2 REST binding for the digits model: a method and a path in, a status and a JSON body
- * out. Knows nothing about the SAPI (built-in server or php-fpm); router.php connects the two.
+ * The OIP v2 REST binding for the digits model (and the "echo" model beside it, EchoModel.php):
+ * a method and a path in, a status and a JSON body out. Knows nothing about the SAPI (built-in
+ * server or php-fpm); router.php connects the two.
  *
  * Health endpoints answer with their status code, 200 for true and 400 for false, as OIP REST
  * fixes; every error is {"error": "<message>"} with 400 (INVALID_ARGUMENT) or 404 (NOT_FOUND).
@@ -61,6 +62,14 @@ final class DigitsApp
             $version = rawurldecode($match[2] ?? '');
             $action = $match[3] ?? '';
             self::allow($method, $path, $action === '/infer' ? 'POST' : 'GET');
+            if ($name === EchoModel::MODEL) {
+                EchoModel::checkVersion($version);
+                return match ($action) {
+                    '/ready' => self::json(200, ['name' => EchoModel::MODEL, 'ready' => true]),
+                    '/infer' => self::json(200, EchoModel::infer($body)),
+                    default => self::json(200, EchoModel::metadata()),
+                };
+            }
             Contract::checkModel($name, $version);
             return match ($action) {
                 '/ready' => $this->ready(

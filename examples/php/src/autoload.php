@@ -5,7 +5,7 @@
 declare(strict_types=1);
 
 $classes = ['BadWeights', 'Float32', 'DigitsModel', 'HttpResponse', 'OipError', 'Contract', 'InferRequest',
-    'DigitsApp', 'Sapi'];
+    'EchoModel', 'DigitsApp', 'Sapi'];
 foreach ($classes as $class) {
     require_once __DIR__ . "/$class.php";
 }

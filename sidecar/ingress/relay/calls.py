@@ -5,7 +5,9 @@ a stream error; grpc.health.v1 streams are answered here from readiness (health.
 call runs the filter chain, whose terminal (`forward`) has the stream layer relay it to the
 model. The model's trailers (or a reset) become the call's Outcome, and its message counts the
 Call's byte counts. The stream layer (sidecar/h2/streams.py) calls in here twice per call:
-`opened` and `trailers` or `reset`.
+`opened` and `trailers` or `reset`. When the filters need the model a unary contract call names
+(`read_model()`: a policy rule names models), its chain starts only once the start of its request
+message is held (`held`), so `Call.model` is field 1 of it (sidecar/oip/model_name.py).
 
 The chain is not a task: its first step runs in the read that brought the call, its last in the
 read that brought the model's trailers, each in the call's own contextvars context as a task's
@@ -21,7 +23,7 @@ import contextvars
 import functools
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Final
 
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.status import Code
@@ -35,14 +37,18 @@ from sidecar.h2.outbox import Outbox
 from sidecar.h2.streams import Stream, Streams
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import health
+from sidecar.oip import model_name
 
 log = logging.getLogger(__name__)
+
+# Request bytes gathered to read a call's model name: enough for field 1 whatever comes first.
+MODEL_BYTES: Final = model_name.PREFIX_LEN + 2 * model_name.MAX_NAME
 
 
 class RelayedCall(Stream):
     """Per-call state of a stream relayed to the model; the Call's `exchange`."""
 
-    __slots__ = ("calls", "done", "on_message", "original", "step")
+    __slots__ = ("call", "calls", "done", "on_message", "original", "step")
 
     def __init__(self, calls: Calls, sid: int) -> None:
         super().__init__(sid)
@@ -54,6 +60,7 @@ class RelayedCall(Stream):
         # The metadata as the client sent it: what filters append to it is appended to the block.
         self.original: Metadata = []
         self.on_message: Callable[[bool, bytes], None] = _unobserved
+        self.call: Call | None = None  # while its chain waits for the model it names
 
     def observe(self, on_message: Callable[[bool, bytes], None]) -> None:
         """Hear each message of this call whole, (from_client, message with its 5-byte prefix),
@@ -79,8 +86,10 @@ class Calls:
         limits: Limits,
         client_error: Callable[[f.ConnectionError_], None],
         model_error: Callable[[f.ConnectionError_], None],
+        read_model: Callable[[], bool],
     ) -> None:
         self._chain = chain
+        self._read_model = read_model
         self._readiness = readiness
         self._loop = asyncio.get_running_loop()
         self._health = health.LocalHealth(
@@ -116,10 +125,28 @@ class Calls:
         call = Call(
             method=path, metadata=metadata, deadline=deadline, protocol="grpc", peer=self.peer, exchange=st
         )
+        if not end_stream and path in model_name.UNARY_MODEL_METHODS and self._read_model():
+            # The verdict needs the model the request names: its DATA usually came in this same
+            # read, right after the HEADERS (held() is told before the read ends), else later.
+            st.call = call
+            self.streams.await_data(st)
+            return True
         # The chain's first step runs now, in this read's callback: an admitted call's HEADERS
         # leave in the same write as the rest of the read.
         start(st, self._run(call, st))
         return True
+
+    def held(self, st: RelayedCall) -> bool:
+        call = st.call
+        assert call is not None
+        data, final = self.streams.held_data(st, MODEL_BYTES)
+        name = model_name.from_grpc_frame(data)
+        if name is model_name.NEED_MORE and not final:
+            return True
+        st.call = None
+        call.model = name or ""
+        start(st, self._run(call, st))
+        return False
 
     def trailers(self, st: RelayedCall, headers: Headers) -> None:
         end(st, gh.outcome(headers) or Outcome(Code.UNKNOWN, "model sent no grpc-status"))

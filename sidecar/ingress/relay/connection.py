@@ -43,7 +43,10 @@ class RelayConnection:
         healthy_services: frozenset[str],
         on_close: Callable[[RelayConnection], None],
         limits: Limits = DEFAULT_LIMITS,
+        read_model: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`read_model()`: the filters need the model a contract call names, so its verdict waits
+        for the start of its request message (calls.py)."""
         self._model_address = model_address
         self._limits = limits
         self._on_close = on_close
@@ -63,6 +66,7 @@ class RelayConnection:
             limits=limits,
             client_error=self._client_error,
             model_error=self._model_error,
+            read_model=read_model,
         )
         self._streams = streams = self._calls.streams
         # The sockets' bytes go straight to the stream layer.

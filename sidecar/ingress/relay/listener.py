@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from inference import grpc_service_pb2 as pb
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.h2 import build
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.ingress.relay.calls import forward
 from sidecar.ingress.relay.connection import RelayConnection
 from sidecar.ingress.relay.sockets import ClientSocket
+from sidecar.oip import contract
 
 log = logging.getLogger(__name__)
 
-_HEALTHY_SERVICES = frozenset({"", pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name})
+_HEALTHY_SERVICES = frozenset({"", contract.SERVICE})
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -38,7 +38,11 @@ class RelayDataplane:
         model_address: str,
         filters: Sequence[Filter],
         readiness: Readiness,
+        read_model: Callable[[], bool] = lambda: False,
     ) -> None:
+        """`read_model()`: the filters need the model a contract call names now (a policy's RBAC
+        rules or rate limits name models); asked per call, since the policy changes at run time."""
+        self._read_model = read_model
         self._host = host
         self._requested_port = port
         self._port = 0
@@ -73,6 +77,7 @@ class RelayDataplane:
             readiness=self._readiness,
             healthy_services=_HEALTHY_SERVICES,
             on_close=self._connections.discard,
+            read_model=self._read_model,
         )
         self._connections.add(conn)
         return conn

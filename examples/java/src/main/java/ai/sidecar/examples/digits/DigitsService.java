@@ -22,9 +22,10 @@ import io.grpc.stub.StreamObserver;
 import java.util.List;
 
 /**
- * OIP v2 for model "digits" version "1" over grpc-java. RepositoryIndex is left UNIMPLEMENTED, as
- * in the Python reference. Knows the model only through DigitsModel.predict and nothing about the
- * process around it: DigitsServer starts, drains and stops it.
+ * OIP v2 for model "digits" version "1" (and "echo", EchoModel) over grpc-java. RepositoryIndex
+ * is left UNIMPLEMENTED, as in the Python reference. Knows the model only through
+ * DigitsModel.predict and nothing about the process around it: DigitsServer starts, drains and
+ * stops it.
  */
 final class DigitsService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
     static final String SERVER_NAME = "digits-java";
@@ -56,7 +57,11 @@ final class DigitsService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
     @Override
     public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> reply) {
         try {
-            InferCodec.checkModel(request.getName(), request.getVersion());
+            if (request.getName().equals(EchoModel.MODEL)) {
+                EchoModel.checkVersion(request.getVersion());
+            } else {
+                InferCodec.checkModel(request.getName(), request.getVersion());
+            }
         } catch (InferError error) {
             reply.onError(error.asStatus());
             return;
@@ -75,18 +80,31 @@ final class DigitsService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
 
     @Override
     public void modelMetadata(ModelMetadataRequest request, StreamObserver<ModelMetadataResponse> reply) {
+        boolean echo = request.getName().equals(EchoModel.MODEL);
         try {
-            InferCodec.checkModel(request.getName(), request.getVersion());
+            if (echo) {
+                EchoModel.checkVersion(request.getVersion());
+            } else {
+                InferCodec.checkModel(request.getName(), request.getVersion());
+            }
         } catch (InferError error) {
             reply.onError(error.asStatus());
             return;
         }
-        answer(reply, InferCodec.modelMetadata());
+        answer(reply, echo ? EchoModel.metadata() : InferCodec.modelMetadata());
     }
 
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> reply) {
         long started = System.nanoTime();
+        if (request.getModelName().equals(EchoModel.MODEL)) {
+            try {
+                answer(reply, EchoModel.infer(request));
+            } catch (InferError error) {
+                reply.onError(error.asStatus());
+            }
+            return;
+        }
         try {
             InferCodec.checkModel(request.getModelName(), request.getModelVersion());
         } catch (InferError error) {
@@ -116,6 +134,15 @@ final class DigitsService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
             public void onNext(ModelInferRequest request) {
                 long started = System.nanoTime();
                 ModelStreamInferResponse.Builder answer = ModelStreamInferResponse.newBuilder();
+                if (request.getModelName().equals(EchoModel.MODEL)) {
+                    try {
+                        answer.setInferResponse(EchoModel.infer(request));
+                    } catch (InferError error) {
+                        answer.setErrorMessage(error.getMessage());
+                    }
+                    reply.onNext(answer.build());
+                    return;
+                }
                 try {
                     InferCodec.checkModel(request.getModelName(), request.getModelVersion());
                 } catch (InferError error) {

@@ -1,0 +1,1 @@
+"""Draining: when a draining sidecar may stop serving, how long a drain can take, and asking one to drain."""

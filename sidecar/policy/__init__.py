@@ -1,0 +1,1 @@
+"""The governance policy document: its schema, where it is read from, and the one that is active."""

@@ -1,0 +1,1 @@
+"""Role-based access control: allow and deny rules by principal, method and model."""
