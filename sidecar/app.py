@@ -146,6 +146,7 @@ class Sidecar:
                 readiness=self.readiness,
                 read_model=self.governance.needs_model,
             )
+            self.telemetry.watch_relay_limits(self.grpc.limit_hits.snapshot)
         else:
             # Imported only when it runs: its grpc.health.v1 servicer and transcoder serve no relay.
             from sidecar.ingress.grpc_listener import GrpcioDataplane

@@ -3,6 +3,9 @@
 Each is a named constant; the ones a connection applies are also fields of `Limits`, a frozen
 value a connection is built with (their defaults are the constants). Knows nothing about
 frames, streams or sockets.
+
+`LimitHits` counts the times a bound fired, by kind: one per listener, shared by its
+connections, read by a metrics collector at scrape time.
 """
 
 from __future__ import annotations
@@ -81,3 +84,28 @@ class Limits:
             value = getattr(self, f.name)
             if not value > 0:
                 raise ValueError(f"Limits.{f.name} must be positive, got {value!r}")
+
+
+# ---- counting the limits that fired ----
+
+
+class LimitHits:
+    """How many times each limit fired, by kind (snake_case words such as "rapid_reset").
+
+    A plain dict of ints: `hit` is one dict update on the event loop's thread, no lock and no
+    prometheus_client (a collector reads `snapshot()` at scrape). Kinds are fixed words chosen by
+    the code that enforces a limit, never by a peer, so the label set stays bounded.
+    """
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def hit(self, kind: str) -> None:
+        counts = self.counts
+        counts[kind] = counts.get(kind, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of the counts (one C-level operation, so a reader on another thread sees them whole)."""
+        return self.counts.copy()

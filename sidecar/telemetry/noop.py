@@ -36,6 +36,9 @@ class NoMetrics:
     ) -> None:
         pass
 
+    def watch_relay_limits(self, hits: Callable[[], Mapping[str, int]]) -> None:
+        pass
+
     def register(self, collector: object) -> None:
         pass
 

@@ -36,3 +36,15 @@ def test_the_health_bounds_are_the_ones_given():
     local.data(1, b"1234")
     with pytest.raises(f.ConnectionError_, match="too large"):
         local.data(1, b"5")
+
+
+def test_limit_hits_count_by_kind_and_a_snapshot_is_a_copy():
+    hits = limits.LimitHits()
+    assert hits.snapshot() == {}
+    hits.hit("rapid_reset")
+    hits.hit("rapid_reset")
+    hits.hit("ping_flood")
+    seen = hits.snapshot()
+    assert seen == {"rapid_reset": 2, "ping_flood": 1}
+    hits.hit("ping_flood")
+    assert seen["ping_flood"] == 1 and hits.snapshot()["ping_flood"] == 2

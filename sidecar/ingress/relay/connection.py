@@ -22,7 +22,7 @@ from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.h2 import frames as f
 from sidecar.h2 import hpack_encoder as he
-from sidecar.h2.limits import Limits
+from sidecar.h2.limits import LimitHits, Limits
 from sidecar.h2.outbox import Hold, Outbox
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import calls as c
@@ -44,11 +44,14 @@ class RelayConnection:
         on_close: Callable[[RelayConnection], None],
         limits: Limits = DEFAULT_LIMITS,
         read_model: Callable[[], bool] = lambda: False,
+        hits: LimitHits | None = None,
     ) -> None:
         """`read_model()`: the filters need the model a contract call names, so its verdict waits
-        for the start of its request message (calls.py)."""
+        for the start of its request message (calls.py). `hits`: where the limits this connection
+        enforces are counted (the listener's, shared by its connections; its own when not given)."""
         self._model_address = model_address
         self._limits = limits
+        self.hits = hits if hits is not None else LimitHits()
         self._on_close = on_close
         self._loop = asyncio.get_running_loop()
         self._model: asyncio.Transport | None = None

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.h2 import build
+from sidecar.h2.limits import LimitHits
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.ingress.relay.calls import forward
 from sidecar.ingress.relay.connection import RelayConnection
@@ -51,6 +52,8 @@ class RelayDataplane:
         self._readiness = readiness
         self._server: asyncio.Server | None = None
         self._connections: set[RelayConnection] = set()
+        # The limits its connections enforced, by kind (exported as ai_sidecar_relay_limits_total).
+        self.limit_hits = LimitHits()
 
     @property
     def port(self) -> int:
@@ -78,6 +81,7 @@ class RelayDataplane:
             healthy_services=_HEALTHY_SERVICES,
             on_close=self._connections.discard,
             read_model=self._read_model,
+            hits=self.limit_hits,
         )
         self._connections.add(conn)
         return conn
