@@ -48,6 +48,7 @@ from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.governance.off import NoGovernance
+from sidecar.h2.limits import Limits
 from sidecar.health.loop_lag import WORST_WINDOW, LagRecord, LoopLagMonitor
 from sidecar.health.probe_window import LIMIT_FACTOR
 from sidecar.health.prober import Prober
@@ -145,6 +146,18 @@ class Sidecar:
                 filters=ingress_filters(queueing=False),
                 readiness=self.readiness,
                 read_model=self.governance.needs_model,
+                limits=Limits(
+                    # connlimits
+                    max_connections=config.relay_max_connections,
+                    preface_timeout=config.relay_preface_timeout,
+                    idle_timeout=config.relay_idle_timeout,
+                    read_budget=config.relay_read_budget,
+                    client_write_high=config.relay_client_write_high,
+                    client_sndbuf=config.relay_client_sndbuf,
+                    client_rcvbuf=config.relay_client_rcvbuf,
+                    write_max=config.relay_write_max,
+                    write_stall=config.relay_write_stall,
+                ),
             )
             self.telemetry.watch_relay_limits(self.grpc.limit_hits.snapshot)
         else:

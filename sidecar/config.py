@@ -47,6 +47,7 @@ from sidecar.config_values import (
 )
 from sidecar.core.env import CONFIG_FILE, NOT_SETTINGS, PREFIX
 from sidecar.core.errors import ConfigError
+from sidecar.h2 import limits as h2_limits
 
 if TYPE_CHECKING:
     import yaml
@@ -183,6 +184,65 @@ class SidecarConfig:
             " a sooner one).",
         ),
     )
+    # ---- the relay's connection bounds (issue 12, connlimits; sidecar/h2/limits.py) ----
+    relay_max_connections: int = field(
+        default=h2_limits.MAX_CONNECTIONS,
+        metadata=_about(Int(1), "Client connections the relay holds at once; more are closed as accepted."),
+    )
+    relay_preface_timeout: float = field(
+        default=h2_limits.PREFACE_TIMEOUT,
+        metadata=_about(
+            Duration(positive=True),
+            "A relay client connection without its HTTP/2 preface by then is closed (the model is dialled"
+            " only after it).",
+        ),
+    )
+    relay_idle_timeout: float = field(
+        default=h2_limits.IDLE_TIMEOUT,
+        metadata=_about(
+            Duration(positive=True), "A relay client connection with no stream this long gets GOAWAY, closed."
+        ),
+    )
+    relay_read_budget: float = field(
+        default=h2_limits.READ_BUDGET,
+        metadata=_about(
+            Duration(positive=True),
+            "Time the relay spends on one connection's reads per loop turn; the rest waits (fairness).",
+        ),
+    )
+    relay_client_write_high: int = field(
+        default=h2_limits.CLIENT_WRITE_HIGH,
+        metadata=_about(
+            Size(16 * KiB, 64 * MiB),
+            "Bytes queued towards a relay client before it counts as not reading and is paused.",
+        ),
+    )
+    relay_client_sndbuf: int = field(
+        default=h2_limits.CLIENT_SNDBUF,
+        metadata=_about(
+            Size(4 * KiB, 64 * MiB), "Kernel send buffer of each relay client socket (SO_SNDBUF)."
+        ),
+    )
+    relay_client_rcvbuf: int = field(
+        default=h2_limits.CLIENT_RCVBUF,
+        metadata=_about(
+            Size(4 * KiB, 64 * MiB), "Kernel receive buffer of each relay client socket (SO_RCVBUF)."
+        ),
+    )
+    relay_write_max: int = field(
+        default=h2_limits.WRITE_MAX,
+        metadata=_about(
+            Size(1 * MiB, 2**31 - 1),
+            "Bytes queued towards a relay client that reads nothing before it is dropped.",
+        ),
+    )
+    relay_write_stall: float = field(
+        default=h2_limits.WRITE_STALL,
+        metadata=_about(
+            Duration(positive=True), "How long a relay client may read nothing before it is dropped."
+        ),
+    )
+    # ---- end of connlimits' block ----
     admin_port: int = field(
         default=15000,
         metadata=_about(

@@ -56,6 +56,51 @@ OBSERVED_MESSAGE: Final = 4 << 20
 # The model is local: a connection it does not accept within this many seconds is answered locally.
 CONNECT_TIMEOUT: Final = 2.0
 
+# ---- issue 12: client connections, the loop's fairness, the write buffer (connlimits) ----
+# Each counted in LimitHits under the kind named beside it when it fires.
+
+# Client connections one listener holds at once; one more is accepted and closed at once
+# ("connections"), as Envoy's max_connections does. Each relayed one also holds a model socket.
+MAX_CONNECTIONS: Final = 4096
+# The listening socket's accept queue (the kernel caps it at net.core.somaxconn, 4096 on recent
+# kernels; Go asks for somaxconn, nginx for 511). asyncio's default of 100 overflows under a burst
+# of connections, and a connection the kernel dropped from the queue is accepted only when the
+# client's handshake is retried, seconds later, so its preface deadline starts late.
+LISTEN_BACKLOG: Final = 4096
+# Seconds an accepted connection has to send the 24-byte HTTP/2 preface, or it is closed
+# ("preface_timeout"). The model is dialled only once the preface is in. linkerd2-proxy's
+# protocol detection waits 10 s; gRPC clients send the preface with the connection.
+PREFACE_TIMEOUT: Final = 5.0
+# Seconds a connection may have no stream (relayed or answered here) before GOAWAY(NO_ERROR) and
+# close ("idle"); grpc-go's MaxConnectionIdle, nginx's keepalive_timeout (75 s). Checked every
+# quarter of it, so an idle connection goes between 1 and 1.25 times this after its last stream.
+IDLE_TIMEOUT: Final = 300.0
+# Seconds one connection's read callback may spend on what one read brought; the rest waits for
+# the next loop turn, reading paused ("read_budget"), so one connection cannot hold the loop (a
+# wake-up can bring 32 reads of 256 KiB, thousands of calls). Time, not bytes: a byte spent on
+# a new call costs a hundred times one passing in DATA.
+READ_BUDGET: Final = 0.002
+# A read larger than this is handled in slices of this many bytes, the budget looked at between
+# them (a slice of the smallest calls takes about as long as the budget).
+READ_SLICE: Final = 4096
+# Bytes queued towards a client (above its kernel buffer) before it counts as not reading: reading
+# stops from it and from the model for it until they are down to a quarter of this.
+CLIENT_WRITE_HIGH: Final = 256 << 10
+# The kernel's buffers of a client socket (SO_SNDBUF and SO_RCVBUF, set on the listening socket;
+# Linux doubles them, and autotunes them up to 4 and 32 MiB when they are not set): a client
+# that reads nothing is paused once about 512 KiB of answers wait for it, and its own writes
+# stall soon after the relay stops reading it. 256 KiB in flight fills 10 Gbit/s at 0.2 ms.
+CLIENT_SNDBUF: Final = 128 << 10
+CLIENT_RCVBUF: Final = 128 << 10
+# Bytes queued towards a client past which it is dropped ("write_buffer"). From WRITE_HIGH on it is
+# paused: reading stops from it and from the model for it.
+WRITE_MAX: Final = 8 << 20
+# Seconds a client may stay paused (it reads nothing) before it is dropped ("write_stall");
+# nginx's send_timeout is 60 s.
+WRITE_STALL: Final = 30.0
+
+# ---- end of connlimits' block ----
+
 # ---- grpc.health.v1 answered locally ----
 
 # Request bytes buffered for one health call.
@@ -76,6 +121,17 @@ class Limits:
     max_dropped: int = MAX_DROPPED
     known_fields: int = KNOWN_FIELDS
     connect_timeout: float = CONNECT_TIMEOUT
+    # issue 12, connlimits
+    max_connections: int = MAX_CONNECTIONS
+    preface_timeout: float = PREFACE_TIMEOUT
+    idle_timeout: float = IDLE_TIMEOUT
+    read_budget: float = READ_BUDGET
+    read_slice: int = READ_SLICE
+    client_write_high: int = CLIENT_WRITE_HIGH
+    client_sndbuf: int = CLIENT_SNDBUF
+    client_rcvbuf: int = CLIENT_RCVBUF
+    write_max: int = WRITE_MAX
+    write_stall: float = WRITE_STALL
     health_max_request: int = HEALTH_MAX_REQUEST
     health_max_streams: int = HEALTH_MAX_STREAMS
 

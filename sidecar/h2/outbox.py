@@ -6,17 +6,22 @@ in one send() per direction when that callback ends (`begin`/`end`), instead of 
 turn. Connection-level flow-control credit (WINDOW_UPDATE on stream 0) is held and sent with
 the next write the same way goes, and at the latest CREDIT_DELAY later or once CREDIT_HELD is
 owed: each side sends one per call, and most of those then cost no write of their own. Reading
-from the client pauses while any reason to hold it holds: the model's socket is full, or a call
-awaiting its verdict holds too many bytes. Knows nothing about frames but WINDOW_UPDATE.
+from the client pauses while any reason to hold it holds: the model's socket is full, a call
+awaiting its verdict holds too many bytes, the client's own socket is full, or the rest of a
+large read waits its turn on the loop. A client that reads nothing is bounded: past
+CLIENT_WRITE_HIGH queued towards it, reading stops from it and from the model; past WRITE_MAX, or paused for
+WRITE_STALL seconds, it is dropped (`drop` is told why). Knows nothing about frames but
+WINDOW_UPDATE.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Callable
 
 from sidecar.h2 import frames as f
-from sidecar.h2.limits import CREDIT_DELAY, CREDIT_HELD, WRITE_HIGH
+from sidecar.h2.limits import CLIENT_WRITE_HIGH, CREDIT_DELAY, CREDIT_HELD, WRITE_HIGH, WRITE_MAX, WRITE_STALL
 
 
 class Hold(enum.Enum):
@@ -25,10 +30,18 @@ class Hold(enum.Enum):
     AWAITING = "awaiting"  # its frames wait (the model connection opens, a new call awaits its
     # verdict) and hold too many bytes
     MODEL_FULL = "model-full"  # the model's socket cannot take more
+    CLIENT_FULL = "client-full"  # the client reads nothing: what it sends would queue more for it
+    BACKLOG = "backlog"  # the rest of a read past the read budget waits for the next loop turn
+
+
+def _keep(kind: str) -> None:
+    pass
 
 
 class Outbox:
     __slots__ = (
+        "_client_full",
+        "_client_high",
         "_client_out",
         "_credit_client",
         "_credit_delay",
@@ -36,12 +49,16 @@ class Outbox:
         "_credit_model",
         "_credit_timer",
         "_depth",
+        "_drop",
         "_due",
         "_held",
         "_loop",
         "_model_out",
         "_soon",
+        "_stall_timer",
         "_write_high",
+        "_write_max",
+        "_write_stall",
         "client",
         "model",
     )
@@ -53,11 +70,22 @@ class Outbox:
         credit_delay: float = CREDIT_DELAY,
         credit_held: int = CREDIT_HELD,
         write_high: int = WRITE_HIGH,
+        client_high: int = CLIENT_WRITE_HIGH,
+        write_max: int = WRITE_MAX,
+        write_stall: float = WRITE_STALL,
+        drop: Callable[[str], None] = _keep,
     ) -> None:
+        """`drop(kind)`: the client reads too little to keep ("write_buffer", "write_stall")."""
         self._loop = loop
         self._credit_delay = credit_delay
         self._credit_held = credit_held
-        self._write_high = write_high
+        self._write_high = write_high  # the model's socket
+        self._client_high = client_high
+        self._write_max = write_max
+        self._write_stall = write_stall
+        self._drop = drop
+        self._client_full = False  # its socket is past write_high
+        self._stall_timer: asyncio.TimerHandle | None = None
         self.client: asyncio.Transport | None = None
         self.model: asyncio.Transport | None = None
         self._client_out: list[bytes] = []
@@ -72,11 +100,13 @@ class Outbox:
 
     def attach_client(self, transport: asyncio.Transport) -> None:
         self.client = transport
-        transport.set_write_buffer_limits(high=self._write_high)
+        transport.set_write_buffer_limits(high=self._client_high)
 
     def attach_model(self, transport: asyncio.Transport) -> None:
         self.model = transport
         transport.set_write_buffer_limits(high=self._write_high)
+        if self._client_full:
+            transport.pause_reading()
 
     def begin(self) -> None:
         self._depth += 1
@@ -141,16 +171,28 @@ class Outbox:
             data = b"".join(self._client_out)
             self._client_out.clear()
             # A closed transport raises on write (uvloop); the peer may have gone meanwhile.
-            if self.client is not None and not self.client.is_closing():
-                self.client.write(data)
+            client = self.client
+            if client is not None and not client.is_closing():
+                client.write(data)
+                if self._client_full and client.get_write_buffer_size() > self._write_max:
+                    self._drop("write_buffer")
 
     def close(self) -> None:
         if self._credit_timer is not None:
             self._credit_timer.cancel()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         self.flush()
         for transport in (self.client, self.model):
             if transport is not None:
                 transport.close()
+
+    def abort_client(self) -> None:
+        """Drop the client: what is queued for it is discarded (a close would wait for it to be read)."""
+        self._client_out.clear()
+        if self.client is not None:
+            self.client.abort()
 
     def close_client(self) -> None:
         self.flush()
@@ -176,10 +218,22 @@ class Outbox:
             client.resume_reading()
 
     def client_full(self, full: bool) -> None:
-        """The client's socket cannot take more: stop reading from the model until it can."""
+        """The client's socket cannot take more: stop reading from the model and from the client
+        until it can, for at most write_stall seconds."""
+        self._client_full = full
         model = self.model
         if model is not None and not model.is_closing() and model.is_reading() == full:
             if full:
                 model.pause_reading()
             else:
                 model.resume_reading()
+        self.hold_client(Hold.CLIENT_FULL, full)
+        if full and self._stall_timer is None:
+            self._stall_timer = self._loop.call_later(self._write_stall, self._stalled)
+        elif not full and self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    def _stalled(self) -> None:
+        self._stall_timer = None
+        self._drop("write_stall")

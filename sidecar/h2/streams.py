@@ -545,3 +545,8 @@ class Streams(Generic[S]):
     def _check_idle(self) -> None:
         if not self.relayed and self.pending is None:
             self.idle.set()
+
+    @property
+    def last_sid(self) -> int:
+        """The highest stream id the client opened (the connection's idle check looks for new ones)."""
+        return self._last_sid

@@ -2,18 +2,26 @@
 
 The layers do the relaying: frames (sidecar/h2/reader.py) pass or go up, streams
 (sidecar/h2/streams.py) keep ids, states, settings and flow control, calls (calls.py) run
-each call's filter chain. This module builds them for one accepted socket, dials the model,
-and decides what the connection does when either side goes: a model that is gone or
-unreachable leaves open health Watches served, a drain sends GOAWAY and waits for in-flight
-streams. Bytes are handled in the transports' callbacks, with no task or await per frame:
-everything one read brought in is parsed, and what it produced goes out in one write per
-direction. Knows nothing about listening sockets or the composition root.
+each call's filter chain. This module builds them for one accepted socket, dials the model
+once the client's preface is in, and decides what the connection does when either side goes: a
+model that is gone or unreachable leaves open health Watches served, a drain sends GOAWAY and
+waits for in-flight streams. Bytes are handled in the transports' callbacks, with no task or
+await per frame: everything one read brought in is parsed, and what it produced goes out in one
+write per direction.
+
+The connection's own bounds (limits.py, counted in LimitHits): no preface within
+preface_timeout closes it, no stream for idle_timeout sends GOAWAY(NO_ERROR) and closes it, a
+read larger than read_slice is handled in slices for at most read_budget seconds per loop turn
+(reading paused while the rest waits), and a client that reads nothing is dropped (outbox.py).
+Knows nothing about listening sockets or the composition root.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -26,11 +34,13 @@ from sidecar.h2.limits import LimitHits, Limits
 from sidecar.h2.outbox import Hold, Outbox
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import calls as c
-from sidecar.ingress.relay.sockets import ModelSocket
+from sidecar.ingress.relay.sockets import Dial, ModelSocket
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMITS: Final = Limits()
+# Idle checks per idle_timeout: a connection goes between 1 and 1 + 1/IDLE_CHECKS of it after its last stream.
+IDLE_CHECKS: Final = 4
 
 
 class RelayConnection:
@@ -45,21 +55,30 @@ class RelayConnection:
         limits: Limits = DEFAULT_LIMITS,
         read_model: Callable[[], bool] = lambda: False,
         hits: LimitHits | None = None,
+        dial: Dial | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         """`read_model()`: the filters need the model a contract call names, so its verdict waits
         for the start of its request message (calls.py). `hits`: where the limits this connection
-        enforces are counted (the listener's, shared by its connections; its own when not given)."""
+        enforces are counted (the listener's, shared by its connections; its own when not given).
+        `dial`: how the model socket is opened (loop.create_connection); `clock`: what the read
+        budget is measured with (not the loop's time, which stands still within a callback)."""
         self._model_address = model_address
         self._limits = limits
         self.hits = hits if hits is not None else LimitHits()
         self._on_close = on_close
         self._loop = asyncio.get_running_loop()
         self._model: asyncio.Transport | None = None
+        self._dial: Dial = dial if dial is not None else self._loop.create_connection
         self._out = Outbox(
             self._loop,
             credit_delay=limits.credit_delay,
             credit_held=limits.credit_held,
             write_high=limits.write_high,
+            client_high=limits.client_write_high,
+            write_max=limits.write_max,
+            write_stall=limits.write_stall,
+            drop=self._dropped,
         )
         self._calls = c.Calls(
             out=self._out,
@@ -72,10 +91,20 @@ class RelayConnection:
             read_model=read_model,
         )
         self._streams = streams = self._calls.streams
-        # The sockets' bytes go straight to the stream layer.
-        self.client_data = streams.client_data
+        # The model's bytes go straight to the stream layer; the client's pass the preface check
+        # and the read budget first (client_data).
         self.model_data = streams.model_data
-        self._connecting = True  # the model connection is being opened
+        self._budget = limits.read_budget
+        self._slice = limits.read_slice
+        self._clock = clock
+        self._backlog: collections.deque[bytes] = collections.deque()  # a large read's slices to go
+        self._deferred = False  # some wait for a later turn, reading paused
+        self._head = b""  # the preface's bytes so far
+        self._prefaced = False
+        self._timer: asyncio.TimerHandle | None = None  # the preface's deadline, then the idle check
+        self._idle_sid = 0  # the last stream id the idle check saw
+        self._idle_checks = 0  # checks in a row that found no stream and no new one
+        self._connecting = True  # the model connection is not settled yet (it waits for the preface)
         self._closed = False
 
     # ---- lifecycle ----
@@ -83,21 +112,129 @@ class RelayConnection:
     def client_connected(self, transport: asyncio.Transport) -> None:
         self._out.attach_client(transport)
         self._calls.peer = _grpc_peer(transport.get_extra_info("peername"))
+        self._timer = self._loop.call_later(self._limits.preface_timeout, self._preface_late)
+
+    def client_data(self, data: bytes) -> None:
+        if len(data) > self._slice or self._backlog:
+            self._sliced(data)
+        elif self._prefaced:
+            self._streams.client_data(data)
+        else:
+            self._before_preface(data)
+
+    def _sliced(self, data: bytes) -> None:
+        """A large read: handled a slice at a time for at most read_budget seconds per loop turn."""
+        backlog = self._backlog
+        if backlog:  # a read that was under way as reading paused: it waits behind the rest
+            backlog.append(data)
+            return
+        size = self._slice
+        backlog.extend(data[i : i + size] for i in range(0, len(data), size))
+        self._drain()
+
+    def _drain(self) -> None:
+        backlog, clock = self._backlog, self._clock
+        deadline = clock() + self._budget
+        while backlog and not self._closed:
+            data = backlog.popleft()
+            if self._prefaced:
+                self._streams.client_data(data)
+            else:
+                self._before_preface(data)
+            if backlog and clock() >= deadline:
+                # The rest waits for the next turn, after what else is ready: the loop stays fair.
+                if not self._deferred:
+                    self._deferred = True
+                    self.hits.hit("read_budget")
+                    self._out.hold_client(Hold.BACKLOG, True)
+                self._loop.call_soon(self._next_turn)
+                return
+        backlog.clear()
+        if self._deferred:
+            self._deferred = False
+            self._out.hold_client(Hold.BACKLOG, False)
+
+    def _next_turn(self) -> None:
+        try:
+            self._drain()
+        except Exception:
+            self.failed()  # as a socket callback would
+
+    def _before_preface(self, data: bytes) -> None:
+        head = self._head + data[: len(f.PREFACE) - len(self._head)]
+        if not f.PREFACE.startswith(head):
+            log.info("relay: closing connection from %s: not an HTTP/2 connection preface", self._calls.peer)
+            self._out.to_client(f.goaway(0, f.PROTOCOL_ERROR, b"not an HTTP/2 connection preface"))
+            self._close()
+            return
+        self._streams.client_data(data)  # held until the model connection is settled
+        if len(head) < len(f.PREFACE):
+            self._head = head
+            return
+        self._prefaced = True
+        self._head = b""
+        self._cancel_timer()
         self._connecting_task = self._loop.create_task(self._connect())  # held: the loop holds tasks weakly
 
+    def _preface_late(self) -> None:
+        self._timer = None
+        self.hits.hit("preface_timeout")
+        # Debug, not info: a flood of such connections must not flood the log (LimitHits counts them).
+        log.debug("relay: closing connection from %s: no HTTP/2 preface within %gs", self._calls.peer,
+                  self._limits.preface_timeout)  # fmt: skip
+        self._close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _idle_check(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        streams = self._streams
+        sid = streams.last_sid
+        if not streams.idle.is_set() or self._calls.watching or sid != self._idle_sid:
+            self._idle_sid, self._idle_checks = sid, 0
+        else:
+            self._idle_checks += 1
+            if self._idle_checks >= IDLE_CHECKS:
+                self.hits.hit("idle")
+                log.info("relay: closing connection from %s: no stream for %gs", self._calls.peer,
+                         self._limits.idle_timeout)  # fmt: skip
+                self.go_away()
+                self._close()
+                return
+        self._timer = self._loop.call_later(self._limits.idle_timeout / IDLE_CHECKS, self._idle_check)
+
+    def _dropped(self, kind: str) -> None:
+        """The client reads too little to keep (outbox.py): it is dropped."""
+        self.hits.hit(kind)
+        log.warning("relay: dropping connection from %s: it does not read what it is sent (%s)",
+                    self._calls.peer, kind)  # fmt: skip
+        self._out.abort_client()
+        self._close()
+
     async def _connect(self) -> None:
+        sock = ModelSocket(self)
         try:
-            await asyncio.wait_for(
-                self._loop.create_connection(lambda: ModelSocket(self), *self._model_address),
-                self._limits.connect_timeout,
-            )
+            dialled = self._dial(lambda: sock, *self._model_address)
+            await asyncio.wait_for(dialled, self._limits.connect_timeout)
+            if sock.adopt() is None:
+                log.debug("relay: model at %s:%d closed as it was connected; answering locally",
+                          *self._model_address)  # fmt: skip
         except (OSError, TimeoutError) as e:
+            # A connect that completed after its timeout fired has made the socket and had it
+            # closed under it: it was never the connection's, and is never written to.
+            sock.give_up()
             log.debug("relay: model at %s:%d unreachable (%s); answering locally", *self._model_address, e)
         self._connecting = False
         if self._closed:
             if self._model is not None:
                 self._model.close()
             return
+        self._timer = self._loop.call_later(self._limits.idle_timeout / IDLE_CHECKS, self._idle_check)
         self._streams.model = self._model is not None
         try:
             self._streams.resume()
@@ -177,6 +314,7 @@ class RelayConnection:
         if self._closed:
             return
         self._closed = True
+        self._cancel_timer()
         result = Outcome(Code.UNAVAILABLE, "connection closed")
         for st in self._streams.close():
             c.end(st, result)  # its filters see the end within this callback
