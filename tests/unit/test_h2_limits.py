@@ -25,10 +25,10 @@ def test_a_bound_that_is_not_positive_is_refused_by_name(value):
 def test_a_smaller_block_bound_is_the_one_applied():
     raw = f.frame(f.HEADERS, 0, 3, b"abc") + f.frame(f.CONTINUATION, f.END_HEADERS, 3, b"x" * 100)
 
-    def read(**bounds: int) -> None:
+    def read(max_block: int = limits.MAX_BLOCK) -> None:
         FrameReader(
             up=range(256), counters={}, forward=lambda b: None, handle=lambda fr: None,
-            credit=lambda n: None, max_frame=16384, **bounds,
+            credit=lambda n: None, max_frame=16384, max_block=max_block,
         ).read(raw)  # fmt: skip
 
     read()

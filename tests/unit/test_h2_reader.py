@@ -58,12 +58,14 @@ def test_the_preface_is_taken_once_complete():
     assert _scan(buffer) == [f.settings_ack()]
 
 
-def _blocks(raw: bytes, *, chunk: int = 0, **bounds: int) -> list[Frame]:
+def _blocks(
+    raw: bytes, *, chunk: int = 0, max_block: int = MAX_BLOCK, max_continuations: int = 16
+) -> list[Frame]:
     """The header blocks a reader hands up from `raw`, fed whole or `chunk` bytes per read."""
     got: list[Frame] = []
     reader = FrameReader(
         up=frozenset(range(256)), counters={}, forward=lambda span: None, handle=got.append,
-        credit=lambda n: None, max_frame=16384, **bounds,
+        credit=lambda n: None, max_frame=16384, max_block=max_block, max_continuations=max_continuations,
     )  # fmt: skip
     for i in range(0, len(raw), chunk or len(raw)):
         reader.read(raw[i : i + (chunk or len(raw))])
