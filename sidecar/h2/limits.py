@@ -22,6 +22,8 @@ MAX_BLOCK: Final = 1 << 20
 MAX_HPACK_INT: Final = 1 << 28
 # Decoded header blocks each HPACK decoder remembers, keyed by their bytes.
 HPACK_BLOCK_CACHE: Final = 256
+# Largest block such a cache keeps (gRPC's repeated request blocks are far smaller).
+HPACK_CACHED_BLOCK: Final = 4096
 # Decoded Huffman strings remembered (per process: a string decodes alike on every connection).
 HUFFMAN_MEMO: Final = 4096
 # Request fields one connection remembers as already found well-formed.
