@@ -183,6 +183,23 @@ class FrameReader(FrameBuffer):
             return b"", False
         return gathered(*window, sid, limit)
 
+    def reset_follows(self, sid: int) -> bool:
+        """Whether, among the few whole frames right after the one being handled, stream `sid` is
+        reset before any other stream's frame comes: a stream opened and cancelled in one write
+        (rapid reset) need not be relayed at all. Only valid inside `handle`."""
+        buf, pos, n = self._buf, self._pos, len(self._buf)
+        unpack = f.HEADER.unpack_from
+        for _ in range(4):
+            if n - pos < f.HEADER_LEN:
+                return False
+            high, low, kind, _flags, stream = unpack(buf, pos)
+            if stream & 0x7FFFFFFF != sid:
+                return False
+            if kind == f.RST_STREAM:
+                return True
+            pos += f.HEADER_LEN + ((high << 16) | low)
+        return False
+
     def read(self, data: bytes = b"") -> None:
         """Take `data` (a socket read), then walk every complete frame until paused: spans to
         `forward`, connection credit to `credit`, the rest to `handle`.
@@ -210,7 +227,7 @@ class FrameReader(FrameBuffer):
         try:
             if self._block_sid:  # a header block left open by the last read: its CONTINUATIONs first
                 pos, need, whole = self._continuations(buf, pos, n)
-                span = pos
+                span = self._pos = pos
                 if whole is None:
                     return
                 self._finish(whole)
@@ -227,7 +244,9 @@ class FrameReader(FrameBuffer):
                 sid &= 0x7FFFFFFF
                 if kind == f.DATA:
                     counter = counters.get(sid)
-                    if counter is not None:
+                    # An empty DATA frame that does not end its stream goes the slow way: it is
+                    # counted against a budget (CVE-2019-9518), even on a relayed stream.
+                    if counter is not None and (length or flags & f.END_STREAM):
                         counter.frame(buf, pos, end)
                         pos = end
                         continue
@@ -259,7 +278,7 @@ class FrameReader(FrameBuffer):
                         self._block, self._block_raw = [block], [raw]
                         self._block_size, self._block_count = len(block), 0
                         pos, need, whole = self._continuations(buf, end, n)
-                        span = pos
+                        span = self._pos = pos
                         if whole is None:
                             break
                         self._finish(whole)
@@ -275,7 +294,7 @@ class FrameReader(FrameBuffer):
                     continue
                 if pos > span:
                     self._forward(buf[span:pos])
-                pos = span = end
+                pos = span = self._pos = end  # where `reset_follows` looks
                 self._handle(frame)
         finally:
             if pos > span:

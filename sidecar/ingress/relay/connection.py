@@ -70,6 +70,8 @@ class RelayConnection:
             client_error=self._client_error,
             model_error=self._model_error,
             read_model=read_model,
+            hits=self.hits,
+            clock=self._loop.time,
         )
         self._streams = streams = self._calls.streams
         # The sockets' bytes go straight to the stream layer.
