@@ -48,6 +48,7 @@ from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.governance.off import NoGovernance
+from sidecar.h2.limits import Limits
 from sidecar.health.loop_lag import WORST_WINDOW, LagRecord, LoopLagMonitor
 from sidecar.health.probe_window import LIMIT_FACTOR
 from sidecar.health.prober import Prober
@@ -145,6 +146,7 @@ class Sidecar:
                 filters=ingress_filters(queueing=False),
                 readiness=self.readiness,
                 read_model=self.governance.needs_model,
+                limits=relay_limits(config),
             )
             self.telemetry.watch_relay_limits(self.grpc.limit_hits.snapshot)
         else:
@@ -423,3 +425,21 @@ async def serve(config: SidecarConfig) -> int:
         await signalled.wait()
     log.info("stopped")
     return 0
+
+
+def relay_limits(config: SidecarConfig) -> Limits:
+    """The relay's bounds: issue 12's from their settings, the rest their constants (sidecar/h2/limits.py)."""
+    return Limits(
+        max_block=config.h2_max_header_block,
+        health_max_streams=config.h2_health_max_streams,
+        max_concurrent_streams=config.h2_max_concurrent_streams,
+        max_header_list_size=config.h2_max_header_list_size,
+        max_continuations=config.h2_max_continuations,
+        reset_budget=config.h2_reset_budget,
+        reset_window=config.h2_reset_window,
+        ping_budget=config.h2_ping_budget,
+        settings_budget=config.h2_settings_budget,
+        empty_frame_budget=config.h2_empty_frame_budget,
+        malformed_stream_budget=config.h2_malformed_stream_budget,
+        control_window=config.h2_control_window,
+    )

@@ -47,6 +47,7 @@ from sidecar.config_values import (
 )
 from sidecar.core.env import CONFIG_FILE, NOT_SETTINGS, PREFIX
 from sidecar.core.errors import ConfigError
+from sidecar.h2 import limits as h2
 
 if TYPE_CHECKING:
     import yaml
@@ -411,6 +412,70 @@ class SidecarConfig:
             Duration(positive=True), "Longest a call waits for Redis before the limits' failure mode decides."
         ),
     )
+    # ---- the relay's HTTP/2 limits on a client (issue 12, h2limits); defaults: sidecar/h2/limits.py ----
+    h2_max_concurrent_streams: int = field(
+        default=h2.MAX_CONCURRENT_STREAMS,
+        metadata=_about(
+            Int(1, 2**31 - 1),
+            "Relay: streams a client connection may have open (advertised); past it REFUSED_STREAM.",
+        ),
+    )
+    h2_max_header_list_size: int = field(
+        default=h2.MAX_HEADER_LIST_SIZE,
+        metadata=_about(
+            Size(1, 2**31 - 1),
+            "Relay: decoded size of a request's header list (advertised); past it GOAWAY ENHANCE_YOUR_CALM.",
+        ),
+    )
+    h2_max_header_block: int = field(
+        default=h2.MAX_BLOCK,
+        metadata=_about(
+            Size(1, 2**31 - 1), "Relay: bytes of one encoded header block (HEADERS and CONTINUATIONs)."
+        ),
+    )
+    h2_max_continuations: int = field(
+        default=h2.MAX_CONTINUATIONS,
+        metadata=_about(Int(1), "Relay: CONTINUATION frames one header block may have."),
+    )
+    h2_health_max_streams: int = field(
+        default=h2.HEALTH_MAX_STREAMS,
+        metadata=_about(Int(1), "Relay: health calls it answers itself open at once on one connection."),
+    )
+    h2_reset_budget: int = field(
+        default=h2.RESET_BUDGET,
+        metadata=_about(Int(1), "Relay: RST_STREAMs a client connection may send per h2_reset_window."),
+    )
+    h2_reset_window: float = field(
+        default=h2.RESET_WINDOW,
+        metadata=_about(Duration(positive=True), "Relay: the window of h2_reset_budget."),
+    )
+    h2_ping_budget: int = field(
+        default=h2.PING_BUDGET,
+        metadata=_about(Int(1), "Relay: PINGs a client connection may send per h2_control_window."),
+    )
+    h2_settings_budget: int = field(
+        default=h2.SETTINGS_BUDGET,
+        metadata=_about(Int(1), "Relay: SETTINGS a client connection may send per h2_control_window."),
+    )
+    h2_empty_frame_budget: int = field(
+        default=h2.EMPTY_FRAME_BUDGET,
+        metadata=_about(
+            Int(1), "Relay: empty DATA frames not ending a stream a client may send per h2_control_window."
+        ),
+    )
+    h2_malformed_stream_budget: int = field(
+        default=h2.MALFORMED_STREAM_BUDGET,
+        metadata=_about(
+            Int(1), "Relay: malformed requests one connection may send per h2_control_window."
+        ),
+    )
+    h2_control_window: float = field(
+        default=h2.CONTROL_WINDOW,
+        metadata=_about(
+            Duration(positive=True), "Relay: window of the PING, SETTINGS, empty-frame and malformed budgets."
+        ),
+    )
+    # ---- end of h2limits' block ----
 
 
 @dataclass(frozen=True, slots=True)

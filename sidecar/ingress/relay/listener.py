@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 
 from sidecar.filters.chain import Filter, build_chain
 from sidecar.h2 import build
-from sidecar.h2.limits import LimitHits
+from sidecar.h2.limits import LimitHits, Limits
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.ingress.relay.calls import forward
-from sidecar.ingress.relay.connection import RelayConnection
+from sidecar.ingress.relay.connection import DEFAULT_LIMITS, RelayConnection
 from sidecar.ingress.relay.sockets import ClientSocket
 from sidecar.oip import contract
 
@@ -40,10 +40,12 @@ class RelayDataplane:
         filters: Sequence[Filter],
         readiness: Readiness,
         read_model: Callable[[], bool] = lambda: False,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         """`read_model()`: the filters need the model a contract call names now (a policy's RBAC
         rules or rate limits name models); asked per call, since the policy changes at run time."""
         self._read_model = read_model
+        self._limits = limits
         self._host = host
         self._requested_port = port
         self._port = 0
@@ -82,6 +84,7 @@ class RelayDataplane:
             on_close=self._connections.discard,
             read_model=self._read_model,
             hits=self.limit_hits,
+            limits=self._limits,
         )
         self._connections.add(conn)
         return conn
