@@ -445,6 +445,9 @@ class Streams(Generic[S]):
                 self._out.to_model(frame.raw)
         elif kind == f.PUSH_PROMISE:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
+        elif kind == f.CONTINUATION:
+            # RFC 9113 6.10: the reader takes a block's CONTINUATIONs; this one follows no open block.
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, f"CONTINUATION on stream {sid} without a header block")
         elif model and (sid == 0 or self._forwardable(sid)):
             self._out.to_model(frame.raw)  # GOAWAY, PRIORITY and extension frames
 

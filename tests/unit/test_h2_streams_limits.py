@@ -287,3 +287,11 @@ async def test_an_initial_window_past_the_maximum_is_a_flow_control_error():
     relay = _Relay()
     relay.send(f.frame(f.SETTINGS, 0, 0, struct.pack(">HL", f.INITIAL_WINDOW_SIZE, 2**31)))
     assert relay.goaway() is not None and relay.goaway()[0] == f.FLOW_CONTROL_ERROR  # type: ignore[index]
+
+
+async def test_a_continuation_outside_a_header_block_is_a_protocol_error_even_after_an_unseen_reset():
+    relay = _Relay()
+    # h2spec http2/5.1/10: the stream never reached the model, so the relay must answer itself.
+    relay.send(relay.request(1) + f.rst_stream(1, f.CANCEL) + f.frame(f.CONTINUATION, f.END_HEADERS, 1))
+    code, reason = relay.goaway() or (None, "")
+    assert code == f.PROTOCOL_ERROR and "without a header block" in reason
