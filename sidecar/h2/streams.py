@@ -359,6 +359,8 @@ class Streams(Generic[S]):
         self._windows[sid] = window
         if not waiting:
             del self._waiting[sid]
+            if sid not in self._local:
+                del self._windows[sid]
 
     def _forget_window(self, sid: int) -> None:
         self._windows.pop(sid, None)
@@ -586,6 +588,8 @@ class Streams(Generic[S]):
         self._dropped.pop(sid, None)
         if sid in self._local and not self._events.ended(sid, False):
             self._local.discard(sid)
+            if sid not in self._waiting:  # answered in full: its window is no longer needed
+                self._windows.pop(sid, None)
 
     def _send_block(self, sid: int, block: bytes, headers: Headers, extra: Fields, end_stream: bool) -> None:
         if extra or self._model_blocks.reencoding:

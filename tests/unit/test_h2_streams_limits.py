@@ -295,3 +295,14 @@ async def test_a_continuation_outside_a_header_block_is_a_protocol_error_even_af
     relay.send(relay.request(1) + f.rst_stream(1, f.CANCEL) + f.frame(f.CONTINUATION, f.END_HEADERS, 1))
     code, reason = relay.goaway() or (None, "")
     assert code == f.PROTOCOL_ERROR and "without a header block" in reason
+
+
+async def test_the_window_of_a_stream_answered_here_is_forgotten_once_it_is_answered():
+    relay = _Relay()
+    for sid in range(1, 200, 2):
+        relay.send(relay.request(sid, LOCAL_PATH, f.END_HEADERS | f.END_STREAM))
+    relay.send(f.settings_frame({f.INITIAL_WINDOW_SIZE: 0}))
+    relay.send(relay.request(201, LOCAL_PATH, f.END_HEADERS | f.END_STREAM))
+    assert len(relay.streams._windows) == 1  # only the one still waiting
+    relay.send(f.window_update(201, 5))
+    assert relay.streams._windows == {} and _data_sids(relay)[-1] == 201
