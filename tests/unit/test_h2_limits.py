@@ -55,3 +55,11 @@ def test_limit_hits_count_by_kind_and_a_snapshot_is_a_copy():
     assert seen == {"rapid_reset": 2, "ping_flood": 1}
     hits.hit("ping_flood")
     assert seen["ping_flood"] == 1 and hits.snapshot()["ping_flood"] == 2
+
+
+def test_a_budget_allows_its_limit_per_window_and_starts_again_in_the_next():
+    budget = limits.Budget(3, 1.0)
+    assert [budget.spend(0.0) for _ in range(4)] == [True, True, True, False]
+    assert not budget.spend(0.99)  # still the first window
+    assert [budget.spend(1.0) for _ in range(4)] == [True, True, True, False]
+    assert budget.spend(5.0)
