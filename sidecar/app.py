@@ -146,18 +146,7 @@ class Sidecar:
                 filters=ingress_filters(queueing=False),
                 readiness=self.readiness,
                 read_model=self.governance.needs_model,
-                limits=Limits(
-                    # connlimits
-                    max_connections=config.relay_max_connections,
-                    preface_timeout=config.relay_preface_timeout,
-                    idle_timeout=config.relay_idle_timeout,
-                    read_budget=config.relay_read_budget,
-                    client_write_high=config.relay_client_write_high,
-                    client_sndbuf=config.relay_client_sndbuf,
-                    client_rcvbuf=config.relay_client_rcvbuf,
-                    write_max=config.relay_write_max,
-                    write_stall=config.relay_write_stall,
-                ),
+                limits=relay_limits(config),
             )
             self.telemetry.watch_relay_limits(self.grpc.limit_hits.snapshot)
         else:
@@ -436,3 +425,31 @@ async def serve(config: SidecarConfig) -> int:
         await signalled.wait()
     log.info("stopped")
     return 0
+
+
+def relay_limits(config: SidecarConfig) -> Limits:
+    """The relay's bounds: issue 12's from their settings, the rest their constants (sidecar/h2/limits.py)."""
+    return Limits(
+        max_block=config.h2_max_header_block,
+        health_max_streams=config.h2_health_max_streams,
+        max_concurrent_streams=config.h2_max_concurrent_streams,
+        max_header_list_size=config.h2_max_header_list_size,
+        max_continuations=config.h2_max_continuations,
+        reset_budget=config.h2_reset_budget,
+        reset_window=config.h2_reset_window,
+        ping_budget=config.h2_ping_budget,
+        settings_budget=config.h2_settings_budget,
+        empty_frame_budget=config.h2_empty_frame_budget,
+        malformed_stream_budget=config.h2_malformed_stream_budget,
+        control_window=config.h2_control_window,
+        # connlimits
+        max_connections=config.relay_max_connections,
+        preface_timeout=config.relay_preface_timeout,
+        idle_timeout=config.relay_idle_timeout,
+        read_budget=config.relay_read_budget,
+        client_write_high=config.relay_client_write_high,
+        client_sndbuf=config.relay_client_sndbuf,
+        client_rcvbuf=config.relay_client_rcvbuf,
+        write_max=config.relay_write_max,
+        write_stall=config.relay_write_stall,
+    )

@@ -32,7 +32,11 @@ PRIORITY_FLAG: Final = 0x20
 
 # Settings identifiers (section 6.5.2).
 HEADER_TABLE_SIZE: Final = 0x1
+MAX_CONCURRENT_STREAMS: Final = 0x3
+INITIAL_WINDOW_SIZE: Final = 0x4
 MAX_FRAME_SIZE: Final = 0x5
+MAX_HEADER_LIST_SIZE: Final = 0x6
+MAX_WINDOW: Final = 2**31 - 1
 
 # Error codes (section 7).
 NO_ERROR: Final = 0x0
@@ -44,6 +48,7 @@ FRAME_SIZE_ERROR: Final = 0x6
 REFUSED_STREAM: Final = 0x7
 CANCEL: Final = 0x8
 COMPRESSION_ERROR: Final = 0x9
+ENHANCE_YOUR_CALM: Final = 0xB
 
 # Frames whose payload length is fixed (section 6): a different length is a connection error.
 _FIXED_LENGTH: Final = {PRIORITY: 5, RST_STREAM: 4, PING: 8, WINDOW_UPDATE: 4}
@@ -53,11 +58,20 @@ HEADER: Final = struct.Struct(">BHBBL")
 
 
 class ConnectionError_(Exception):
-    """A connection error (RFC 9113 section 5.4.1): answer GOAWAY with `code` and close."""
+    """A connection error (RFC 9113 section 5.4.1): answer GOAWAY with `code` and close.
 
-    def __init__(self, code: int, reason: str) -> None:
+    `kind`: the limit that fired, when one did (counted by that name, sidecar/h2/limits.py).
+    """
+
+    def __init__(self, code: int, reason: str, kind: str = "") -> None:
         super().__init__(reason)
         self.code = code
+        self.kind = kind
+
+
+def calm(reason: str, kind: str) -> ConnectionError_:
+    """A limit passed: GOAWAY(ENHANCE_YOUR_CALM) (RFC 9113 section 10.5), counted as `kind`."""
+    return ConnectionError_(ENHANCE_YOUR_CALM, reason, kind)
 
 
 class StreamError(Exception):
@@ -132,6 +146,10 @@ def headers_fragment(flags: int, payload: bytes) -> bytes:
 
 def settings(payload: bytes) -> dict[int, int]:
     return {ident: value for ident, value in struct.iter_unpack(">HL", payload)}
+
+
+def settings_frame(values: dict[int, int]) -> bytes:
+    return frame(SETTINGS, 0, 0, b"".join(struct.pack(">HL", k, v) for k, v in values.items()))
 
 
 def max_frame_size(values: dict[int, int], whose: str) -> int | None:

@@ -4,7 +4,10 @@ One Decoder per direction mirrors that direction's encoder. A block that leaves 
 table untouched decodes to the same fields for as long as the table stays as it is, so such
 blocks are cached by their bytes with the table's generation; Huffman strings are memoised,
 and the rest is one pass with a dispatch on each representation's first byte. Names and values
-come back as latin-1 strings, so every byte survives. Knows nothing about frames or gRPC.
+come back as latin-1 strings, so every byte survives. The decoded list is bounded while it is
+decoded (SETTINGS_MAX_HEADER_LIST_SIZE, RFC 9113 6.5.2): decoding stops at the field that passes
+`max_list`, so a small block of references to a large table entry cannot expand in memory.
+Knows nothing about frames or gRPC.
 The static table and Huffman code are RFC 7541's appendices as the `hpack` package spells them.
 """
 
@@ -16,7 +19,7 @@ from typing import Final
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 from hpack.table import HeaderTable
 
-from sidecar.h2.limits import HPACK_BLOCK_CACHE, HUFFMAN_MEMO, MAX_HPACK_INT
+from sidecar.h2.limits import HPACK_BLOCK_CACHE, HPACK_CACHED_BLOCK, HUFFMAN_MEMO, MAX_HPACK_INT
 
 Headers = list[tuple[str, str]]
 
@@ -26,6 +29,15 @@ _ENTRY_OVERHEAD: Final = 32  # section 4.1
 
 class HPACKDecodeError(Exception):
     """The block is not valid HPACK: a COMPRESSION_ERROR for the connection (RFC 9113 4.3)."""
+
+
+class HeaderListTooLarge(Exception):
+    """The decoded list passed the decoder's `max_list`; decoding stopped there (the table is then
+    out of step with the peer's, so the connection cannot go on)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"decoded header list larger than {limit} bytes")
+        self.limit = limit
 
 
 def _huffman_table() -> tuple[list[tuple[int, int, bool]], frozenset[int]]:
@@ -130,15 +142,17 @@ def _string(block: bytes, pos: int) -> tuple[str, int]:
 class Decoder:
     """The decoding side of one HPACK context: its dynamic table and the limit its peer announced."""
 
-    __slots__ = ("_blocks", "_entries", "_max", "_size", "generation", "limit")
+    __slots__ = ("_blocks", "_entries", "_max", "_size", "generation", "limit", "max_list")
 
-    def __init__(self, limit: int = 4096) -> None:
+    def __init__(self, limit: int = 4096, max_list: int = 1 << 62) -> None:
         self._entries: deque[tuple[str, str]] = deque()  # newest first: index 62 is _entries[0]
         self._size = 0
         self._max = limit  # the size the encoder chose, at most `limit`
         # SETTINGS_HEADER_TABLE_SIZE of the side that decodes; the encoder may not exceed it.
         self.limit = limit
         self.generation = 0  # changes whenever the table does
+        # The decoded size (names, values, 32 octets a field: RFC 9113 6.5.2) a block may reach.
+        self.max_list = max_list
         self._blocks: dict[bytes, tuple[int, Headers]] = {}
 
     @property
@@ -152,7 +166,7 @@ class Decoder:
             return list(cached[1])
         generation = self.generation
         headers = self._decode(block)
-        if self.generation == generation:
+        if self.generation == generation and len(block) <= HPACK_CACHED_BLOCK:
             if len(self._blocks) >= HPACK_BLOCK_CACHE:
                 self._blocks.clear()
             self._blocks[block] = (generation, headers)
@@ -163,20 +177,26 @@ class Decoder:
         headers: Headers = []
         pos, end = 0, len(block)
         entries = self._entries
+        # What the list may still take; each field takes its name, value and 32 octets.
+        room = self.max_list
         while pos < end:
             first = block[pos]
             if first & 0x80:  # indexed field (6.1)
                 index = first & 0x7F
                 # Inline for the usual one-byte index: most fields of a repeated block are these.
                 if 0 < index <= 61:
-                    headers.append(STATIC[index - 1])
+                    field = STATIC[index - 1]
                     pos += 1
                 elif 62 <= index < 62 + len(entries) and index < 0x7F:
-                    headers.append(entries[index - 62])
+                    field = entries[index - 62]
                     pos += 1
                 else:
                     index, pos = _integer(block, pos, 0x7F)
-                    headers.append(self._field(index))
+                    field = self._field(index)
+                room -= len(field[0]) + len(field[1]) + _ENTRY_OVERHEAD
+                if room < 0:
+                    raise HeaderListTooLarge(self.max_list)
+                headers.append(field)
                 continue
             if first & 0xE0 == 0x20:  # dynamic table size update (6.3)
                 if headers:
@@ -192,6 +212,9 @@ class Decoder:
             else:
                 name, pos = _string(block, pos)
             value, pos = _string(block, pos)
+            room -= len(name) + len(value) + _ENTRY_OVERHEAD
+            if room < 0:
+                raise HeaderListTooLarge(self.max_list)
             headers.append((name, value))
             if indexing:
                 self._add(name, value)

@@ -22,6 +22,8 @@ MAX_BLOCK: Final = 1 << 20
 MAX_HPACK_INT: Final = 1 << 28
 # Decoded header blocks each HPACK decoder remembers, keyed by their bytes.
 HPACK_BLOCK_CACHE: Final = 256
+# Largest block such a cache keeps (gRPC's repeated request blocks are far smaller).
+HPACK_CACHED_BLOCK: Final = 4096
 # Decoded Huffman strings remembered (per process: a string decodes alike on every connection).
 HUFFMAN_MEMO: Final = 4096
 # Request fields one connection remembers as already found well-formed.
@@ -108,6 +110,35 @@ HEALTH_MAX_REQUEST: Final = 64 * 1024
 # Health calls (Checks awaiting their request, open Watches) one connection may have at once.
 HEALTH_MAX_STREAMS: Final = 16
 
+# ---- issue 12: a peer's frames, streams and header blocks (h2limits) ----
+# Each answered GOAWAY(ENHANCE_YOUR_CALM) when passed unless it says otherwise, and counted in
+# LimitHits under the kind named beside it.
+
+# SETTINGS_MAX_CONCURRENT_STREAMS the relay advertises and enforces: RST_STREAM(REFUSED_STREAM)
+# past it ("concurrent_streams"). nginx advertises 128, Go's net/http2 250.
+MAX_CONCURRENT_STREAMS: Final = 128
+# SETTINGS_MAX_HEADER_LIST_SIZE the relay advertises and enforces while decoding a request's
+# block: RFC 9113's size (names, values, 32 octets each) ("header_list_size"). grpc-core's hard
+# metadata limit is 16 KiB by default; this leaves room for large tokens.
+MAX_HEADER_LIST_SIZE: Final = 64 << 10
+# CONTINUATION frames one header block may have ("continuations"): a list of
+# MAX_HEADER_LIST_SIZE needs at most 4 at the smallest frame size.
+MAX_CONTINUATIONS: Final = 16
+# Client RST_STREAMs one connection may send per RESET_WINDOW seconds ("rapid_reset";
+# CVE-2023-44487).
+RESET_BUDGET: Final = 200
+RESET_WINDOW: Final = 1.0
+# Per CONTROL_WINDOW seconds of one connection: PINGs ("ping_flood"), SETTINGS ("settings_flood"),
+# DATA with no payload and no END_STREAM ("empty_frames"), streams refused as malformed
+# ("malformed_streams"; empty HEADERS). grpc-go and nginx count such frames alike.
+PING_BUDGET: Final = 1000
+SETTINGS_BUDGET: Final = 100
+EMPTY_FRAME_BUDGET: Final = 100
+MALFORMED_STREAM_BUDGET: Final = 100
+CONTROL_WINDOW: Final = 1.0
+
+# ---- end of h2limits' block ----
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -134,6 +165,17 @@ class Limits:
     write_stall: float = WRITE_STALL
     health_max_request: int = HEALTH_MAX_REQUEST
     health_max_streams: int = HEALTH_MAX_STREAMS
+    # issue 12, h2limits
+    max_concurrent_streams: int = MAX_CONCURRENT_STREAMS
+    max_header_list_size: int = MAX_HEADER_LIST_SIZE
+    max_continuations: int = MAX_CONTINUATIONS
+    reset_budget: int = RESET_BUDGET
+    reset_window: float = RESET_WINDOW
+    ping_budget: int = PING_BUDGET
+    settings_budget: int = SETTINGS_BUDGET
+    empty_frame_budget: int = EMPTY_FRAME_BUDGET
+    malformed_stream_budget: int = MALFORMED_STREAM_BUDGET
+    control_window: float = CONTROL_WINDOW
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -165,3 +207,26 @@ class LimitHits:
     def snapshot(self) -> dict[str, int]:
         """A copy of the counts (one C-level operation, so a reader on another thread sees them whole)."""
         return self.counts.copy()
+
+
+class Budget:
+    """At most `limit` events per `seconds` of a clock, counted in fixed windows: plain ints and a float.
+
+    `spend(now)` takes one; False once the window's `limit` is spent (and for every event after
+    it in that window). The clock is read only when an event comes, never on the data path.
+    """
+
+    __slots__ = ("count", "limit", "seconds", "start")
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self.start = float("-inf")
+        self.count = 0
+
+    def spend(self, now: float) -> bool:
+        if now - self.start >= self.seconds:
+            self.start = now
+            self.count = 0
+        self.count += 1
+        return self.count <= self.limit

@@ -12,9 +12,11 @@ frame costs in Python, so nothing here calls one for a passing frame but DATA's 
 class is what a compiled twin replaces.
 
 Chunks from the socket wait unjoined in a FrameBuffer until the next frame is complete, so a
-16 MiB frame arriving in 64 KiB reads is copied once, not hundreds of times. `header_block`
-finds a HEADERS frame's CONTINUATIONs (RFC 9113 6.10); a block not yet complete is looked for
-again from its HEADERS frame on the next read. `gathered` looks at one stream's DATA among the
+16 MiB frame arriving in 64 KiB reads is copied once, not hundreds of times. A header block
+(HEADERS and its CONTINUATIONs, RFC 9113 6.10) is gathered incrementally: each fragment is taken
+once as its frame completes, so no read rescans the block, and its bounds (bytes, including a
+single HEADERS frame's, and CONTINUATION frames) are checked as each frame header arrives.
+`gathered` looks at one stream's DATA among the
 frames waiting unread, without taking them (a verdict that needs a call's first request bytes).
 Knows nothing about HPACK, stream states or sockets.
 """
@@ -25,7 +27,7 @@ from collections.abc import Callable, Collection
 from typing import Final, NamedTuple, Protocol
 
 from sidecar.h2 import frames as f
-from sidecar.h2.limits import MAX_BLOCK
+from sidecar.h2.limits import MAX_BLOCK, MAX_CONTINUATIONS
 
 
 class Counter(Protocol):
@@ -95,35 +97,6 @@ class FrameBuffer:
         return buf[pos : pos + n]
 
 
-def header_block(buf: bytes, pos: int, end: int, max_frame: int, max_block: int = MAX_BLOCK) -> Frame | None:
-    """The header block whose HEADERS frame is buf[pos:end], with the CONTINUATIONs after it in `buf`.
-
-    None if the block does not end within `buf` yet; ConnectionError_ if a frame interrupts it.
-    """
-    flags = buf[pos + 4]
-    sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
-    fragments = [f.headers_fragment(flags, buf[pos + f.HEADER_LEN : end])]
-    size = len(fragments[0])
-    last = flags
-    n = len(buf)
-    while not last & f.END_HEADERS:
-        if n - end < f.HEADER_LEN:
-            return None
-        length, kind, last, csid = f.parse_header(buf[end : end + f.HEADER_LEN])
-        if kind != f.CONTINUATION or csid != sid:
-            raise f.ConnectionError_(f.PROTOCOL_ERROR, "header block interrupted")
-        if length > max_frame:
-            raise f.too_large(length, max_frame)
-        size += length
-        if size > max_block:
-            raise f.ConnectionError_(f.PROTOCOL_ERROR, "header block too large")
-        if end + f.HEADER_LEN + length > n:
-            return None
-        fragments.append(buf[end + f.HEADER_LEN : end + f.HEADER_LEN + length])
-        end += f.HEADER_LEN + length
-    return Frame(f.HEADERS, flags | f.END_HEADERS, sid, buf[pos:end], b"".join(fragments))
-
-
 def gathered(buf: bytes, pos: int, sid: int, limit: int) -> tuple[bytes, bool]:
     """Stream `sid`'s DATA payload bytes in the whole frames of buf[pos:] (at most about `limit`,
     padding left out), and True if its END_STREAM or RST_STREAM is among those frames."""
@@ -161,7 +134,9 @@ LOOK: Final = 2  # goes up and passes on too (the layer above only looks)
 class FrameReader(FrameBuffer):
     """The frames of one direction: fed chunks as they arrive, read in one call for all that is complete."""
 
-    __slots__ = ("_actions", "_credit", "_forward", "_handle", "counters", "max_block", "max_frame", "paused")
+    __slots__ = ("_actions", "_block", "_block_count", "_block_flags", "_block_look", "_block_raw",
+                 "_block_sid", "_block_size", "_credit", "_forward", "_handle", "counters", "max_block",
+                 "max_continuations", "max_frame", "paused")  # fmt: skip
 
     def __init__(
         self,
@@ -174,6 +149,7 @@ class FrameReader(FrameBuffer):
         credit: Callable[[int], None],
         max_frame: int,
         max_block: int = MAX_BLOCK,
+        max_continuations: int = MAX_CONTINUATIONS,
     ) -> None:
         super().__init__()
         actions = [PASS] * 256
@@ -187,8 +163,18 @@ class FrameReader(FrameBuffer):
         self._handle = handle
         self._credit = credit  # connection-level WINDOW_UPDATE: its increment, the frame consumed
         self.max_frame = max_frame  # larger frames are a connection error
-        self.max_block = max_block
+        self.max_block = max_block  # header block bytes (fragments), a single HEADERS frame's too
+        self.max_continuations = max_continuations
         self.paused = False  # read() stops before the next frame while set
+        # The header block being gathered: its stream (0: none), HEADERS flags, fragments and
+        # frames so far, their bytes and CONTINUATION count, and whether it goes up or is looked at.
+        self._block_sid = 0
+        self._block_flags = 0
+        self._block: list[bytes] = []
+        self._block_raw: list[bytes] = []
+        self._block_size = 0
+        self._block_count = 0
+        self._block_look = False
 
     def gathered(self, sid: int, limit: int) -> tuple[bytes, bool]:
         """`gathered` over the frames waiting unread: nothing is taken, they are read as they would be."""
@@ -196,6 +182,23 @@ class FrameReader(FrameBuffer):
         if window is None:
             return b"", False
         return gathered(*window, sid, limit)
+
+    def reset_follows(self, sid: int) -> bool:
+        """Whether, among the few whole frames right after the one being handled, stream `sid` is
+        reset before any other stream's frame comes: a stream opened and cancelled in one write
+        (rapid reset) need not be relayed at all. Only valid inside `handle`."""
+        buf, pos, n = self._buf, self._pos, len(self._buf)
+        unpack = f.HEADER.unpack_from
+        for _ in range(4):
+            if n - pos < f.HEADER_LEN:
+                return False
+            high, low, kind, _flags, stream = unpack(buf, pos)
+            if stream & 0x7FFFFFFF != sid:
+                return False
+            if kind == f.RST_STREAM:
+                return True
+            pos += f.HEADER_LEN + ((high << 16) | low)
+        return False
 
     def read(self, data: bytes = b"") -> None:
         """Take `data` (a socket read), then walk every complete frame until paused: spans to
@@ -222,6 +225,13 @@ class FrameReader(FrameBuffer):
         counters, actions, max_frame = self.counters, self._actions, self.max_frame
         unpack = f.HEADER.unpack_from
         try:
+            if self._block_sid:  # a header block left open by the last read: its CONTINUATIONs first
+                pos, need, whole = self._continuations(buf, pos, n)
+                span = self._pos = pos
+                if whole is None:
+                    return
+                self._finish(whole)
+                need = f.HEADER_LEN
             while n - pos >= f.HEADER_LEN and not self.paused:
                 high, low, kind, flags, sid = unpack(buf, pos)
                 length = (high << 16) | low
@@ -234,7 +244,9 @@ class FrameReader(FrameBuffer):
                 sid &= 0x7FFFFFFF
                 if kind == f.DATA:
                     counter = counters.get(sid)
-                    if counter is not None:
+                    # An empty DATA frame that does not end its stream goes the slow way: it is
+                    # counted against a budget (CVE-2019-9518), even on a relayed stream.
+                    if counter is not None and (length or flags & f.END_STREAM):
                         counter.frame(buf, pos, end)
                         pos = end
                         continue
@@ -252,27 +264,83 @@ class FrameReader(FrameBuffer):
                 if action == PASS:
                     pos = end
                     continue
-                if kind == f.HEADERS and not flags & f.END_HEADERS:
-                    f.check(0, kind, flags, sid, max_frame)  # the block's size is checked as it is read
-                    frame = header_block(buf, pos, end, max_frame, self.max_block)
-                    if frame is None:
-                        need = n - pos + 1
-                        break
-                    end = pos + len(frame.raw)
+                if kind == f.HEADERS:
+                    f.check(0 if not flags & f.END_HEADERS else length, kind, flags, sid, max_frame)
+                    raw = buf[pos:end]
+                    block = f.headers_fragment(flags, raw[f.HEADER_LEN :])
+                    if len(block) > self.max_block:
+                        raise _too_large(len(block), self.max_block)
+                    if not flags & f.END_HEADERS:
+                        # A block in parts: its frames pass (LOOK) or go up once it is whole.
+                        if pos > span:
+                            self._forward(buf[span:pos])
+                        self._block_sid, self._block_flags, self._block_look = sid, flags, action == LOOK
+                        self._block, self._block_raw = [block], [raw]
+                        self._block_size, self._block_count = len(block), 0
+                        pos, need, whole = self._continuations(buf, end, n)
+                        span = self._pos = pos
+                        if whole is None:
+                            break
+                        self._finish(whole)
+                        need = f.HEADER_LEN
+                        continue
+                    frame = Frame(kind, flags, sid, raw, block)
                 else:
                     f.check(length, kind, flags, sid, max_frame)
-                    raw = buf[pos:end]
-                    block = f.headers_fragment(flags, raw[f.HEADER_LEN :]) if kind == f.HEADERS else b""
-                    frame = Frame(kind, flags, sid, raw, block)
+                    frame = Frame(kind, flags, sid, buf[pos:end], b"")
                 if action == LOOK:
                     self._handle(frame)
                     pos = end
                     continue
                 if pos > span:
                     self._forward(buf[span:pos])
-                pos = span = end
+                pos = span = self._pos = end  # where `reset_follows` looks
                 self._handle(frame)
         finally:
             if pos > span:
                 self._forward(buf[span:pos])
             self._pos, self._need = pos, need
+
+    def _continuations(self, buf: bytes, pos: int, n: int) -> tuple[int, int, Frame | None]:
+        """Take the open block's CONTINUATIONs from buf[pos:n]: (where reading goes on, the bytes
+        the next frame needs, the whole block once its END_HEADERS came, else None)."""
+        sid = self._block_sid
+        unpack = f.HEADER.unpack_from
+        while n - pos >= f.HEADER_LEN:
+            high, low, kind, flags, csid = unpack(buf, pos)
+            length = (high << 16) | low
+            if kind != f.CONTINUATION or csid & 0x7FFFFFFF != sid:
+                raise f.ConnectionError_(f.PROTOCOL_ERROR, "header block interrupted")
+            if length > self.max_frame:
+                raise f.too_large(length, self.max_frame)
+            # Bounded at the frame header, before its payload is waited for (nor counted twice).
+            if self._block_count >= self.max_continuations:
+                reason = f"header block of more than {self.max_continuations} CONTINUATIONs"
+                raise f.calm(reason, "continuations")
+            if self._block_size + length > self.max_block:
+                raise _too_large(self._block_size + length, self.max_block)
+            end = pos + f.HEADER_LEN + length
+            if end > n:
+                return pos, f.HEADER_LEN + length, None
+            self._block.append(buf[pos + f.HEADER_LEN : end])
+            self._block_raw.append(buf[pos:end])
+            self._block_size += length
+            self._block_count += 1
+            pos = end
+            if flags & f.END_HEADERS:
+                raw, block = b"".join(self._block_raw), b"".join(self._block)
+                frame = Frame(f.HEADERS, self._block_flags | f.END_HEADERS, sid, raw, block)
+                self._block_sid = 0
+                self._block, self._block_raw = [], []
+                return pos, f.HEADER_LEN, frame
+        return pos, f.HEADER_LEN, None
+
+    def _finish(self, frame: Frame) -> None:
+        """A block gathered in parts is whole: up, or looked at and then passed on as it came."""
+        self._handle(frame)
+        if self._block_look:
+            self._forward(frame.raw)
+
+
+def _too_large(size: int, limit: int) -> f.ConnectionError_:
+    return f.calm(f"header block too large: {size} bytes, more than {limit}", "header_block")

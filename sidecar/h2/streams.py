@@ -36,20 +36,24 @@ about calls, filters or sockets.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from sidecar.core.call import MetadataValue
 from sidecar.h2 import frames as f
 from sidecar.h2 import hpack_encoder as he
-from sidecar.h2.hpack_decoder import Decoder, Headers, HPACKDecodeError
-from sidecar.h2.limits import Limits
+from sidecar.h2.hpack_decoder import Decoder, HeaderListTooLarge, Headers, HPACKDecodeError
+from sidecar.h2.limits import Budget, LimitHits, Limits
 from sidecar.h2.messages import MessageBytes, MessageObserver
 from sidecar.h2.outbox import Hold, Outbox
 from sidecar.h2.reader import Counter, Frame, FrameReader
 
-# Model frames this layer looks into, as they pass; the model's others just pass.
-_MODEL_LOOK = frozenset({f.HEADERS, f.RST_STREAM, f.SETTINGS, f.GOAWAY})
+# Model frames this layer looks into, as they pass; the model's others just pass, but SETTINGS,
+# which come up: the client hears the relay's own limits, not the model's (see _model_settings).
+_MODEL_LOOK = frozenset({f.HEADERS, f.RST_STREAM, f.GOAWAY})
+_MODEL_UP = frozenset({f.SETTINGS})
 # Every client frame comes up but those of relayed streams and connection credit.
 _CLIENT_UP = range(256)
 Fields = Sequence[tuple[str, MetadataValue]]  # appended to a block as literals
@@ -105,7 +109,11 @@ class Streams(Generic[S]):
         limits: Limits,
         client_error: Callable[[f.ConnectionError_], None],
         model_error: Callable[[f.ConnectionError_], None],
+        *,
+        hits: LimitHits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`hits`: where the limits that fire are counted; `clock`: seconds, for the budgets."""
         self._out = out
         self._events = events
         self._new_stream = new_stream
@@ -121,13 +129,14 @@ class Streams(Generic[S]):
         self._client_reader = FrameReader(
             up=_CLIENT_UP, counters=self._requests, forward=out.to_model, handle=self._client_frame,
             credit=self._client_credit, max_frame=f.DEFAULT_MAX_FRAME, max_block=limits.max_block,
+            max_continuations=limits.max_continuations,
         )  # fmt: skip
         self._model_reader = FrameReader(
-            up=(), look=_MODEL_LOOK, counters=self._responses, forward=out.to_client,
+            up=_MODEL_UP, look=_MODEL_LOOK, counters=self._responses, forward=out.to_client,
             handle=self._model_frame, credit=self._model_credit, max_frame=f.MAX_FRAME_LIMIT,
             max_block=limits.max_block,
         )  # fmt: skip
-        self._client_decoder = Decoder()
+        self._client_decoder = Decoder(max_list=limits.max_header_list_size)
         self._model_decoder = Decoder()
         self._model_blocks = he.ModelBlocks()
         self.max_frame_to_client = f.DEFAULT_MAX_FRAME  # the client's setting
@@ -146,6 +155,27 @@ class Streams(Generic[S]):
         self.closed = False
         self.idle = asyncio.Event()  # set while no stream is relayed or awaiting its verdict
         self.idle.set()
+        # ---- issue 12's limits (h2limits): budgets per connection, counted in `hits` ----
+        self.hits = hits if hits is not None else LimitHits()
+        self._clock = clock
+        self._resets = Budget(limits.reset_budget, limits.reset_window)
+        self._pings = Budget(limits.ping_budget, limits.control_window)
+        self._settings_frames = Budget(limits.settings_budget, limits.control_window)
+        self._empty = Budget(limits.empty_frame_budget, limits.control_window)
+        self._malformed = Budget(limits.malformed_stream_budget, limits.control_window)
+        # The relay's own SETTINGS (RFC 9113 6.5): the limits it enforces on the client.
+        self._own_settings = {
+            f.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+            f.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
+        }
+        # Who sent each SETTINGS the client has not acknowledged yet, in the order it gets them:
+        # True the relay (its ACK stops here), False the model (its ACK goes on).
+        self._unacked: deque[bool] = deque()
+        # Flow control of the streams answered here (RFC 9113 6.9): the client's initial stream
+        # window, each such stream's window, and what waits for it to open.
+        self._initial_window = 65535
+        self._windows: dict[int, int] = {}
+        self._waiting: dict[int, list[tuple[bytes, int]]] = {}
 
     # ---- reading ----
 
@@ -177,14 +207,18 @@ class Streams(Generic[S]):
                 if first != f.PREFACE:
                     raise f.ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
                 self._preface = True
+                # The relay's own SETTINGS go first (before it acknowledges the client's, and
+                # whatever the model's say), so the client knows the limits it is held to.
+                self._unacked.append(True)
+                self._out.to_client(f.settings_frame(self._own_settings))
                 if self.model:
                     self._out.to_model(f.PREFACE)
-                else:
-                    self._out.to_client(f.frame(f.SETTINGS, 0, 0))
             self._client_reader.read(data)
             while self._awaiting is not None and self._tell_held(self._awaiting):
                 self._client_reader.read()  # its verdict came at once: read on (a loop, not recursion)
         except f.ConnectionError_ as e:
+            if e.kind:
+                self.hits.hit(e.kind)
             self.going_away = True
             self._out.to_client(f.goaway(self._last_sid, e.code, str(e).encode()[:256]))
             self._client_error(e)
@@ -296,10 +330,41 @@ class Streams(Generic[S]):
         """End stream `sid` towards the client with the header block `block`."""
         self._out.to_client(f.header_block_frames(sid, block, True, self.max_frame_to_client))
 
-    def answer(self, frames: bytes, data_bytes: int) -> None:
-        """Frames for a stream answered here, holding `data_bytes` of DATA (which the client credits back)."""
-        self._debt += data_bytes
-        self._out.to_client(frames)
+    def answer(self, sid: int, frames: bytes, data_bytes: int) -> None:
+        """Frames for stream `sid`, answered here, holding `data_bytes` of DATA (which the client
+        credits back). They wait, after any still waiting, while the stream's window is short."""
+        waiting = self._waiting.get(sid)
+        if waiting is None:
+            window = self._windows.get(sid, self._initial_window)
+            if data_bytes <= window:
+                self._windows[sid] = window - data_bytes
+                self._debt += data_bytes
+                self._out.to_client(frames)
+                return
+            self._windows[sid] = window
+            waiting = self._waiting[sid] = []
+        waiting.append((frames, data_bytes))
+
+    def _window_opened(self, sid: int) -> None:
+        """Send what waits on stream `sid` as far as its window now allows."""
+        waiting = self._waiting.get(sid)
+        if waiting is None:
+            return
+        window = self._windows[sid]
+        while waiting and waiting[0][1] <= window:
+            frames, data_bytes = waiting.pop(0)
+            window -= data_bytes
+            self._debt += data_bytes
+            self._out.to_client(frames)
+        self._windows[sid] = window
+        if not waiting:
+            del self._waiting[sid]
+            if sid not in self._local:
+                del self._windows[sid]
+
+    def _forget_window(self, sid: int) -> None:
+        self._windows.pop(sid, None)
+        self._waiting.pop(sid, None)
 
     def go_away(self, code: int = f.NO_ERROR) -> None:
         if not self.going_away and not self.closed:
@@ -316,6 +381,7 @@ class Streams(Generic[S]):
         self.closed = True
         self._client_reader.paused = True
         self._awaiting = None
+        self._waiting.clear()
         held = [] if self.pending is None else [self.pending]
         self.idle.set()
         return self._release() + held
@@ -337,24 +403,39 @@ class Streams(Generic[S]):
             # RFC 9113 section 5.1: only HEADERS or PRIORITY may arrive on an idle stream.
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"frame type {kind} on idle stream {sid}")
         if kind == f.DATA:
+            if len(frame.raw) == f.HEADER_LEN and not flags & f.END_STREAM:
+                self._spend(self._empty, "empty DATA frames", "empty_frames")
+                if sid in self.relayed:
+                    if model:
+                        self._out.to_model(frame.raw)
+                    return
             self._data_for_no_one(frame)
         elif kind == f.HEADERS:
             self._client_headers(frame)
         elif kind == f.WINDOW_UPDATE:  # on a stream not relayed (connection credit: _client_credit)
-            if model and self._forwardable(sid):
+            if sid in self._windows:
+                self._windows[sid] = min(self._windows[sid] + f.window_increment(frame.payload), f.MAX_WINDOW)
+                self._window_opened(sid)
+            elif model and self._forwardable(sid):
                 self._out.to_model(frame.raw)
         elif kind == f.SETTINGS:
             if not flags & f.ACK:
+                self._spend(self._settings_frames, "SETTINGS frames", "settings_flood")
                 self._client_settings(f.settings(frame.payload))
-            if model:
-                self._out.to_model(frame.raw)
+                if model:
+                    self._out.to_model(frame.raw)
+            elif not (self._unacked and self._unacked.popleft()) and model:
+                self._out.to_model(frame.raw)  # the model's SETTINGS acknowledged; the relay's stop here
         elif kind == f.PING:
             if not flags & f.ACK:
+                self._spend(self._pings, "PING frames", "ping_flood")
                 # PING belongs to one connection (RFC 9113 6.7): the relay answers the client's.
                 self._out.to_client(f.ping_ack(frame.payload))
             elif model:
                 self._out.to_model(frame.raw)  # the client answering one of the model's
         elif kind == f.RST_STREAM:
+            self._spend(self._resets, "RST_STREAM frames", "rapid_reset")
+            self._forget_window(sid)
             st = self._pop(sid)
             if st is not None:
                 self._events.reset(st, f.error_code(frame.payload), True)
@@ -366,6 +447,9 @@ class Streams(Generic[S]):
                 self._out.to_model(frame.raw)
         elif kind == f.PUSH_PROMISE:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
+        elif kind == f.CONTINUATION:
+            # RFC 9113 6.10: the reader takes a block's CONTINUATIONs; this one follows no open block.
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, f"CONTINUATION on stream {sid} without a header block")
         elif model and (sid == 0 or self._forwardable(sid)):
             self._out.to_model(frame.raw)  # GOAWAY, PRIORITY and extension frames
 
@@ -388,7 +472,21 @@ class Streams(Generic[S]):
         if frame.flags & f.END_STREAM:
             self._client_ended(frame.sid)
 
+    def _spend(self, budget: Budget, what: str, kind: str) -> None:
+        """One more of what `budget` bounds; past it, GOAWAY(ENHANCE_YOUR_CALM), counted as `kind`."""
+        if not budget.spend(self._clock()):
+            raise f.calm(f"more than {budget.limit} {what} in {budget.seconds:g}s", kind)
+
     def _client_settings(self, values: dict[int, int]) -> None:
+        window = values.get(f.INITIAL_WINDOW_SIZE)
+        if window is not None:
+            if window > f.MAX_WINDOW:
+                raise f.ConnectionError_(f.FLOW_CONTROL_ERROR, f"SETTINGS_INITIAL_WINDOW_SIZE {window}")
+            # RFC 9113 6.9.2: the change applies to every open stream's window.
+            delta, self._initial_window = window - self._initial_window, window
+            for sid in list(self._windows):
+                self._windows[sid] += delta
+                self._window_opened(sid)
         size = values.get(f.HEADER_TABLE_SIZE)
         if size is not None:
             self._model_decoder.limit = size
@@ -413,6 +511,8 @@ class Streams(Generic[S]):
             headers = decoder.decode(block)
         except HPACKDecodeError as e:
             raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the client: {e}") from None
+        except HeaderListTooLarge as e:
+            raise f.calm(f"{e} (SETTINGS_MAX_HEADER_LIST_SIZE)", "header_list_size") from None
         changed = decoder.generation != generation
         if sid <= self._last_sid:
             if sid in self.relayed and self.model:
@@ -430,6 +530,18 @@ class Streams(Generic[S]):
         if self.going_away:
             self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
             return
+        if len(self.relayed) + len(self._local) >= self._limits.max_concurrent_streams:
+            # RFC 9113 5.1.2: past the advertised limit; REFUSED_STREAM says it may be retried.
+            self.hits.hit("concurrent_streams")
+            self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
+            return
+        if not end_stream and self._client_reader.reset_follows(sid):
+            # Opened and reset in one write (rapid reset): the model never hears of it. The
+            # RST_STREAM, read next, is counted against the reset budget.
+            if changed:
+                self._diverge()
+            self._drop(sid)
+            return
         st = self._new_stream(sid)
         st.block, st.headers, st.changed, st.end_stream = block, headers, changed, end_stream
         # Header blocks must reach the model in the client's order: the client's frames wait
@@ -443,12 +555,15 @@ class Streams(Generic[S]):
         except f.StreamError as refused:  # a name of its own: mypyc types `e` from the first except
             self._unpend(st)
             self._reset_unseen(sid, refused.code, changed, end_stream)
+            if refused.code == f.PROTOCOL_ERROR:
+                self._spend(self._malformed, "malformed requests", "malformed_streams")
             return
         finally:
             self._opening = False
         if not relayed:
             self._unpend(st)
             self._local.add(sid)
+            self._windows[sid] = self._initial_window
             if changed:
                 self._diverge()
             if end_stream:
@@ -473,6 +588,8 @@ class Streams(Generic[S]):
         self._dropped.pop(sid, None)
         if sid in self._local and not self._events.ended(sid, False):
             self._local.discard(sid)
+            if sid not in self._waiting:  # answered in full: its window is no longer needed
+                self._windows.pop(sid, None)
 
     def _send_block(self, sid: int, block: bytes, headers: Headers, extra: Fields, end_stream: bool) -> None:
         if extra or self._model_blocks.reencoding:
@@ -523,15 +640,31 @@ class Streams(Generic[S]):
             # The client has the model's GOAWAY and its last stream id; a second one from the
             # relay could only repeat it or, against RFC 9113 6.8, raise that id.
             self.going_away = True
-        elif kind == f.SETTINGS and not frame.flags & f.ACK:
-            values = f.settings(frame.payload)
-            size = values.get(f.HEADER_TABLE_SIZE)
-            if size is not None:
-                self._client_decoder.limit = size
-                self._model_blocks.table_size = min(size, 4096)
-            frame_size = f.max_frame_size(values, "model ")
-            if frame_size is not None:
-                self._client_reader.max_frame = self._max_frame_to_model = frame_size
+        elif kind == f.SETTINGS:
+            self._model_settings(frame)
+
+    def _model_settings(self, frame: Frame) -> None:
+        """The model's SETTINGS, up from its reader: the client gets them with the relay's own
+        limits in place of the model's (the lower of the two), the rest as the model sent them:
+        its window, frame size and table size govern what passes end to end."""
+        if frame.flags & f.ACK:
+            self._out.to_client(frame.raw)
+            return
+        values = f.settings(frame.payload)
+        frame_size = f.max_frame_size(values, "model ")  # checked before the client sees any of it
+        size = values.get(f.HEADER_TABLE_SIZE)
+        if size is not None:
+            self._client_decoder.limit = size
+            self._model_blocks.table_size = min(size, 4096)
+        if frame_size is not None:
+            self._client_reader.max_frame = self._max_frame_to_model = frame_size
+        own = self._own_settings
+        if any(k in own for k in values):
+            merged = {k: min(v, own[k]) if k in own else v for k, v in values.items()}
+            self._out.to_client(f.settings_frame(merged))
+        else:
+            self._out.to_client(frame.raw)
+        self._unacked.append(False)
 
     def _pop(self, sid: int) -> S | None:
         """Relayed stream `sid` is over for this layer: its DATA passes no more."""

@@ -7,7 +7,7 @@ import pytest
 from hpack.huffman import HuffmanEncoder
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 
-from sidecar.h2.hpack_decoder import Decoder, HPACKDecodeError, huffman_decode
+from sidecar.h2.hpack_decoder import Decoder, HeaderListTooLarge, HPACKDecodeError, huffman_decode
 
 _HUFFMAN = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
 
@@ -101,3 +101,40 @@ def test_size_updates_evict_and_respect_the_announced_limit():
     decoder.decode(b"\x3f\x45")  # 100
     size, _ = decoder.table
     assert size == 100
+
+
+def _bomb(references: int) -> bytes:
+    """A 4,000-octet value added to the table, then indexed (62: the newest entry) again and again."""
+    literal = b"\x40\x01x\x7f" + bytes([0x80 | (4000 - 127) & 0x7F, (4000 - 127) >> 7]) + b"v" * 4000
+    return literal + b"\xbe" * references
+
+
+def test_the_decoded_list_is_bounded_while_decoding_and_stops_at_the_field_that_passes():
+    field = 1 + 4000 + 32  # name, value, RFC 9113's 32 octets
+    assert len(Decoder(max_list=3 * field).decode(_bomb(2))) == 3
+    decoder = Decoder(max_list=3 * field)
+    with pytest.raises(HeaderListTooLarge, match=f"larger than {3 * field} bytes"):
+        decoder.decode(_bomb(3))
+
+
+def test_a_bomb_of_references_costs_its_bound_not_its_expansion():
+    import tracemalloc
+
+    bomb = _bomb(768 << 10)  # ~3 GB if decoded whole
+    decoder = Decoder(max_list=64 << 10)
+    tracemalloc.start()
+    try:
+        with pytest.raises(HeaderListTooLarge):
+            decoder.decode(bomb)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 128 << 10, peak  # the 4 KB entry and a list of ~16 references to it
+
+
+def test_large_blocks_are_not_cached():
+    decoder = Decoder()
+    small, large = b"\x82" * 10, b"\x82" * 5000
+    decoder.decode(small)
+    decoder.decode(large)
+    assert small in decoder._blocks and large not in decoder._blocks

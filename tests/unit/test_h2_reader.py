@@ -4,7 +4,7 @@ import pytest
 
 from sidecar.h2 import frames as f
 from sidecar.h2.limits import MAX_BLOCK
-from sidecar.h2.reader import Counter, Frame, FrameBuffer, FrameReader, header_block
+from sidecar.h2.reader import Counter, Frame, FrameBuffer, FrameReader
 
 
 def _scan(buffer: FrameBuffer) -> list[bytes]:
@@ -58,18 +58,44 @@ def test_the_preface_is_taken_once_complete():
     assert _scan(buffer) == [f.settings_ack()]
 
 
+def _blocks(
+    raw: bytes, *, chunk: int = 0, max_block: int = MAX_BLOCK, max_continuations: int = 16
+) -> list[Frame]:
+    """The header blocks a reader hands up from `raw`, fed whole or `chunk` bytes per read."""
+    got: list[Frame] = []
+    reader = FrameReader(
+        up=frozenset(range(256)), counters={}, forward=lambda span: None, handle=got.append,
+        credit=lambda n: None, max_frame=16384, max_block=max_block, max_continuations=max_continuations,
+    )  # fmt: skip
+    for i in range(0, len(raw), chunk or len(raw)):
+        reader.read(raw[i : i + (chunk or len(raw))])
+    return got
+
+
 def test_a_header_block_is_assembled_from_its_continuations():
     raw = (
         f.frame(f.HEADERS, f.END_STREAM | f.PADDED, 3, b"\x02abc\x00\x00")
         + f.frame(f.CONTINUATION, 0, 3, b"def")
         + f.frame(f.CONTINUATION, f.END_HEADERS, 3, b"g")
     )
-    first_end = f.HEADER_LEN + 6
-    block = header_block(raw, 0, first_end, 16384)
-    assert block is not None
-    assert (block.kind, block.sid, block.block, block.raw) == (f.HEADERS, 3, b"abcdefg", raw)
-    assert block.flags & f.END_STREAM and block.flags & f.END_HEADERS
-    assert header_block(raw[:-1], 0, first_end, 16384) is None  # the last CONTINUATION is not all here
+    for chunk in (0, 1, 5, 9, 10):  # whole, byte by byte, across frame headers and payloads
+        [block] = _blocks(raw, chunk=chunk)
+        assert (block.kind, block.sid, block.block, block.raw) == (f.HEADERS, 3, b"abcdefg", raw), chunk
+        assert block.flags & f.END_STREAM and block.flags & f.END_HEADERS
+    assert _blocks(raw[:-1]) == []  # the last CONTINUATION is not all here
+
+
+def test_a_block_in_parts_is_taken_once_per_fragment_not_rescanned():
+    # 1,000 reads of one CONTINUATION each: each read's work is its own frame, so the reader
+    # holds nothing but the fragments (no buffer of the block's frames waiting to be rescanned).
+    reader = FrameReader(
+        up=frozenset(range(256)), counters={}, forward=lambda span: None, handle=lambda fr: None,
+        credit=lambda n: None, max_frame=16384, max_continuations=2000,
+    )  # fmt: skip
+    reader.read(f.frame(f.HEADERS, 0, 3, b"abc"))
+    for _ in range(1000):
+        reader.read(f.frame(f.CONTINUATION, 0, 3, b"x"))
+        assert reader.buffered == 0
 
 
 @pytest.mark.parametrize(
@@ -81,18 +107,54 @@ def test_a_header_block_is_assembled_from_its_continuations():
     ],
     ids=["data", "other-stream", "oversized"],
 )
-def test_an_interrupted_or_oversized_block_is_a_connection_error(after, code):
+@pytest.mark.parametrize("chunk", [0, 12], ids=["one-read", "in-parts"])
+def test_an_interrupted_or_oversized_block_is_a_connection_error(after, code, chunk):
     raw = f.frame(f.HEADERS, 0, 3, b"abc") + after
     with pytest.raises(f.ConnectionError_) as e:
-        header_block(raw, 0, f.HEADER_LEN + 3, 16384)
+        _blocks(raw, chunk=chunk)
     assert e.value.code == code
 
 
-def test_a_block_larger_than_the_limit_is_refused():
+def test_a_block_larger_than_the_limit_is_refused_at_the_frame_header():
     chunk = f.frame(f.CONTINUATION, 0, 3, b"x" * 16384)
     raw = f.frame(f.HEADERS, 0, 3, b"abc") + chunk * (MAX_BLOCK // 16384 + 1)
-    with pytest.raises(f.ConnectionError_, match="too large"):
-        header_block(raw, 0, f.HEADER_LEN + 3, 16384)
+    # Cut right after the frame header that passes the bound: its payload is not waited for.
+    cut = f.HEADER_LEN + 3 + len(chunk) * (MAX_BLOCK // 16384) + f.HEADER_LEN
+    with pytest.raises(f.ConnectionError_, match="too large") as e:
+        _blocks(raw[:cut], max_continuations=1000)
+    assert (e.value.code, e.value.kind) == (f.ENHANCE_YOUR_CALM, "header_block")
+
+
+def test_a_single_headers_frame_larger_than_the_block_bound_is_refused():
+    raw = f.frame(f.HEADERS, f.END_HEADERS, 3, b"x" * 101)
+    assert _blocks(raw, max_block=101)
+    with pytest.raises(f.ConnectionError_, match="too large") as e:
+        _blocks(raw, max_block=100)
+    assert (e.value.code, e.value.kind) == (f.ENHANCE_YOUR_CALM, "header_block")
+
+
+@pytest.mark.parametrize("chunk", [0, 9], ids=["one-read", "frame-per-read"])
+def test_more_continuations_than_the_cap_are_refused_empty_ones_too(chunk):
+    head = f.frame(f.HEADERS, 0, 3, b"abc")
+    ok = head + f.frame(f.CONTINUATION, 0, 3) * 3 + f.frame(f.CONTINUATION, f.END_HEADERS, 3)
+    assert len(_blocks(ok, chunk=chunk, max_continuations=4)) == 1
+    flood = head + f.frame(f.CONTINUATION, 0, 3) * 5
+    with pytest.raises(f.ConnectionError_, match="more than 4 CONTINUATIONs") as e:
+        _blocks(flood, chunk=chunk, max_continuations=4)
+    assert (e.value.code, e.value.kind) == (f.ENHANCE_YOUR_CALM, "continuations")
+
+
+def test_a_looked_at_block_in_parts_passes_whole_after_it_is_handled():
+    out: list[tuple[str, object]] = []
+    reader = FrameReader(
+        up=(), look=(f.HEADERS,), counters={}, forward=lambda span: out.append(("span", span)),
+        handle=lambda fr: out.append(("up", fr.block)), credit=lambda n: None, max_frame=16384,
+    )  # fmt: skip
+    ping = f.frame(f.PING, 0, 0, b"12345678")
+    head, tail = f.frame(f.HEADERS, 0, 1, b"ab"), f.frame(f.CONTINUATION, f.END_HEADERS, 1, b"cd")
+    reader.read(ping + head)
+    reader.read(tail + ping)
+    assert out == [("span", ping), ("up", b"abcd"), ("span", head + tail), ("span", ping)]
 
 
 _ALL = frozenset(range(256))

@@ -22,6 +22,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -32,7 +33,7 @@ from sidecar.h2 import frames as f
 from sidecar.h2 import grpc_headers as gh
 from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import Headers
-from sidecar.h2.limits import Limits
+from sidecar.h2.limits import LimitHits, Limits
 from sidecar.h2.outbox import Outbox
 from sidecar.h2.streams import Stream, Streams
 from sidecar.health.readiness import Readiness
@@ -87,7 +88,10 @@ class Calls:
         client_error: Callable[[f.ConnectionError_], None],
         model_error: Callable[[f.ConnectionError_], None],
         read_model: Callable[[], bool],
+        hits: LimitHits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`hits`, `clock`: where the stream layer counts the limits that fire, and its budgets' clock."""
         self._chain = chain
         self._read_model = read_model
         self._readiness = readiness
@@ -99,8 +103,9 @@ class Calls:
         self._max_known = limits.known_fields
         self.peer = ""
         self.streams: Streams[RelayedCall] = Streams(
-            out, self, functools.partial(RelayedCall, self), limits, client_error, model_error
-        )
+            out, self, functools.partial(RelayedCall, self), limits, client_error, model_error,
+            hits=hits, clock=clock,
+        )  # fmt: skip
 
     @property
     def watching(self) -> bool:
@@ -119,6 +124,7 @@ class Calls:
         if path in health.PATHS:
             if not self._health.open(st.sid, path):
                 # Each holds a buffer or a watch here: a client may not open them without bound.
+                self.streams.hits.hit("health_streams")
                 raise f.StreamError(f.REFUSED_STREAM, "too many health streams")
             return False
         st.original = list(metadata)
@@ -166,7 +172,7 @@ class Calls:
             return False
         answered = self._health.ended(sid, self._readiness.current.ready, self.streams.max_frame_to_client)
         if answered is not None:
-            self.streams.answer(*answered)
+            self.streams.answer(sid, *answered)
         return sid in self._health
 
     # ---- the chain: the filters decide, then the call goes to the model or is answered here ----
@@ -209,8 +215,8 @@ class Calls:
 
     def readiness_changed(self, ready: bool) -> None:
         """Tell each open Watch its service's new status, if it changed."""
-        for update in self._health.changed(ready):
-            self.streams.answer(update, len(update) - f.HEADER_LEN)
+        for sid, update in self._health.changed(ready):
+            self.streams.answer(sid, update, len(update) - f.HEADER_LEN)
 
 
 async def forward(call: Call) -> Outcome:

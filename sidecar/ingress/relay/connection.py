@@ -89,6 +89,8 @@ class RelayConnection:
             client_error=self._client_error,
             model_error=self._model_error,
             read_model=read_model,
+            hits=self.hits,
+            clock=self._loop.time,
         )
         self._streams = streams = self._calls.streams
         # The model's bytes go straight to the stream layer; the client's pass the preface check

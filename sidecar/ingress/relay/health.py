@@ -153,12 +153,12 @@ class LocalHealth:
         self._requests.pop(sid, None)
         self._watches.pop(sid, None)
 
-    def changed(self, ready: bool) -> list[bytes]:
-        """Readiness changed: one DATA frame for each Watch whose status it changed."""
+    def changed(self, ready: bool) -> list[tuple[int, bytes]]:
+        """Readiness changed: (stream, DATA frame) for each Watch whose status it changed."""
         updates = []
         for sid, (service, last) in list(self._watches.items()):
             status = watched_status(service, ready, self._services)
             if status != last:
                 self._watches[sid] = (service, status)
-                updates.append(update(sid, status))
+                updates.append((sid, update(sid, status)))
         return updates
