@@ -36,3 +36,30 @@ def test_each_setting_reaches_its_limit_from_the_environment():
     limits = relay_limits(load_config(REQUIRED, env))
     for i, (name, field) in enumerate(FIELDS.items()):
         assert getattr(limits, field) == 7 + i, name
+
+
+# ---- the relay's connection bounds (connlimits): relay_* settings ----
+
+# Each relay_* setting, the Limits field it sets, and a value it accepts.
+RELAY_FIELDS = {
+    "relay_max_connections": ("max_connections", 7),
+    "relay_preface_timeout": ("preface_timeout", 8.0),
+    "relay_idle_timeout": ("idle_timeout", 9.0),
+    "relay_read_budget": ("read_budget", 0.25),
+    "relay_client_write_high": ("client_write_high", 1 << 20),
+    "relay_client_sndbuf": ("client_sndbuf", 3 << 20),
+    "relay_client_rcvbuf": ("client_rcvbuf", 5 << 20),
+    "relay_write_max": ("write_max", 7 << 20),
+    "relay_write_stall": ("write_stall", 11.0),
+}
+
+
+def test_every_relay_setting_is_listed_here():
+    assert sorted(s.name for s in SETTINGS if s.name.startswith("relay_")) == sorted(RELAY_FIELDS)
+
+
+def test_each_relay_setting_reaches_its_limit_from_the_environment():
+    env = {f"SIDECAR_{name.upper()}": str(value) for name, (_, value) in RELAY_FIELDS.items()}
+    limits = relay_limits(load_config(REQUIRED, env))
+    for name, (field, value) in RELAY_FIELDS.items():
+        assert getattr(limits, field) == value, name
