@@ -37,7 +37,7 @@ from sidecar.core import env
 
 NO_EXTENSIONS: Final = bool(os.environ.get(env.NO_EXTENSIONS))
 # The pure modules of sidecar/h2 that have a compiled twin (_NAME.pyx beside NAME.py).
-TWINS: Final = ("messages",)
+TWINS: Final = ("messages", "grpc_headers")
 # In a source tree (setup.py beside sidecar/), this rebuilds the twins in place.
 REBUILD: Final = "bash scripts/build-extensions.sh"
 
