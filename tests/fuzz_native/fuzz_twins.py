@@ -13,7 +13,7 @@ Any difference raises, and atheris reports the input. Coverage comes from the pu
 the C come out under AddressSanitizer (run.sh builds the twins with it). Knows nothing about
 frames beyond DATA, or about sockets.
 
-    bash tests/fuzz_native/run.sh 600                 # 10 minutes, sanitized build
+    bash tests/fuzz_native/run.sh 600 messages        # 10 minutes on one twin, sanitized build
     python tests/fuzz_native/fuzz_twins.py -runs=2000 # the in-tree build, as its smoke test does
 """
 
@@ -172,9 +172,17 @@ def fuzz_headers(fdp: atheris.FuzzedDataProvider) -> None:
         raise AssertionError(f"outcome({block!r}): {a!r} != {b!r}")
 
 
+TWINS = {"messages": fuzz_messages, "grpc_headers": fuzz_headers}
+# FUZZ_TWIN names one twin to fuzz alone (run.sh's second argument); both by default.
+ONLY = os.environ.get("FUZZ_TWIN", "")
+
+
 def one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    (fuzz_messages if fdp.ConsumeBool() else fuzz_headers)(fdp)
+    if ONLY:
+        TWINS[ONLY](fdp)
+    else:
+        (fuzz_messages if fdp.ConsumeBool() else fuzz_headers)(fdp)
 
 
 def main() -> None:

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The compiled twins' fuzz target (fuzz_twins.py) on a build of them with AddressSanitizer and
-# libFuzzer's coverage, for SECONDS (default 600), on all of this tree's twins. Not part of
+# libFuzzer's coverage, for SECONDS (default 600), on one twin (messages, grpc_headers) or both. Not part of
 # the suite (its smoke test, test_fuzz_twins.py, runs the in-tree build for a few seconds): run it
 # by hand after changing a twin, and report the time it ran. Findings land in build/fuzz-twins/.
 #
-#   bash tests/fuzz_native/run.sh 600
+#   bash tests/fuzz_native/run.sh 600 messages
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-600}
+export FUZZ_TWIN=${2:-}
 out=build/fuzz-twins
-mkdir -p "$out/corpus"
+corpus=$out/corpus-${FUZZ_TWIN:-both}
+mkdir -p "$corpus"
 python3 -c 'import atheris' 2>/dev/null || python3 -m pip install --quiet "atheris>=2.3"
 # The twins again, built by clang with libFuzzer's coverage (so the fuzzer is guided by the C's
 # edges too, not only the pure modules') and AddressSanitizer, beside the in-tree build (never in
@@ -25,5 +27,5 @@ export ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 PYTHONMALLOC=mall
 export FUZZ_TWINS_BUILD="$out/lib"
 start=$(date +%s)
 python3 tests/fuzz_native/fuzz_twins.py -max_total_time="$seconds" -artifact_prefix="$out/" \
-    -print_final_stats=1 "$out/corpus"
-echo "fuzz-twins: ran $(( $(date +%s) - start )) s without a finding"
+    -print_final_stats=1 "$corpus"
+echo "fuzz-twins: ${FUZZ_TWIN:-both twins} ran $(( $(date +%s) - start )) s without a finding"
