@@ -20,9 +20,11 @@ bash scripts/build-cpp-example.sh
 python3 -m ruff check .
 python3 -m mypy
 python3 -m pytest "$@"
-# The pure pass: the relay's own tests only (the rest never runs sidecar/h2). Unit tests of a
-# module with a twin ran on both builds above (tests/support/twins.py).
+# The pure pass: the relay's own tests only (the rest never runs sidecar/h2), and the gRPC interop
+# cases (grpc-go's client and server; its direct and grpcio cases run again too, a few seconds).
+# Unit tests of a module with a twin ran on both builds above (tests/support/twins.py).
 SIDECAR_NO_EXTENSIONS=1 python3 -m pytest "$@" \
     tests/unit/test_h2_*.py tests/unit/test_relay_*.py \
     tests/fuzz/test_relay_fuzz.py \
-    tests/integration/test_relay.py tests/integration/test_relay_http2.py tests/integration/test_h2spec.py
+    tests/integration/test_relay.py tests/integration/test_relay_http2.py tests/integration/test_h2spec.py \
+    tests/interop/test_interop.py
