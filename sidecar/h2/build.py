@@ -18,8 +18,8 @@ one stale twin would run inside another), and only when every twin
   checked.
 
 The choice is made at the first `twin`, `choice` or `describe`. A compiled twin may import only
-modules that choose no twin (limits, frames), or choosing would import itself. Knows nothing
-about frames or streams.
+modules that choose no twin (limits, frames, its own pure module), or choosing would import
+itself. docs/compiled-core.md has the whole story. Knows nothing about frames or streams.
 """
 
 from __future__ import annotations
