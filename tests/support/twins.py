@@ -1,7 +1,8 @@
 """Both builds of a module with a compiled twin (sidecar/h2/build.py), for tests parametrised over them.
 
 `both("messages")` is a fixture yielding the pure module `sidecar.h2.messages`, then its compiled
-twin `sidecar.h2._messages`, whatever build.py would choose. Where the compiled build is
+twin `sidecar.h2._messages`, whatever build.py would choose (but a build older than its sources,
+which build.py would refuse, fails the test). Where the compiled build is
 expected (CI is set, as CI sets it: the editable install has built it), a missing twin fails the
 test; elsewhere (a worktree never built) it is skipped, and the pure case still runs.
 `bash scripts/build-extensions.sh` builds the twins in place.
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from sidecar.h2 import build
+
 BUILDS = ("pure", "compiled")
 
 
@@ -30,12 +33,17 @@ def load(name: str, kind: str) -> ModuleType:
     if kind == "pure":
         return importlib.import_module(f"sidecar.h2.{name}")
     try:
-        return importlib.import_module(f"sidecar.h2._{name}")
+        module = importlib.import_module(f"sidecar.h2._{name}")
     except ImportError as e:
         message = f"sidecar.h2._{name} is not built ({e}); bash scripts/build-extensions.sh builds it"
         if expected():
             pytest.fail(message)
         pytest.skip(message)
+    # A build older than its sources would test yesterday's twin against today's pure module.
+    stale = build.choice().stale
+    if stale:
+        pytest.fail(f"the compiled twins are older than {', '.join(stale)}: bash scripts/build-extensions.sh")
+    return module
 
 
 def both(name: str) -> Callable[..., Any]:
