@@ -91,3 +91,40 @@ def test_a_build_that_does_not_import_is_not_run_and_the_log_is_told(tmp_path):
 def test_only_a_module_with_a_twin_can_be_asked_for():
     with pytest.raises(ValueError, match=r"sidecar\.h2\.frames has no compiled twin"):
         build.twin("frames")
+
+
+START = """
+import asyncio, logging
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+from sidecar.health.readiness import Readiness
+from sidecar.ingress.relay.listener import RelayDataplane
+
+async def main():
+    relay = RelayDataplane(host="127.0.0.1", port=0, model_address="127.0.0.1:9", filters=[],
+                           readiness=Readiness(1, 1))
+    await relay.start()
+    await relay.stop(0)
+
+asyncio.run(main())
+"""
+
+
+def _start_line(root: pathlib.Path) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(env.PREFIX)}
+    done = subprocess.run(
+        [sys.executable, "-c", START], env=clean, cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if "wire machinery" in x]
+    return line
+
+
+def test_the_relay_start_up_line_names_the_build_and_warns_when_a_build_is_stale(tmp_path):
+    root = _copy(tmp_path, compiled=True)
+    assert _start_line(root).startswith("INFO sidecar.ingress.relay.listener: relay: listening on ")
+    assert "wire machinery: compiled (sidecar.h2._messages" in _start_line(root)
+    source = root / "sidecar" / "h2" / "messages.py"
+    source.write_text(source.read_text() + "\n# edited after the build\n")
+    line = _start_line(root)
+    assert line.startswith("WARNING sidecar.ingress.relay.listener: relay: listening on ")
+    assert f"wire machinery: pure Python (the compiled build is older than {source};" in line
