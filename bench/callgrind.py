@@ -9,8 +9,15 @@ executed in user space. An idle window as long comes first; `net` is the window'
 the idle rate's, divided by the calls answered. Prints one markdown table of medians and keeps
 the dumps (for `callgrind_annotate`) and a JSON record under bench/results/callgrind-<UTC time>/.
 
-    python bench/callgrind.py        # relay and the TCP floor, 10 calls/s, 300 calls, 3 repeats
-    python bench/callgrind.py --targets relay --calls 200 --repeat 1
+    python bench/callgrind.py        # every target, 10 calls/s, 300 calls, 3 repeats
+    python bench/callgrind.py --targets compiled,pure --calls 200 --repeat 1
+
+The targets: `compiled`, the relay data plane on its compiled twins (sidecar/h2/build.py; the
+run fails if the tree's build would not be chosen: bash scripts/build-extensions.sh builds it);
+`pure`, the same relay forced onto its pure-Python modules (SIDECAR_NO_EXTENSIONS=1); `tcp`,
+bench/tcp_relay.py, bytes copied on uvloop with no HTTP/2 (the floor for a relay in Python); and
+`nginx` (bench/nginx_proxy.py, grpc_pass, one worker). The table gives each target's ratio to
+the TCP floor and to nginx, issue 16's two yardsticks.
 
 What it counts and what not: user-space instructions of the target (interpreter, libraries,
 libuv), not the kernel's work for its syscalls, and not time. Valgrind runs a process some
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import getpass
 import json
 import os
 import pathlib
@@ -45,6 +53,7 @@ sys.path.insert(0, str(REPO / "examples" / "python"))
 
 import ingress  # noqa: E402
 import loadgen_run  # noqa: E402
+import nginx_proxy  # noqa: E402
 import procstat  # noqa: E402
 
 from local_stack import (  # noqa: E402
@@ -74,7 +83,23 @@ class Options:
     out_dir: pathlib.Path
 
 
-def start_relay(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
+def start_compiled(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
+    """The relay on its compiled twins; refused if this tree's build would not run."""
+    code = "from sidecar.h2 import build; c = build.choice(); print(c.compiled, build.describe())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    compiled, _, described = done.stdout.strip().partition(" ")
+    if done.returncode or compiled != "True":
+        raise RuntimeError(f"the compiled relay would not run here: {described or done.stderr}")
+    return start_relay(model_port, wrapper, log, {})
+
+
+def start_pure(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
+    """The relay on its pure-Python modules, as SIDECAR_NO_EXTENSIONS=1 forces them."""
+    return start_relay(model_port, wrapper, log, {"SIDECAR_NO_EXTENSIONS": "1"})
+
+
+def start_relay(model_port: int, wrapper: list[str], log: pathlib.Path, extra: dict[str, str]) -> Proc:
     """The sidecar with the relay data plane and its default filters, as `ai-sidecar run` starts it."""
     ports = {name: free_port() for name in ("grpc", "http", "admin", "egress_grpc", "egress_http")}
     settings = {
@@ -96,7 +121,7 @@ def start_relay(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
     argv = [*wrapper, sys.executable, "-m", "sidecar", "run"]
     for key, value in settings.items():
         argv += [f"--{key}", str(value)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")} | extra
     with log.open("ab") as out:
         popen = subprocess.Popen(argv, stdout=out, stderr=out, cwd=REPO, env=env)
     proc = Proc(popen, log, ports)
@@ -117,9 +142,18 @@ def start_tcp(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
     )
 
 
+def start_nginx(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
+    """nginx's grpc_pass, one worker: the reference proxy. The worker keeps the master's user, so
+    callgrind_control (run as that user) reaches it and it can write its counts where the others go."""
+    del log  # nginx keeps its own
+    return nginx_proxy.start_nginx(model_port, STARTUP_TIMEOUT_S, wrapper, user=getpass.getuser())
+
+
 TARGETS: dict[str, Callable[[int, list[str], pathlib.Path], Proc]] = {
-    "relay": start_relay,
+    "compiled": start_compiled,
+    "pure": start_pure,
     "tcp": start_tcp,
+    "nginx": start_nginx,
 }
 
 
@@ -131,13 +165,18 @@ class Counters:
         self._out_dir = out_dir
         self._name = name
         self._pids: list[int] = []
+        self._instrumented: set[int] = set()
 
     def instrument(self) -> None:
-        """Start counting: the target started uninstrumented, at a few times its native speed."""
+        """Start counting: the target started uninstrumented, at a few times its native speed. A
+        process of the tree forked later (nginx's worker forks after its master listens) starts
+        as uninstrumented as its parent was, so each zero() instruments the newcomers too."""
         for pid in procstat.tree(self._root):
-            _control("--instr=on", pid)
+            if pid not in self._instrumented and _control("--instr=on", pid):
+                self._instrumented.add(pid)
 
     def zero(self) -> None:
+        self.instrument()
         self._pids = procstat.tree(self._root)
         for pid in self._pids:
             _control("-z", pid)
@@ -295,14 +334,15 @@ def window(
 
 
 def markdown(results: dict[str, Any], opts: Options) -> str:
-    tcp = "tcp" in results
+    """One row per target: its median, its windows, and its ratio to each yardstick measured."""
+    yardsticks = [y for y in ("tcp", "nginx") if y in results]
     lines = [
         f"Callgrind, {opts.rate:g} calls/s open loop, {opts.calls} calls per window,"
         f" medians of {opts.repeat}; net: less what the target does in an idle window as long:",
         "",
         "| target | instructions/call, net | runs, net (M) | gross | idle, per s |"
-        + (" net x tcp |" if tcp else ""),
-        "|---|--:|---|--:|--:|" + ("--:|" if tcp else ""),
+        + "".join(f" net x {y} |" for y in yardsticks),
+        "|---|--:|---|--:|--:|" + "--:|" * len(yardsticks),
     ]
     for name, result in results.items():
         each = (f"{r['net_per_call'] / 1e6:.3f}" + "*" * r["overlapped"] for r in result["runs"])
@@ -310,8 +350,8 @@ def markdown(results: dict[str, Any], opts: Options) -> str:
             f"| {name} | {result['median_net_per_call'] / 1e6:.3f} M | {', '.join(each)}"
             f" | {result['median_per_call'] / 1e6:.3f} M | {result['median_idle_per_s'] / 1e6:.2f} M |"
         )
-        if tcp:
-            row += f" {result['median_net_per_call'] / results['tcp']['median_net_per_call']:.2f} |"
+        for y in yardsticks:
+            row += f" {result['median_net_per_call'] / results[y]['median_net_per_call']:.2f} |"
         lines.append(row)
     if any(r["overlapped"] for result in results.values() for r in result["runs"]):
         lines += ["", "\\* 1 % of its calls or more overlapped, after all retries; left out of the median."]

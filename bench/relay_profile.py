@@ -39,6 +39,7 @@ from local_stack import HOST, running, start_model  # noqa: E402
 from sidecar.filters.chain import Filter  # noqa: E402
 from sidecar.filters.metrics import MetricsFilter  # noqa: E402
 from sidecar.filters.readiness import ReadinessGate  # noqa: E402
+from sidecar.h2 import build  # noqa: E402
 from sidecar.health.readiness import Readiness  # noqa: E402
 from sidecar.ingress.relay.listener import RelayDataplane  # noqa: E402
 from sidecar.oip import contract  # noqa: E402
@@ -150,6 +151,13 @@ async def main(opts: argparse.Namespace, model_port: int, payload: pathlib.Path)
         where = f"{path}:{func}"
         group = next((g for g, needles in GROUPS if any(n in where for n in needles)), "other Python")
         own[group] = own.get(group, 0.0) + tottime
+    python_calls = sum(n for (path, _, _), (_, n, _, _, _) in stats.stats.items() if path != "~")  # type: ignore[attr-defined]
+    builtin_calls = sum(n for (path, _, _), (_, n, _, _, _) in stats.stats.items() if path == "~")  # type: ignore[attr-defined]
+    print(f"Wire machinery: {build.describe()}")
+    print(
+        f"Per relayed call: {python_calls / calls:.0f} Python function calls and"
+        f" {builtin_calls / calls:.0f} calls of built-ins (compiled twins' functions count as built-ins).\n"
+    )
     print(f"Profiled run ({calls} calls, cProfile on a CPU clock; shares of the profiled time):\n")
     print("| where | share |\n| --- | --: |")
     for group, seconds in sorted(own.items(), key=lambda kv: -kv[1]):

@@ -39,16 +39,21 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from sidecar.core.call import MetadataValue
+from sidecar.h2 import build
 from sidecar.h2 import frames as f
 from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import Decoder, HeaderListTooLarge, Headers, HPACKDecodeError
 from sidecar.h2.limits import Budget, LimitHits, Limits
-from sidecar.h2.messages import MessageBytes, MessageObserver
 from sidecar.h2.outbox import Hold, Outbox
 from sidecar.h2.reader import Counter, Frame, FrameReader
+
+if TYPE_CHECKING:
+    from sidecar.h2 import messages
+else:
+    messages = build.twin("messages")  # compiled or pure: build.py chooses
 
 # Model frames this layer looks into, as they pass; the model's others just pass, but SETTINGS,
 # which come up: the client hears the relay's own limits, not the model's (see _model_settings).
@@ -73,8 +78,8 @@ class Stream:
         self.changed = False
         self.end_stream = False
         self.replied = False  # the model sent response headers
-        self.request_bytes: MessageBytes = MessageBytes()
-        self.response_bytes: MessageBytes = MessageBytes()
+        self.request_bytes: messages.MessageBytes = messages.MessageBytes()
+        self.response_bytes: messages.MessageBytes = messages.MessageBytes()
 
 
 S = TypeVar("S", bound=Stream)
@@ -248,8 +253,8 @@ class Streams(Generic[S]):
     def observe(self, st: S) -> None:
         """Deliver each of st's messages, both directions, to `message` (see the module docstring)."""
         events = self._events
-        st.request_bytes = MessageObserver(lambda m: events.message(st, True, m))
-        st.response_bytes = MessageObserver(lambda m: events.message(st, False, m))
+        st.request_bytes = messages.MessageObserver(lambda m: events.message(st, True, m))
+        st.response_bytes = messages.MessageObserver(lambda m: events.message(st, False, m))
         if st.sid in self.relayed:
             self._requests[st.sid], self._responses[st.sid] = st.request_bytes, st.response_bytes
 

@@ -80,6 +80,10 @@ def test_sidecar_image_is_built_for_production() -> None:
                    "import shutil; print([t for t in ('gcc', 'cc', 'g++', 'c++', 'make', 'ld', 'pip', 'pip3')"
                    " if shutil.which(t)])").strip()
     assert found == "[]", f"build tools in the final stage: {found}"
+    # The builder stage compiled the relay's twins, and they run (not stale, not failing to import).
+    build = docker("run", "--rm", "--entrypoint", "python3", tag("sidecar"), "-c",
+                   "from sidecar.h2 import build; print(build.describe())").strip()
+    assert build.startswith("compiled (sidecar.h2._"), build
     version = docker("run", "--rm", tag("sidecar"), "--version").strip()
     assert version == f"ai-sidecar {VERSION}"
     print(f"sidecar image: {image['Size'] / 1e6:.1f} MB")

@@ -24,13 +24,13 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
+from sidecar.h2 import build
 from sidecar.h2 import frames as f
-from sidecar.h2 import grpc_headers as gh
 from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import Headers
 from sidecar.h2.limits import LimitHits, Limits
@@ -39,6 +39,11 @@ from sidecar.h2.streams import Stream, Streams
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import health
 from sidecar.oip import model_name
+
+if TYPE_CHECKING:
+    from sidecar.h2 import grpc_headers as gh
+else:
+    gh = build.twin("grpc_headers")  # compiled or pure: build.py chooses
 
 log = logging.getLogger(__name__)
 

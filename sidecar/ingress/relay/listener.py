@@ -85,7 +85,12 @@ class RelayDataplane:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._limits.client_rcvbuf)
         self._port = self._server.sockets[0].getsockname()[1]
         self._readiness.watch(self._on_readiness)
-        log.info("relay: listening on %s:%d; wire machinery: %s", self._host, self._port, build.describe())
+        # A build that is there but cannot run (stale, or not importing) is worth a warning: the
+        # relay runs, correctly, at the pure modules' speed.
+        level = logging.WARNING if build.choice().loud else logging.INFO
+        log.log(
+            level, "relay: listening on %s:%d; wire machinery: %s", self._host, self._port, build.describe()
+        )
 
     async def stop(self, grace: float) -> None:
         if self._server is not None:
