@@ -160,8 +160,11 @@ class Stack:
         return dict(doc.get(service.upper(), {}))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+# Both gRPC egress planes: the stream-level proxy (the default) and the grpc.aio fallback.
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["proxy", "grpcio"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     rest, streams = RestInstances(), StreamInstances()
     own = grpc.aio.server()  # the client's own "model": only its health, so its sidecar is ready
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), own)
@@ -183,7 +186,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         # In a thread: the instances run on this loop while the sidecar starts.
         sidecar = await asyncio.to_thread(
             start_sidecar, own_port, "--registry-file", str(tmp / "registry.yaml"),
-            "--egress-policy-file", str(tmp / "policy.yaml"), app_name="client",
+            "--egress-policy-file", str(tmp / "policy.yaml"), "--egress-dataplane", request.param,
+            app_name="client",
         )
         yield Stack(sidecar, rest, streams)
     finally:
