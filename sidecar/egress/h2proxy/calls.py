@@ -212,16 +212,18 @@ class ProxiedCall:
         if timeout <= 0:
             return AttemptResult(Code.DEADLINE_EXCEEDED, "deadline exceeded")
         pool = self._proxy.pool
-        try:
-            conn = await asyncio.wait_for(pool.connection(address), timeout)
-        except (OSError, TimeoutError, ConnectionError) as e:
-            what = "timed out" if isinstance(e, TimeoutError) else str(e) or type(e).__name__
-            return AttemptResult(
-                Code.UNAVAILABLE,
-                f"egress: cannot connect to instance {endpoint.instance_id} at {address}: {what}",
-            )
-        if self.cancelled:
-            return AttemptResult(Code.CANCELLED, "cancelled by the client", committed=True)
+        conn = pool.ready(address)
+        if conn is None:  # the first call to this instance, or every connection to it is full
+            try:
+                conn = await asyncio.wait_for(pool.connection(address), timeout)
+            except (OSError, TimeoutError, ConnectionError) as e:
+                what = "timed out" if isinstance(e, TimeoutError) else str(e) or type(e).__name__
+                return AttemptResult(
+                    Code.UNAVAILABLE,
+                    f"egress: cannot connect to instance {endpoint.instance_id} at {address}: {what}",
+                )
+            if self.cancelled:
+                return AttemptResult(Code.CANCELLED, "cancelled by the client", committed=True)
         t = Try(self, conn, endpoint)
         headers = blocks.upstream_request(
             self.headers, self.service, tried.metadata, HOP_BY_HOP, grpc_timeout_value(timeout)

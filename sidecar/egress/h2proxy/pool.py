@@ -23,6 +23,15 @@ class UpstreamPool:
         self._drain_grace = drain_grace
         self._closing: set[asyncio.TimerHandle] = set()
 
+    def ready(self, address: str) -> Upstream | None:
+        """A connected connection to `address` with room for one more stream, if there is one."""
+        conns = self._by_address.get(address)
+        if conns:
+            for conn in reversed(conns):
+                if conn.usable and not conn.full and conn.connected.done():
+                    return conn
+        return None
+
     async def connection(self, address: str) -> Upstream:
         """A connection to `address` with room for one more stream; OSError if it cannot be opened."""
         conns = self._by_address.get(address)
