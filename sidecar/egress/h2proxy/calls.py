@@ -15,9 +15,10 @@ the instance once the client took its own. Knows nothing about frames' bytes or 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Callable
-from typing import Final, Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, Protocol
 
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.deadline import grpc_timeout_value
@@ -365,8 +366,28 @@ def _load(outcome: Outcome) -> float | None:
     return None
 
 
-def run(chain: Next, call: Call, pc: ProxiedCall) -> asyncio.Task[Outcome]:
-    return asyncio.get_running_loop().create_task(_run(chain, call, pc))
+def run(chain: Next, call: Call, pc: ProxiedCall) -> None:
+    """Run the call's chain now, in a context of its own, until it first waits; no task per call.
+
+    As the ingress relay runs its chains (sidecar/ingress/relay/calls.py): the coroutine is
+    stepped by hand, each future it waits on resuming it from that future's callback, so no step
+    has a current task (sidecar/filters/chain.py says what that rules out)."""
+    _step(_run(chain, call, pc), contextvars.copy_context())
+
+
+def _step(coro: Coroutine[Any, Any, Outcome], context: contextvars.Context) -> None:
+    try:
+        waiting = context.run(coro.send, None)
+    except StopIteration:
+        return
+    except Exception:  # _run catches the chain's; this would be a bug of ours
+        log.exception("egress: a call failed")
+        return
+    if waiting is None:  # a bare yield, as asyncio.sleep(0) makes
+        asyncio.get_running_loop().call_soon(_step, coro, context)
+        return
+    waiting._asyncio_future_blocking = False  # what a task does with the future it is handed
+    waiting.add_done_callback(lambda _: _step(coro, context))
 
 
 async def _run(chain: Next, call: Call, pc: ProxiedCall) -> Outcome:

@@ -62,7 +62,6 @@ class Downstream(Wire):
         self._chain = chain
         self._on_close = on_close
         self.calls: dict[int, ProxiedCall] = {}
-        self._tasks: set[asyncio.Task[object]] = set()
         self._preface = False
         self._last_sid = 0
         self._known: set[tuple[str, str]] = set()
@@ -150,9 +149,7 @@ class Downstream(Wire):
             pc.request_ended = True
         call = Call(method=path, metadata=metadata, deadline=deadline, protocol="grpc", peer=self.peer,
                     exchange=pc)  # fmt: skip
-        task = run(self._chain, call, pc)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        run(self._chain, call, pc)
 
     def on_data(self, sid: int, payload: bytes, end_stream: bool) -> None:
         pc = self.calls.get(sid)
