@@ -104,3 +104,19 @@ def upstream_request(
 def passed(headers: Headers) -> Headers:
     """A response block as the client gets it: the upstream's fields less its connection-specific ones."""
     return [(k, v) for k, v in headers if k not in CONNECTION_SPECIFIC]
+
+
+_passed_memo: dict[tuple[tuple[str, str], ...], bytes] = {}
+
+
+def passed_block(headers: Headers) -> bytes:
+    """`passed(headers)` encoded; memoised, as an instance sends the same response headers and
+    trailers call after call."""
+    key = tuple(headers)
+    block = _passed_memo.get(key)
+    if block is None:
+        block = encode(passed(headers))
+        if len(_passed_memo) >= _MEMO_MAX:
+            _passed_memo.clear()
+        _passed_memo[key] = block
+    return block

@@ -41,6 +41,9 @@ from sidecar.transport.metadata import HOP_BY_HOP
 log = logging.getLogger(__name__)
 
 TARGET_KEY: Final = "x-sidecar-target"
+# Request bytes all calls together hold for a retry (flow control bounds the rest): past them a
+# new call's bytes are not held, and that call is tried once.
+HELD_FOR_RETRIES: Final = 64 << 20
 LOAD_KEYS: Final = ("x-sidecar-load", "x-queue-depth")
 
 # gRPC over HTTP/2: an HTTP status other than 200 says what code the call ends with.
@@ -68,6 +71,7 @@ class Proxy:
         self.pool = pool
         self.attempts = attempts
         self.max_held = max_held  # request bytes held for a retry; past them a call is tried once
+        self.held = 0  # request bytes all calls hold for retries now, at most HELD_FOR_RETRIES
 
 
 class ProxiedCall:
@@ -128,9 +132,12 @@ class ProxiedCall:
             self.request_bytes.add(payload, 0, n)
         self.request_ended = end_stream
         if self.replayable:
-            self._held_bytes += n
-            if self.committed or self._held_bytes > self._proxy.max_held:
-                self.replayable = False  # the call is tried once from here on
+            proxy = self._proxy
+            if self.committed or self._held_bytes + n > proxy.max_held or proxy.held + n > HELD_FOR_RETRIES:
+                self.stop_holding()  # the call is tried once from here on
+            else:
+                self._held_bytes += n
+                proxy.held += n
         t = self.try_
         if t is not None and not t.done.done():
             t.conn.data(t.sid, payload, end_stream)
@@ -142,7 +149,15 @@ class ProxiedCall:
         else:
             self.request.append(payload)  # the next try sends it
 
+    def stop_holding(self) -> None:
+        """No more retries will need the request: what is held for them goes."""
+        if self.replayable:
+            self.replayable = False
+            self._proxy.held -= self._held_bytes
+            self._held_bytes = 0
+
     def client_cancelled(self) -> None:
+        self.stop_holding()
         self.cancelled = True
         self.done = True
         t = self.try_
@@ -172,14 +187,15 @@ class ProxiedCall:
         except SidecarError as e:
             result = AttemptResult(e.code, e.message)
         finally:
+            self.stop_holding()
             call.request_bytes = self.request_bytes.counted
             call.response_bytes = self.response_bytes.counted
         if not self.committed:
             trailers = self.last_trailers
             outcome = gh.outcome(trailers) if trailers is not None else None
             if trailers is not None and outcome is not None and outcome.code is result.code:
-                passed = blocks.passed(trailers)
-                self.end(lambda: blocks.encode(passed))
+                block = blocks.passed_block(trailers)
+                self.end(lambda: block)
                 return outcome
             self.refuse(Outcome(result.code, result.message))
             return Outcome(result.code, result.message)
@@ -288,14 +304,16 @@ class Try:
                 self._finish(outcome.code, outcome.message, False, _load(outcome))
                 return
             c.committed = True
+            c.stop_holding()
+            c.request.clear()  # this try was given it all
             c.credit_to = (self.conn, self.sid)
-            c.client.respond(c.sid, blocks.encode(blocks.passed(headers)), False)
+            c.client.respond(c.sid, blocks.passed_block(headers), False)
             return
         # The trailers of a committed call.
         outcome = gh.outcome(headers) or Outcome(Code.UNKNOWN, "instance sent no grpc-status")
         self.trailing = outcome.trailing_metadata
-        passed = blocks.passed(headers)
-        c.end(lambda: blocks.encode(passed))
+        block = blocks.passed_block(headers)
+        c.end(lambda: block)
         self._finish(outcome.code, outcome.message, True, _load(outcome))
 
     def response_data(self, payload: bytes, end_stream: bool) -> None:

@@ -31,8 +31,22 @@ log = logging.getLogger(__name__)
 MAX_STREAMS: Final = 1000
 
 
+_SERVICES: dict[str, str] = {}  # authority -> service, memoised: a client sends the same one each call
+_SERVICES_MAX: Final = 1024
+
+
 def service_of(authority: str) -> str:
     """The service an :authority names: its host part, the port left out; "" for an address."""
+    service = _SERVICES.get(authority)
+    if service is None:
+        service = _service_of(authority)
+        if len(_SERVICES) >= _SERVICES_MAX:
+            _SERVICES.clear()
+        _SERVICES[authority] = service
+    return service
+
+
+def _service_of(authority: str) -> str:
     host = authority
     if host.startswith("["):
         return ""  # an IPv6 literal
@@ -90,7 +104,7 @@ class Downstream(Wire):
                 raise f.ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
             self._preface = True
             data = b""
-        self.reader.read(data)
+        self.read(data)
 
     def lost(self) -> None:
         calls, self.calls = self.calls, {}

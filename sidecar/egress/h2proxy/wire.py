@@ -1,12 +1,13 @@
 """One HTTP/2 connection of the egress proxy, either end: frames read and written, settings, flow control.
 
 The client's connection (downstream.py) and each pooled upstream connection (upstream.py) are
-both a Wire: it reads every frame (sidecar/h2/reader.py; header blocks come up with their
-CONTINUATIONs), decodes header blocks with this connection's own HPACK context, keeps both
-directions' windows (flow.py), answers SETTINGS and PING, and hands the subclass a stream's
-headers, DATA, reset and the peer's GOAWAY. Writes made in one socket callback leave in one
-send() when it ends. A stream error resets that stream; a connection error sends GOAWAY and
-closes. Knows nothing about calls, routing or what the other side of the proxy is.
+both a Wire: it reads every frame in one loop per socket read (over sidecar/h2/reader.py's
+FrameBuffer and header_block, with no Frame built for DATA or HEADERS), decodes header blocks
+with this connection's own HPACK context, keeps both directions' windows (flow.py), answers
+SETTINGS and PING, and hands the subclass a stream's headers, DATA, reset and the peer's GOAWAY.
+Writes made in one socket callback leave in one send() when it ends. A stream error resets that
+stream; a connection error sends GOAWAY and closes. Knows nothing about calls, routing or what
+the other side of the proxy is.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sidecar.egress.h2proxy.flow import DEFAULT_WINDOW, RecvFlow, SendFlow
 from sidecar.h2 import frames as f
 from sidecar.h2.hpack_decoder import Decoder, Headers, HPACKDecodeError
 from sidecar.h2.limits import MAX_BLOCK
-from sidecar.h2.reader import Frame, FrameReader
+from sidecar.h2.reader import FrameBuffer, header_block
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,6 @@ STREAM_WINDOW: Final = 1 << 20
 CONNECTION_WINDOW: Final = 16 << 20
 # Bytes queued on a socket before it counts as full (its peer reads slower than we write).
 WRITE_HIGH: Final = 1 << 20
-
-_ALL: Final = range(256)
 
 
 def settings_frame(values: dict[int, int]) -> bytes:
@@ -51,10 +50,8 @@ class Wire(asyncio.Protocol):
         self._out: list[bytes] = []
         self._depth = 0
         self._soon = False
-        self.reader = FrameReader(
-            up=_ALL, counters={}, forward=_nothing, handle=self._frame, credit=self._credit,
-            max_frame=f.DEFAULT_MAX_FRAME, max_block=MAX_BLOCK,
-        )  # fmt: skip
+        self.reader = FrameBuffer()
+        self.max_frame = f.DEFAULT_MAX_FRAME  # what this side advertised: larger frames are an error
         self.decoder = Decoder()
         self.send = SendFlow(self.write, self.sent, self.finished)
         self.recv = RecvFlow(STREAM_WINDOW, CONNECTION_WINDOW)
@@ -133,7 +130,61 @@ class Wire(asyncio.Protocol):
             self.end()
 
     def received(self, data: bytes) -> None:
-        self.reader.read(data)
+        self.read(data)
+
+    def read(self, data: bytes) -> None:
+        """Take a socket read and handle every frame it completes: DATA and header blocks go to the
+        subclass with no Frame built (a call per frame is most of what a frame costs in Python)."""
+        reader = self.reader
+        if data:
+            reader.feed(data)
+        window = reader.window()
+        if window is None:
+            return
+        buf, pos = window
+        n, need = len(buf), f.HEADER_LEN
+        max_frame = self.max_frame
+        unpack = f.HEADER.unpack_from
+        try:
+            while n - pos >= f.HEADER_LEN:
+                high, low, kind, flags, sid = unpack(buf, pos)
+                length = (high << 16) | low
+                if length > max_frame:
+                    raise f.too_large(length, max_frame)
+                start = pos + f.HEADER_LEN
+                end = start + length
+                if end > n:
+                    need = f.HEADER_LEN + length
+                    break
+                sid &= 0x7FFFFFFF
+                if kind == f.DATA and sid:
+                    stop = end
+                    if flags & f.PADDED and length:
+                        stop -= buf[start]
+                        start += 1
+                        if stop < start:
+                            raise f.ConnectionError_(f.PROTOCOL_ERROR, "DATA padding exceeds the payload")
+                    pos = end
+                    self._data(sid, buf[start:stop], length, flags & f.END_STREAM)
+                    continue
+                if kind == f.HEADERS and sid:
+                    if flags & f.END_HEADERS:
+                        block = f.headers_fragment(flags, buf[start:end])
+                    else:
+                        frame = header_block(buf, pos, end, max_frame, MAX_BLOCK)
+                        if frame is None:
+                            need = n - pos + 1
+                            break
+                        end = pos + len(frame.raw)
+                        block = frame.block
+                    pos = end
+                    self._headers(sid, block, bool(flags & f.END_STREAM))
+                    continue
+                f.check(length, kind, flags, sid, max_frame)
+                pos = end
+                self._control(kind, flags, sid, buf[start:end])
+        finally:
+            reader.advance(pos, need)
 
     def eof_received(self) -> bool:
         return False
@@ -159,39 +210,48 @@ class Wire(asyncio.Protocol):
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")
         self.send.credit(0, increment)
 
-    def _frame(self, frame: Frame) -> None:
-        kind, sid = frame.kind, frame.sid
+    def _data(self, sid: int, payload: bytes, length: int, end_stream: int) -> None:
         try:
-            if kind == f.DATA:
-                length = len(frame.raw) - f.HEADER_LEN
-                self.recv.received(sid, length)
-                payload = f.unpad(frame.flags, frame.payload)
-                if length > len(payload):
-                    self.consumed(sid, length - len(payload))  # padding is nobody's to consume
-                self.on_data(sid, payload, bool(frame.flags & f.END_STREAM))
-            elif kind == f.HEADERS:
-                try:
-                    headers = self.decoder.decode(frame.block)
-                except HPACKDecodeError as e:
-                    raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK: {e}") from None
-                self.on_headers(sid, headers, bool(frame.flags & f.END_STREAM))
-            elif kind == f.WINDOW_UPDATE:
-                increment = f.window_increment(frame.payload)
+            self.recv.received(sid, length)
+            if length > len(payload):
+                self.consumed(sid, length - len(payload))  # padding is nobody's to consume
+            self.on_data(sid, payload, bool(end_stream))
+        except f.StreamError as e:
+            self.reset(sid, e.code)
+            self.on_reset(sid, e.code)
+
+    def _headers(self, sid: int, block: bytes, end_stream: bool) -> None:
+        try:
+            headers = self.decoder.decode(block)
+        except HPACKDecodeError as e:
+            raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK: {e}") from None
+        try:
+            self.on_headers(sid, headers, end_stream)
+        except f.StreamError as e:
+            self.reset(sid, e.code)
+            self.on_reset(sid, e.code)
+
+    def _control(self, kind: int, flags: int, sid: int, payload: bytes) -> None:
+        try:
+            if kind == f.WINDOW_UPDATE:
+                increment = f.window_increment(payload)
+                if sid == 0:
+                    self._credit(increment)
+                    return
                 if not increment:
                     raise f.StreamError(f.PROTOCOL_ERROR, f"WINDOW_UPDATE of 0 on stream {sid}")
                 self.send.credit(sid, increment)
             elif kind == f.RST_STREAM:
                 self.send.close(sid)
                 self.recv.close(sid)
-                self.on_reset(sid, f.error_code(frame.payload))
+                self.on_reset(sid, f.error_code(payload))
             elif kind == f.SETTINGS:
-                if not frame.flags & f.ACK:
-                    self._settings(f.settings(frame.payload))
+                if not flags & f.ACK:
+                    self._settings(f.settings(payload))
             elif kind == f.PING:
-                if not frame.flags & f.ACK:
-                    self.write(f.ping_ack(frame.payload))
+                if not flags & f.ACK:
+                    self.write(f.ping_ack(payload))
             elif kind == f.GOAWAY:
-                payload = frame.payload
                 last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
                 self.going_away = True
                 self.on_goaway(last, f.error_code(payload), payload[8:])
@@ -250,7 +310,3 @@ class Wire(asyncio.Protocol):
 
     def on_goaway(self, last_sid: int, code: int, debug: bytes) -> None:
         raise NotImplementedError
-
-
-def _nothing(data: bytes) -> None:
-    pass
