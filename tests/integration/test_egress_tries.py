@@ -124,6 +124,7 @@ class StreamInstances:
     async def start(self) -> None:
         self.server = grpc.aio.server()
         handlers = {kind: grpc.stream_stream_rpc_method_handler(self._handler(kind)) for kind in KINDS}
+        handlers["remaining"] = grpc.unary_unary_rpc_method_handler(self._remaining)
         generic = grpc.method_handlers_generic_handler("test.Streams", handlers)
         self.server.add_generic_rpc_handlers((generic,))
         # One server, one socket per instance: the sidecar sees three instances.
@@ -143,6 +144,11 @@ class StreamInstances:
             await context.abort(grpc.StatusCode.UNAVAILABLE, LOST)
 
         return handle
+
+    @staticmethod
+    async def _remaining(request: bytes, context: Any) -> bytes:
+        """The time the instance was told it has (what grpc-timeout said), in seconds."""
+        return str(context.time_remaining()).encode()
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -295,3 +301,14 @@ async def test_a_stream_that_forwarded_a_message_is_tried_once_and_ends_with_the
     after = stack.egress(STREAMS)
     assert after["attempts"] - before.get("attempts", 0) == 1
     assert after.get("retries", 0) == before.get("retries", 0)
+
+
+async def test_a_grpc_call_tells_the_instance_the_time_left(stack: Stack):
+    async with grpc.aio.insecure_channel(f"{HOST}:{stack.sidecar.ports['egress_grpc']}") as channel:
+        told = await channel.unary_unary("/test.Streams/remaining")(
+            b"", metadata=(("x-sidecar-target", STREAMS),), timeout=2.0
+        )
+    remaining = float(told)  # "None" (no deadline reached the instance) fails here
+    # gRPC rounds timeouts up to coarser units on the wire (grpc core does, to compress them): a
+    # little over the caller's 2 s may reach the instance.
+    assert 1.0 < remaining < 2.1
