@@ -188,3 +188,29 @@ async def test_java_reaches_a_service_by_authority_over_every_streaming_kind(sta
     )  # fmt: skip
     assert (done.returncode, done.stdout) == (0, KINDS_OK), done.stderr
     assert stack.stats()["requests"] == before + 4
+
+
+async def test_an_instance_draining_under_load_costs_no_call(stack):
+    """Its relay sends GOAWAY and closes: streams it took finish, the rest go to the other instance.
+    (Last in this module: the instance stays down.)"""
+    codes: dict[str, int] = {}
+    async with channel(stack) as ch:
+        unary = ch.unary_unary("/test.Streams/Unary")
+
+        async def one() -> None:
+            try:
+                await unary(b"d", timeout=10)
+                code = "OK"
+            except grpc.aio.AioRpcError as e:
+                code = e.code().name
+            codes[code] = codes.get(code, 0) + 1
+
+        calls = []
+        for i in range(600):  # 200 calls/s for 3 s; the drain starts after the first second
+            if i == 200:
+                draining = asyncio.ensure_future(asyncio.to_thread(stack.instances[0].stop))
+            calls.append(asyncio.ensure_future(one()))
+            await asyncio.sleep(0.005)
+        await asyncio.gather(*calls, draining)
+    print("an instance drained under load:", codes, stack.stats().get("retries"))
+    assert codes == {"OK": 600}
