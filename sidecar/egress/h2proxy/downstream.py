@@ -192,7 +192,7 @@ class Downstream(Wire):
     # ---- calls.Client: what a call writes ----
 
     def respond(self, sid: int, block: bytes, end_stream: bool) -> None:
-        self.write(f.header_block_frames(sid, block, end_stream, self.send.max_frame))
+        self.write(f.header_block_frames(sid, self.block(block), end_stream, self.send.max_frame))
 
     def respond_data(self, sid: int, payload: bytes) -> None:
         self.send.data(sid, payload, False)
@@ -202,7 +202,8 @@ class Downstream(Wire):
         to stop (RST_STREAM NO_ERROR after a complete response, RFC 9113 8.1)."""
         after = f.rst_stream(sid, f.NO_ERROR) if still_sending else b""
         if sid in self.calls:
-            self.send.trailers(sid, trailers, after)  # once written, finished() forgets the stream
+            # Encoded as it goes out, so blocks reach the client in the order they were made.
+            self.send.trailers(sid, lambda: self.block(trailers()), after)  # finished() forgets it
 
     def finished(self, sid: int) -> None:
         self._forget(sid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 
 from sidecar.discovery.endpoint import Snapshot
@@ -53,9 +54,16 @@ class ProxyEgress:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._accept, self._host, self._requested_port, reuse_address=True
-        )
+        try:
+            self._server = await loop.create_server(
+                self._accept, self._host, self._requested_port, reuse_address=True
+            )
+        except OSError as e:
+            # As every listener says it: which one, where and why (cli.py prints it as one line).
+            why = os.strerror(e.errno) if e.errno else str(e)  # uvloop's text repeats the address
+            raise OSError(
+                f"cannot listen for gRPC egress on {self._host}:{self._requested_port}: {why.lower()}"
+            ) from None
         self._port = self._server.sockets[0].getsockname()[1]
         log.info("egress: gRPC proxy listening on %s:%d (routes by :authority or x-sidecar-target)",
                  self._host, self._port)  # fmt: skip

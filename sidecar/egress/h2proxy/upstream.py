@@ -73,7 +73,9 @@ class Upstream(Wire):
         self.streams[sid] = listener
         self.send.open(sid)
         self.recv.open(sid)
-        self.write(f.header_block_frames(sid, blocks.encode(headers), end_stream, self.send.max_frame))
+        self.write(
+            f.header_block_frames(sid, self.block(blocks.encode(headers)), end_stream, self.send.max_frame)
+        )
         if end_stream:
             self.send.close(sid)
         return sid

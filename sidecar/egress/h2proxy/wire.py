@@ -19,6 +19,7 @@ from typing import Final, cast
 
 from sidecar.egress.h2proxy.flow import DEFAULT_WINDOW, RecvFlow, SendFlow
 from sidecar.h2 import frames as f
+from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import Decoder, Headers, HPACKDecodeError
 from sidecar.h2.limits import MAX_BLOCK
 from sidecar.h2.reader import FrameBuffer, header_block
@@ -56,6 +57,10 @@ class Wire(asyncio.Protocol):
         self.send = SendFlow(self.write, self.sent, self.finished)
         self.recv = RecvFlow(STREAM_WINDOW, CONNECTION_WINDOW)
         self.peer_max_streams = 2**31 - 1
+        # A dynamic table size update owed at the start of the next block (RFC 7541 4.2): blocks
+        # here index nothing, but a peer that lowers SETTINGS_HEADER_TABLE_SIZE must hear it.
+        self._table_update = b""
+        self._table_size = 4096
         self.closed = False
         self.going_away = False
 
@@ -83,6 +88,12 @@ class Wire(asyncio.Protocol):
         self._depth -= 1
         if not self._depth:
             self.flush()
+
+    def block(self, block: bytes) -> bytes:
+        """A header block as this connection writes it next (after any table size update owed)."""
+        if self._table_update:
+            block, self._table_update = self._table_update + block, b""
+        return block
 
     def preamble(self, settings: dict[int, int]) -> bytes:
         values = {INITIAL_WINDOW_SIZE: STREAM_WINDOW, **settings}
@@ -265,6 +276,10 @@ class Wire(asyncio.Protocol):
             self.on_reset(sid, e.code)
 
     def _settings(self, values: dict[int, int]) -> None:
+        table = values.get(f.HEADER_TABLE_SIZE)
+        if table is not None and table < self._table_size:
+            self._table_size = table
+            self._table_update = he.table_size_update(table)
         size = f.max_frame_size(values, "")
         if size is not None:
             self.send.max_frame = size
