@@ -23,7 +23,7 @@ from sidecar.filters.chain import Next
 from sidecar.h2 import frames as f
 from sidecar.h2 import grpc_headers as gh
 from sidecar.h2.hpack_decoder import Headers
-from sidecar.h2.limits import KNOWN_FIELDS
+from sidecar.h2.limits import KNOWN_FIELDS, MAX_DROPPED
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class Downstream(Wire):
         self._preface = False
         self._last_sid = 0
         self._known: set[tuple[str, str]] = set()
+        self._closed: dict[int, bool] = {}  # streams over, recent ones: reset by this side?
         self.peer = ""
         self.idle = asyncio.Event()
         self.idle.set()
@@ -115,28 +116,64 @@ class Downstream(Wire):
 
     # ---- the client's frames ----
 
+    def idle_stream(self, sid: int) -> bool:
+        return sid > self._last_sid
+
+    def _ended(self, sid: int, reset_here: bool) -> None:
+        """Remember `sid` as closed (RFC 9113 5.1); `reset_here`: this side reset it, so frames
+        the client sent before it heard of that are ignored, not an error."""
+        self._closed[sid] = reset_here
+        if len(self._closed) > MAX_DROPPED:
+            del self._closed[next(iter(self._closed))]
+
+    def _refuse_stream(self, sid: int, code: int) -> None:
+        self.write(f.rst_stream(sid, code))
+        self._ended(sid, True)
+
+    def _stream_closed(self, sid: int) -> None:
+        """A frame on a stream the client ended: a stream error STREAM_CLOSED (RFC 9113 5.1)."""
+        pc = self.calls.pop(sid, None)
+        self.reset(sid, f.STREAM_CLOSED)
+        self._ended(sid, True)
+        if pc is not None:
+            pc.client_cancelled()
+            self._check_idle()
+
     def on_headers(self, sid: int, headers: Headers, end_stream: bool) -> None:
         pc = self.calls.get(sid)
         if pc is not None:  # trailers from the client end its request (gRPC sends none)
-            if end_stream:
+            if pc.request_ended:
+                self._stream_closed(sid)
+            elif not end_stream or any(k[:1] == ":" for k, _ in headers):
+                # RFC 9113 8.1: trailers end the stream and carry no pseudo-header field.
+                self.calls.pop(sid, None)
+                self.reset(sid, f.PROTOCOL_ERROR)
+                self._ended(sid, True)
+                pc.client_cancelled()
+                self._check_idle()
+            else:
                 pc.request_data(b"", True)
             return
         if sid <= self._last_sid:
-            return  # a stream already over
+            reset_here = self._closed.get(sid)
+            if reset_here is None:
+                raise f.ConnectionError_(
+                    f.PROTOCOL_ERROR, f"stream {sid} opened after stream {self._last_sid}"
+                )
+            if not reset_here:
+                raise f.ConnectionError_(f.STREAM_CLOSED, f"HEADERS on closed stream {sid}")
+            return
         if sid % 2 == 0:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"client opened even stream {sid}")
         self._last_sid = sid
-        if self.going_away:
-            self.write(f.rst_stream(sid, f.REFUSED_STREAM))
-            return
-        if len(self.calls) >= MAX_STREAMS:
-            self.write(f.rst_stream(sid, f.REFUSED_STREAM))
+        if self.going_away or len(self.calls) >= MAX_STREAMS:
+            self._refuse_stream(sid, f.REFUSED_STREAM)
             return
         try:
             path, deadline, metadata = gh.request(headers, self._known, KNOWN_FIELDS)
         except gh.Malformed as e:
             log.debug("egress: malformed request from %s on stream %d: %s", self.peer, sid, e)
-            self.write(f.rst_stream(sid, f.PROTOCOL_ERROR))
+            self._refuse_stream(sid, f.PROTOCOL_ERROR)
             return
         target = ""
         authority = ""
@@ -171,11 +208,14 @@ class Downstream(Wire):
             self.consumed(sid, len(payload))
             if sid > self._last_sid:
                 raise f.ConnectionError_(f.PROTOCOL_ERROR, f"DATA on idle stream {sid}")
+            if pc is not None or not self._closed.get(sid, False):
+                self._stream_closed(sid)
             return
         pc.request_data(payload, end_stream)
 
     def on_reset(self, sid: int, code: int) -> None:
         pc = self.calls.pop(sid, None)
+        self._ended(sid, False)
         if pc is not None:
             pc.client_cancelled()
             self._check_idle()
@@ -209,8 +249,10 @@ class Downstream(Wire):
         self._forget(sid)
 
     def _forget(self, sid: int) -> None:
-        self.calls.pop(sid, None)
+        pc = self.calls.pop(sid, None)
         self.recv.close(sid)
+        # Still sending, the client was told to stop (RST_STREAM NO_ERROR): its DATA may still come.
+        self._ended(sid, pc is not None and not pc.request_ended)
         self._check_idle()
 
     def _check_idle(self) -> None:

@@ -179,6 +179,10 @@ class Wire(asyncio.Protocol):
                     self._data(sid, buf[start:stop], length, flags & f.END_STREAM)
                     continue
                 if kind == f.HEADERS and sid:
+                    if flags & f.PRIORITY_FLAG and length >= 5 + (flags & f.PADDED and 1):
+                        at = start + (1 if flags & f.PADDED else 0)
+                        if int.from_bytes(buf[at : at + 4], "big") & 0x7FFFFFFF == sid:
+                            self._self_dependent(sid)
                     if flags & f.END_HEADERS:
                         block = f.headers_fragment(flags, buf[start:end])
                     else:
@@ -242,9 +246,19 @@ class Wire(asyncio.Protocol):
             self.reset(sid, e.code)
             self.on_reset(sid, e.code)
 
+    def _self_dependent(self, sid: int) -> None:
+        """RFC 9113 5.3.1: a stream that depends on itself is a stream error."""
+        self.reset(sid, f.PROTOCOL_ERROR)
+        self.on_reset(sid, f.PROTOCOL_ERROR)
+
     def _control(self, kind: int, flags: int, sid: int, payload: bytes) -> None:
+        if sid and kind in (f.WINDOW_UPDATE, f.RST_STREAM) and self.idle_stream(sid):
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, f"frame type {kind} on idle stream {sid}")
         try:
-            if kind == f.WINDOW_UPDATE:
+            if kind == f.PRIORITY:
+                if int.from_bytes(payload[:4], "big") & 0x7FFFFFFF == sid:
+                    self._self_dependent(sid)
+            elif kind == f.WINDOW_UPDATE:
                 increment = f.window_increment(payload)
                 if sid == 0:
                     self._credit(increment)
@@ -307,6 +321,10 @@ class Wire(asyncio.Protocol):
 
     def last_peer_sid(self) -> int:
         return 0
+
+    def idle_stream(self, sid: int) -> bool:
+        """Whether stream `sid` is idle (RFC 9113 5.1): frames on it but HEADERS are an error."""
+        return False
 
     def sent(self, sid: int, length: int) -> None:
         """`length` DATA bytes this side queued on `sid` were written."""
