@@ -66,6 +66,7 @@ class LoadSpec:
     seed: int = 1
     timeout_s: float = 5.0
     headers: tuple[tuple[str, str], ...] = ()  # metadata sent with every call
+    authority: str = ""  # the channel's :authority, if not the address (a service, for egress)
 
     def args(self) -> list[str]:
         args = [
@@ -77,6 +78,7 @@ class LoadSpec:
             f"-timeout={self.timeout_s}s",
             f"-seed={self.seed}",
             *(f"-header={k}={v}" for k, v in self.headers),
+            *([f"-authority={self.authority}"] if self.authority else []),
         ]
         if self.saturate_workers:
             return [*args, "-saturate", f"-workers={self.saturate_workers}"]

@@ -41,6 +41,7 @@ from sidecar.drain.quiet_period import QuietPeriod
 from sidecar.drain.settings import drain_policy
 from sidecar.egress.channels import ChannelPool
 from sidecar.egress.grpc_listener import GrpcEgress
+from sidecar.egress.h2proxy.listener import ProxyEgress
 from sidecar.egress.http_listener import HttpEgress
 from sidecar.egress.policy import load_policies
 from sidecar.egress.router import EgressRouter
@@ -208,15 +209,27 @@ class Sidecar:
         # Per call: metrics, the model's trace context, the access log; per try: the CLIENT span.
         egress_filters = self.telemetry.outer_filters("egress")
         attempt_filters = self.telemetry.inner_filters("egress")
-        self.grpc_egress = GrpcEgress(
-            host=config.admin_host,
-            port=config.egress_grpc_port,
-            router=self.router,
-            channels=self.channels,
-            filters=egress_filters,
-            attempt_filters=attempt_filters,
-            max_message_bytes=config.max_message_bytes,
-        )
+        self.grpc_egress: GrpcEgress | ProxyEgress
+        if config.egress_dataplane == "proxy":
+            self.grpc_egress = ProxyEgress(
+                host=config.admin_host,
+                port=config.egress_grpc_port,
+                router=self.router,
+                filters=egress_filters,
+                attempt_filters=attempt_filters,
+                max_message_bytes=config.max_message_bytes,
+            )
+            self.discovery.watch(self.grpc_egress.retain)
+        else:
+            self.grpc_egress = GrpcEgress(
+                host=config.admin_host,
+                port=config.egress_grpc_port,
+                router=self.router,
+                channels=self.channels,
+                filters=egress_filters,
+                attempt_filters=attempt_filters,
+                max_message_bytes=config.max_message_bytes,
+            )
         self.http_egress = HttpEgress(
             host=config.admin_host,
             port=config.egress_http_port,

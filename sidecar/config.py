@@ -323,6 +323,14 @@ class SidecarConfig:
             Int(0, 65535, "PORT"), "Loopback gRPC egress port (call services by name); 0 = any free port."
         ),
     )
+    egress_dataplane: str = field(
+        default="proxy",
+        metadata=_about(
+            Choice(("proxy", "grpcio"), upper=False),
+            "gRPC egress: proxy (stream-level HTTP/2, routes by :authority or x-sidecar-target) "
+            "or grpcio (grpc.aio, x-sidecar-target only).",
+        ),
+    )
     egress_http_port: int = field(
         default=15080,
         metadata=_about(

@@ -43,6 +43,8 @@ type config struct {
 	seed           uint64
 	// Metadata sent with every call (-header key=value, repeatable): a bearer token, a client id.
 	headers metadata.MD
+	// The channel's :authority (-authority): a service name, for the sidecar's egress.
+	authority string
 }
 
 // headerFlags collects repeated -header key=value flags.
@@ -98,6 +100,7 @@ func parseFlags() (config, error) {
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the arrival process")
 	headers := headerFlags{md: metadata.MD{}}
 	flag.Var(&headers, "header", "metadata key=value sent with every call; repeatable")
+	flag.StringVar(&c.authority, "authority", "", "the channel's :authority (default: -addr)")
 	flag.Parse()
 	c.headers = headers.md
 	switch {
@@ -161,10 +164,14 @@ func dial(cfg config) ([]*grpc.ClientConn, error) {
 		}
 	}
 	for range cfg.conns {
-		cc, err := grpc.NewClient(cfg.addr,
+		opts := []grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})),
-		)
+		}
+		if cfg.authority != "" {
+			opts = append(opts, grpc.WithAuthority(cfg.authority))
+		}
+		cc, err := grpc.NewClient(cfg.addr, opts...)
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("dial %s: %w", cfg.addr, err)
