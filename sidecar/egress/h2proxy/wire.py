@@ -2,7 +2,7 @@
 
 The client's connection (downstream.py) and each pooled upstream connection (upstream.py) are
 both a Wire: it reads every frame in one loop per socket read (over sidecar/h2/reader.py's
-FrameBuffer and header_block, with no Frame built for DATA or HEADERS), decodes header blocks
+FrameBuffer, with no Frame built for DATA or HEADERS), decodes header blocks
 with this connection's own HPACK context, keeps both directions' windows (flow.py), answers
 SETTINGS and PING, and hands the subclass a stream's headers, DATA, reset and the peer's GOAWAY.
 Writes made in one socket callback leave in one send() when it ends. A stream error resets that
@@ -21,8 +21,8 @@ from sidecar.egress.h2proxy.flow import DEFAULT_WINDOW, RecvFlow, SendFlow
 from sidecar.h2 import frames as f
 from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import Decoder, Headers, HPACKDecodeError
-from sidecar.h2.limits import MAX_BLOCK
-from sidecar.h2.reader import FrameBuffer, header_block
+from sidecar.h2.limits import MAX_BLOCK, MAX_CONTINUATIONS
+from sidecar.h2.reader import FrameBuffer
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,34 @@ WRITE_HIGH: Final = 1 << 20
 
 def settings_frame(values: dict[int, int]) -> bytes:
     return f.frame(f.SETTINGS, 0, 0, b"".join(struct.pack(">HL", k, v) for k, v in values.items()))
+
+
+def _header_block(buf: bytes, pos: int, end: int, max_frame: int) -> tuple[int, bytes] | None:
+    """The end and the block of the header block whose HEADERS frame is buf[pos:end], with the
+    CONTINUATIONs after it in `buf`; None while it does not end within `buf`. The relay's reader
+    gathers blocks incrementally against hostile clients; the proxy's peers are the local model and
+    the fleet's sidecars, so a block is gathered once it is whole, within MAX_BLOCK bytes and
+    MAX_CONTINUATIONS frames (a connection error past either)."""
+    flags = buf[pos + 4]
+    sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+    fragments = [f.headers_fragment(flags, buf[pos + f.HEADER_LEN : end])]
+    size, last, n = len(fragments[0]), flags, len(buf)
+    while not last & f.END_HEADERS:
+        if n - end < f.HEADER_LEN:
+            return None
+        length, kind, last, csid = f.parse_header(buf[end : end + f.HEADER_LEN])
+        if kind != f.CONTINUATION or csid != sid:
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, "header block interrupted")
+        if length > max_frame:
+            raise f.too_large(length, max_frame)
+        size += length
+        if size > MAX_BLOCK or len(fragments) > MAX_CONTINUATIONS:
+            raise f.ConnectionError_(f.ENHANCE_YOUR_CALM, "header block too large")
+        if end + f.HEADER_LEN + length > n:
+            return None
+        fragments.append(buf[end + f.HEADER_LEN : end + f.HEADER_LEN + length])
+        end += f.HEADER_LEN + length
+    return end, b"".join(fragments)
 
 
 class Wire(asyncio.Protocol):
@@ -186,12 +214,11 @@ class Wire(asyncio.Protocol):
                     if flags & f.END_HEADERS:
                         block = f.headers_fragment(flags, buf[start:end])
                     else:
-                        frame = header_block(buf, pos, end, max_frame, MAX_BLOCK)
-                        if frame is None:
+                        whole = _header_block(buf, pos, end, max_frame)
+                        if whole is None:
                             need = n - pos + 1
                             break
-                        end = pos + len(frame.raw)
-                        block = frame.block
+                        end, block = whole
                     pos = end
                     self._headers(sid, block, bool(flags & f.END_STREAM))
                     continue
