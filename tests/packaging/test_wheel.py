@@ -146,6 +146,20 @@ def test_without_a_c_compiler_the_wheel_builds_and_runs_the_pure_modules(
     assert described == "pure Python (no compiled build is installed: sidecar.h2._messages is not built)"
 
 
+def test_the_editable_install_builds_the_twins_in_place(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
+    # As scripts/test.sh installs the tree (pip install -e), in a venv of its own: the shared
+    # editable install is never touched.
+    tree, venv = tmp_path / "tree", tmp_path / "venv"
+    shutil.copytree(src, tree, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    _run([sys.executable, "-m", "venv", str(venv)])
+    _run([str(venv / "bin" / "pip"), "install", "--quiet", "--no-deps", "-e", str(tree)])
+    # The one dependency the twins' imports reach (grpc_headers -> hpack_decoder -> hpack).
+    _run([str(venv / "bin" / "pip"), "install", "--quiet", "hpack>=4.1,<5"])
+    built = sorted(p.name.split(".")[0] for p in (tree / "sidecar" / "h2").glob("_*.so"))
+    assert built == sorted(p.stem for p in (tree / "sidecar" / "h2").glob("_*.pyx"))
+    assert _describe(venv / "bin" / "python").startswith("compiled (sidecar.h2._")
+
+
 def test_wheel_metadata_has_the_one_version(wheel: pathlib.Path) -> None:
     metadata = zipfile.ZipFile(wheel).read(f"{DIST_INFO}/METADATA").decode()
     assert f"\nVersion: {VERSION_TEXT}\n" in metadata
