@@ -1,0 +1,30 @@
+"""What a transport's exchange offers the batcher for a unary ModelInfer call: its request, a way to
+answer it without the model, and an exchange of the transport's own kind for a call the sidecar makes
+itself (the batch), whose answer is read back. Knows nothing about transports.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from inference import grpc_service_pb2 as pb
+from sidecar.core.call import Metadata
+
+
+@runtime_checkable
+class Batchable(Protocol):
+    def infer_request(self) -> pb.ModelInferRequest:
+        """The call's request; raises (any exception) when it is not a valid one."""
+        ...
+
+    def detached(self, request: pb.ModelInferRequest) -> Batchable:
+        """An exchange carrying `request` for a call with no caller behind it."""
+        ...
+
+    def infer_response(self) -> tuple[pb.ModelInferResponse, Metadata]:
+        """A detached exchange's response after its call ended OK, and the headers the model sent."""
+        ...
+
+    async def respond_infer(self, response: pb.ModelInferResponse, initial: Metadata) -> None:
+        """Answer the caller with `response` (and the model's headers) as if the model had."""
+        ...
