@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Final
@@ -107,7 +108,8 @@ def metadata_json(metadata: Metadata, redaction: Redaction) -> str:
             continue
         text = base64.b64encode(value).decode() if isinstance(value, bytes) else value
         out.setdefault(key, []).append(text)
-    return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+    # ASCII (non-ASCII as \u escapes): an HTTP header carries it as it is, as KServe's does.
+    return json.dumps(out, separators=(",", ":"))
 
 
 def _rfc3339(at: float) -> str:
@@ -116,12 +118,18 @@ def _rfc3339(at: float) -> str:
 
 
 # HTTP binary mode (CloudEvents HTTP binding 3.1.3): each attribute a `ce-` header, the data the body.
-# Header values are percent-encoded where the spec asks (space, ", %, and anything not printable ASCII).
+# Values go as they are when they are printable ASCII, as KServe's agent (CloudEvents' Go SDK) sends
+# them and as consumers (the Python SDK among them) read them; only a value an HTTP header could not
+# carry is percent-encoded, as the binding's 1.0.2 text asks.
+_PRINTABLE: Final = re.compile(r"[\x20-\x7e]*")
 _HEADER_SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
 def http_headers(event: CloudEvent) -> dict[str, str]:
-    headers = {f"ce-{k}": urllib.parse.quote(v, safe=_HEADER_SAFE) for k, v in event.attributes.items()}
+    headers = {
+        f"ce-{k}": v if _PRINTABLE.fullmatch(v) else urllib.parse.quote(v, safe=_HEADER_SAFE)
+        for k, v in event.attributes.items()
+    }
     headers["content-type"] = event.content_type
     return headers
 
