@@ -24,6 +24,9 @@ RETRIES_EXHAUSTED: Final = "retries_exhausted"  # every try of its batch failed
 REJECTED: Final = "rejected"  # the sink refused it for good (an HTTP 4xx but 408 and 429)
 SHUTDOWN: Final = "shutdown"  # still queued when the sidecar stopped
 DROP_REASONS: Final = (QUEUE_FULL, RETRIES_EXHAUSTED, REJECTED, SHUTDOWN)
+# What a queued record costs beyond its payload (the record, its ids, the metadata it shares with its
+# call's other records), counted against queue_bytes so the bound is the memory, not just the bytes.
+RECORD_OVERHEAD: Final = 256
 
 
 @dataclass
@@ -54,7 +57,7 @@ class SinkQueue:
 
     def put(self, record: Captured) -> None:
         """Append, or drop and count when full. Never blocks."""
-        size = len(record.data)
+        size = len(record.data) + RECORD_OVERHEAD
         if len(self._records) >= self._max_events or self.bytes + size > self._max_bytes:
             self.stats.drop(QUEUE_FULL)
             return
@@ -78,7 +81,7 @@ class SinkQueue:
         records = self._records
         while records and len(batch) < most:
             record = records.popleft()
-            self.bytes -= len(record.data)
+            self.bytes -= len(record.data) + RECORD_OVERHEAD
             batch.append(record)
         return batch
 

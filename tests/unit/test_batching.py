@@ -4,13 +4,14 @@ by latency, the limit at the model, deadlines and callers leaving, errors, pass-
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import pytest
 
 from inference import grpc_service_pb2 as pb
 from sidecar.batching import merge
-from sidecar.batching.batcher import LATENCY, SIZE, Batcher
+from sidecar.batching.batcher import LATENCY, SIZE, Batcher, Sender
 from sidecar.batching.policy import BatchingRule, read_batching
 from sidecar.config_section import Section
 from sidecar.core.call import Call, Outcome
@@ -27,7 +28,7 @@ class Timers:
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
-        self.pending: list[list] = []
+        self.pending: list[list[Any]] = []
 
     def __call__(self, delay, callback, *args):
         entry = [self.clock() + delay, callback, args, False]
@@ -55,11 +56,18 @@ async def settle() -> None:
 # ---- the batcher
 
 
-def batcher(**kw) -> tuple[Batcher, Timers, list]:
+class HarnessBatcher(Batcher):
+    """A batcher with the sender its tests use: it records each batch and holds it until released."""
+
+    sender: Sender
+    release: asyncio.Event
+
+
+def batcher(**kw) -> tuple[HarnessBatcher, Timers, list[Any]]:
     clock = FakeClock()
     timers = Timers(clock)
     rule = BatchingRule("m", **{"max_batch_size": 4, "max_latency": 0.005, **kw})
-    sent: list = []
+    sent: list[Any] = []
     release = asyncio.Event()
 
     async def sender(members):
@@ -73,9 +81,9 @@ def batcher(**kw) -> tuple[Batcher, Timers, list]:
             if not m.future.done():
                 m.future.set_result("done")
 
-    b = Batcher(rule, clock=clock, timers=timers)
-    b.release = release  # type: ignore[attr-defined]
-    b.sender = sender  # type: ignore[attr-defined]
+    b = HarnessBatcher(rule, clock=clock, timers=timers)
+    b.release = release
+    b.sender = sender
     return b, timers, sent
 
 
@@ -117,7 +125,7 @@ async def test_while_the_model_is_busy_a_due_batch_keeps_filling():
     b.add(b"k", 1, "x2", None, b.sender)
     await settle()
     assert len(sent) == 1
-    b.release.set()  # type: ignore[attr-defined]
+    b.release.set()
     await settle()
     assert sent[1] == ["x1", "x2"]
 
@@ -181,7 +189,7 @@ class FakeExchange:
     def __init__(self, request: pb.ModelInferRequest) -> None:
         self.request = request
         self.response: pb.ModelInferResponse | None = None
-        self.initial: list = []
+        self.initial: list[Any] = []
 
     def infer_request(self) -> pb.ModelInferRequest:
         return self.request
@@ -206,6 +214,7 @@ class FakeModel:
 
     async def __call__(self, call: Call) -> Outcome:
         ex = call.exchange
+        assert isinstance(ex, FakeExchange)
         req = ex.request
         x = np.frombuffer(req.raw_input_contents[0], dtype="<f4").reshape(list(req.inputs[0].shape))
         self.calls.append(x.shape[0])
@@ -246,8 +255,10 @@ async def test_concurrent_calls_share_one_model_call_and_each_gets_its_own_rows(
     assert model.calls == [6]
     for x, c, o in zip(xs, calls, outcomes, strict=True):
         assert o.ok and o.trailing_metadata == [("x-trailer", "t")]
-        resp = c.exchange.response
-        assert resp.id == c.exchange.request.id and c.exchange.initial == [("x-model", "m")]
+        ex = c.exchange
+        assert isinstance(ex, FakeExchange) and ex.response is not None
+        resp = ex.response
+        assert resp.id == ex.request.id and ex.initial == [("x-model", "m")]
         got = np.frombuffer(resp.raw_output_contents[0], dtype="<f4").reshape(list(resp.outputs[0].shape))
         np.testing.assert_array_equal(got, x * 2)
 

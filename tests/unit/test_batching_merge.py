@@ -22,7 +22,7 @@ def _request(
     return req
 
 
-def _array(tensor_shape, data: bytes | list, dtype="<f4") -> np.ndarray:
+def _array(tensor_shape, data: bytes | list[float], dtype="<f4") -> np.ndarray:
     if isinstance(data, bytes):
         return np.frombuffer(data, dtype=dtype).reshape(tensor_shape)
     return np.asarray(data, dtype=dtype).reshape(tensor_shape)

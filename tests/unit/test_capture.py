@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import urllib.parse
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ IDENTITY = EventIdentity("http://localhost:8080/", "digits", "ml", "default", "p
 REQ_TYPE = ev.protobuf_type("inference.ModelInferRequest")
 
 
-def settings(doc: dict) -> CaptureSettings:
+def settings(doc: dict[str, Any]) -> CaptureSettings:
     return read_capture(Section(doc, "capture"), app_name="digits", http_port=8080)
 
 
@@ -182,12 +183,12 @@ def test_json_redaction_and_what_cannot_be_checked_goes_without_a_body():
 
 
 def test_a_full_queue_drops_and_counts_by_events_and_by_bytes():
-    sq = q.SinkQueue("t", max_events=2, max_bytes=10)
+    sq = q.SinkQueue("t", max_events=2, max_bytes=2 * q.RECORD_OVERHEAD + 10)
     for data in (b"aaaa", b"bbbb", b"c"):
         sq.put(captured(data=data))
     assert len(sq) == 2 and sq.stats.dropped[q.QUEUE_FULL] == 1
     sq.take_now(2)
-    sq.put(captured(data=b"x" * 11))
+    sq.put(captured(data=b"x" * (q.RECORD_OVERHEAD + 11)))
     assert sq.stats.dropped[q.QUEUE_FULL] == 2 and sq.bytes == 0
 
 
@@ -197,7 +198,7 @@ def test_a_full_queue_drops_and_counts_by_events_and_by_bytes():
 class FakeSink:
     name = "fake"
 
-    def __init__(self, script: list) -> None:
+    def __init__(self, script: list[Any]) -> None:
         self.script = script  # per send: "ok", "fail", "raise", or a Delivery
         self.sent: list[list[str]] = []
 
@@ -278,7 +279,7 @@ class Exchange:
 
     def __init__(self, fmt: str = PROTOBUF) -> None:
         self.message_format = fmt
-        self.on_message = None
+        self.on_message: Any = None
 
     def observe(self, on_message) -> None:
         self.on_message = on_message
@@ -293,7 +294,7 @@ def infer_call(exchange, model: str = "") -> Call:
                 model=model, exchange=exchange)  # fmt: skip
 
 
-async def run_calls(f: CaptureFilter, n: int, model_bytes: bytes, records: list) -> int:
+async def run_calls(f: CaptureFilter, n: int, model_bytes: bytes, records: list[Any]) -> int:
     observed = 0
     for _ in range(n):
         exchange = Exchange()
