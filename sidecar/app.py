@@ -59,6 +59,7 @@ from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink
 from sidecar.observability import Telemetry
+from sidecar.payloads import Payloads
 from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
@@ -101,6 +102,8 @@ class Sidecar:
             lambda: self.loop_lag.stalled_total,
             lambda: self.prober.verdicts,
         )
+        # Capture and batching from the inference policy file; each off puts no filter in the chain.
+        self.payloads = Payloads(config, self.telemetry)
         # Outermost: every call that reaches ingress counts as a caller still picking this instance.
         self.arrivals = ArrivalCounter()
         egress_policies = load_policies(
@@ -131,6 +134,7 @@ class Sidecar:
                 ),
                 ReadinessGate(self.readiness),
                 *self.governance.filters(queueing=queueing),
+                *self.payloads.filters(),
                 *self.telemetry.inner_filters("ingress", upstream=config.model_address),
             ]
 
@@ -251,6 +255,8 @@ class Sidecar:
             Part("model link", stop=self.link.close),
             Part("probe link", stop=self.probe_link.close),
             Part("telemetry", start=self._start_telemetry, stop=self.telemetry.stop),
+            # Before the listeners and stopped after them: the last calls' events are queued first.
+            Part("capture sinks", start=self.payloads.start, stop=self.payloads.stop),
             Part("egress channels", stop=self.channels.close),
             # Before the listeners: the policy, its key set and Redis are there for the first call.
             Part("governance", start=self.governance.start, stop=self.governance.stop),
