@@ -73,9 +73,9 @@ class BatchingFilter:
         if isinstance(fits, merge.PassThrough):
             batcher.stats.passthrough(fits.reason)
             return await next(call)
-        member = batcher.add(
-            fits.key, fits.rows, _Waiting(call, exchange, request), call.deadline, self._sender(batcher, next)
-        )
+        waiting = _Waiting(call, exchange, request)
+        sender = self._sender(batcher, next, waiting)
+        member = batcher.add(fits.key, fits.rows, waiting, call.deadline, sender)
         if member is None:
             return Outcome(
                 Code.RESOURCE_EXHAUSTED,
@@ -92,26 +92,29 @@ class BatchingFilter:
         assert isinstance(result, Outcome)
         return result
 
-    def _sender(self, batcher: Batcher, next: Next) -> Sender:
+    def _sender(self, batcher: Batcher, next: Next, opener: _Waiting) -> Sender:
+        """What sends the batch `opener` opens, if it does: through opener's chain, on an exchange of
+        opener's transport, whoever of the batch is left by then."""
+
         async def send(members: Sequence[Member]) -> None:
-            await _send_batch(batcher.rule, members, next)
+            await _send_batch(batcher.rule, members, next, opener)
 
         return send
 
 
-async def _send_batch(rule: BatchingRule, members: Sequence[Member], next: Next) -> None:
+async def _send_batch(rule: BatchingRule, members: Sequence[Member], next: Next, opener: _Waiting) -> None:
     waiting: list[_Waiting] = [m.context for m in members]
     requests = [w.request for w in waiting]
     dim = rule.batch_dimension
     try:
         merged = merge.merge(requests, dim)
         first = waiting[0]
-        exchange = first.exchange.detached(merged)
+        exchange = opener.exchange.detached(merged)
         call = Call(
             method=contract.MODEL_INFER,
             metadata=list(first.call.metadata),
             deadline=_latest([w.call.deadline for w in waiting]),
-            protocol=first.call.protocol,
+            protocol=opener.call.protocol,
             peer=first.call.peer,
             model=rule.model,
             exchange=exchange,
