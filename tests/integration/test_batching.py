@@ -71,7 +71,8 @@ def batch_metrics(sidecar: Proc) -> dict[str, float]:
 
 def chunks(n: int) -> list[tuple[int, int]]:
     """(start, rows) covering 0..n in calls of 1, 2 and 3 rows in turn."""
-    out, start = [], 0
+    out: list[tuple[int, int]] = []
+    start = 0
     for rows in itertools.cycle((1, 2, 3)):
         if start >= n:
             return out
@@ -146,7 +147,8 @@ async def unbatched(port: int) -> tuple[np.ndarray, np.ndarray]:
 
         async def one(i: int) -> pb.ModelInferResponse:
             async with gate:
-                return await stub.ModelInfer(raw_request(x[i : i + 1]), timeout=30)
+                response: pb.ModelInferResponse = await stub.ModelInfer(raw_request(x[i : i + 1]), timeout=30)
+                return response
 
         responses = await asyncio.gather(*(one(i) for i in range(len(x))))
     decoded = [decode(r) for r in responses]
@@ -182,7 +184,8 @@ async def statistics(port: int) -> pb.ModelStatistics:
         stats = await pb_grpc.GRPCInferenceServiceStub(channel).ModelStatistics(
             pb.ModelStatisticsRequest(name="digits")
         )
-    return stats.model_stats[0]
+    found: pb.ModelStatistics = stats.model_stats[0]
+    return found
 
 
 async def test_a_deadline_or_a_cancel_inside_a_batch_ends_only_that_callers_wait(
