@@ -16,9 +16,8 @@ This sidecar adds, where they apply: `sequence` (a stream's message number; the 
 from __future__ import annotations
 
 import base64
-import datetime
 import json
-import re
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Final
@@ -40,10 +39,12 @@ def protobuf_type(message_type: str) -> str:
 
 @dataclass(slots=True)
 class CallIds:
-    """One captured call: its id (the caller's, or made from a number off the call path)."""
+    """One captured call: its id (the caller's, or made from a number off the call path), and what
+    its events share, made once by the first of them."""
 
     given: str  # the caller's ce-id, or ""
     number: int
+    metadata: str = ""  # the metadata extension, once made
 
     def id(self, prefix: str) -> str:
         return self.given or f"{prefix}{self.number:012x}"
@@ -89,7 +90,7 @@ def build(c: Captured, identity: EventIdentity, id_prefix: str, body: bytes) -> 
         "namespace": identity.namespace,
         "component": identity.component,
         "endpoint": identity.endpoint,
-        "metadata": metadata_json(c.metadata, c.redaction),
+        "metadata": c.call.metadata or _shared_metadata(c),
     }
     if c.seq >= 0:
         attributes["sequence"] = str(c.seq)
@@ -97,6 +98,11 @@ def build(c: Captured, identity: EventIdentity, id_prefix: str, body: bytes) -> 
         attributes["truncated"] = "true"
         attributes["payloadbytes"] = str(c.size)
     return CloudEvent(attributes, c.content_type, body)
+
+
+def _shared_metadata(c: Captured) -> str:
+    c.call.metadata = metadata_json(c.metadata, c.redaction)
+    return c.call.metadata
 
 
 def metadata_json(metadata: Metadata, redaction: Redaction) -> str:
@@ -113,21 +119,21 @@ def metadata_json(metadata: Metadata, redaction: Redaction) -> str:
 
 
 def _rfc3339(at: float) -> str:
-    stamp = datetime.datetime.fromtimestamp(at, datetime.UTC).isoformat(timespec="microseconds")
-    return stamp.replace("+00:00", "Z")
+    seconds = int(at)
+    micros = int((at - seconds) * 1_000_000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
 
 
 # HTTP binary mode (CloudEvents HTTP binding 3.1.3): each attribute a `ce-` header, the data the body.
 # Values go as they are when they are printable ASCII, as KServe's agent (CloudEvents' Go SDK) sends
 # them and as consumers (the Python SDK among them) read them; only a value an HTTP header could not
 # carry is percent-encoded, as the binding's 1.0.2 text asks.
-_PRINTABLE: Final = re.compile(r"[\x20-\x7e]*")
 _HEADER_SAFE: Final = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '"%')
 
 
 def http_headers(event: CloudEvent) -> dict[str, str]:
     headers = {
-        f"ce-{k}": v if _PRINTABLE.fullmatch(v) else urllib.parse.quote(v, safe=_HEADER_SAFE)
+        f"ce-{k}": v if v.isascii() and v.isprintable() else urllib.parse.quote(v, safe=_HEADER_SAFE)
         for k, v in event.attributes.items()
     }
     headers["content-type"] = event.content_type

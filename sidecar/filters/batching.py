@@ -23,7 +23,7 @@ from inference import grpc_service_pb2 as pb
 from sidecar.batching import merge
 from sidecar.batching.batcher import Batcher, Member, Sender, Timers, answer
 from sidecar.batching.policy import BatchingRule
-from sidecar.batching.seam import Batchable
+from sidecar.batching.seam import Batchable, batchable
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.clock import Clock, monotonic
 from sidecar.core.deadline import Deadline
@@ -58,8 +58,8 @@ class BatchingFilter:
         self.batchers = {model: Batcher(rule, clock=clock, timers=timers) for model, rule in rules.items()}
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
-        exchange = call.exchange
-        if call.method != contract.MODEL_INFER or not isinstance(exchange, Batchable):
+        exchange = batchable(call.exchange)
+        if exchange is None or call.method != contract.MODEL_INFER:
             return await next(call)
         try:
             request = exchange.infer_request()

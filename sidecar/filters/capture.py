@@ -22,7 +22,7 @@ from sidecar.capture.events import JSON as JSON_TYPE
 from sidecar.capture.events import CallIds, Captured, protobuf_type
 from sidecar.capture.policy import CaptureRule, CaptureSettings
 from sidecar.core.call import Call, Outcome
-from sidecar.core.messages import JSON, Observable
+from sidecar.core.messages import JSON, Observable, observable
 from sidecar.filters.chain import Next
 from sidecar.oip import contract
 from sidecar.oip.model_name import from_grpc_frame, from_message
@@ -70,8 +70,8 @@ class CaptureFilter:
         rules = self._by_method.get(call.method)
         if rules is None or self._rng() >= rules.top:
             return await next(call)
-        exchange = call.exchange
-        if isinstance(exchange, Observable):
+        exchange = observable(call.exchange)
+        if exchange is not None:
             exchange.observe(_CallCapture(self, rules, call, exchange).on_message)
         return await next(call)
 
