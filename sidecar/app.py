@@ -141,6 +141,12 @@ class Sidecar:
         filters = ingress_filters(queueing=True)
         self.grpc: GrpcDataplane
         self.dataplane = grpc_dataplane(config.dataplane, config.model_protocol)
+        if self.dataplane == "relay" and self.payloads.filters():
+            log.warning(
+                "inference_policy_file: the relay data plane does not yet hand its calls' messages over,"
+                " so gRPC calls through it are neither captured nor batched (REST calls are);"
+                " --dataplane grpcio does both"
+            )
         if self.dataplane == "relay":
             self.grpc = RelayDataplane(
                 host=config.listen_host,

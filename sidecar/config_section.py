@@ -15,11 +15,13 @@ from sidecar.core.errors import ConfigError
 
 
 class Section:
-    def __init__(self, body: object, where: str) -> None:
+    def __init__(self, body: object, where: str, *, root: bool = False) -> None:
+        """`where` names the mapping in errors; a `root` one (a file) names its keys as `FILE: key`."""
         if not isinstance(body, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {shown(body)}")
         self._body: Mapping[Any, Any] = body
         self.where = where
+        self._join = ": " if root else "."
         self._read: set[str] = set()
 
     def has(self, key: str) -> bool:
@@ -66,7 +68,7 @@ class Section:
         return tuple(dict.fromkeys(item.strip() for item in items))
 
     def at(self, key: str) -> str:
-        return f"{self.where}.{key}"
+        return f"{self.where}{self._join}{key}"
 
     def fail(self, message: str) -> ConfigError:
         return ConfigError(f"{self.where}: {message}")

@@ -54,9 +54,10 @@ def load_inference_policy(path: pathlib.Path, *, app_name: str, http_port: int) 
         raise ConfigError(f"{where}: cannot read: {e.strerror or e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{where}: not valid YAML: {e}") from None
-    top = Section(doc, where)
+    top = Section(doc, where, root=True)
+    section = top.section("capture")
     capture = (
-        read_capture(top.section("capture"), app_name=app_name, http_port=http_port)
+        read_capture(section, app_name=app_name, http_port=http_port)
         if top.has("capture")
         else no_capture(app_name, http_port)
     )
