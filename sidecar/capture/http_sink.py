@@ -31,7 +31,9 @@ class HttpSink:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=s.connections, limit_per_host=s.connections),
             timeout=aiohttp.ClientTimeout(total=s.timeout),
-            # The collector's answer is read and dropped; nothing of it is kept.
+            # The collector's answer is read and dropped: no cookies kept, nothing decompressed.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
             skip_auto_headers=("User-Agent",),
         )
 
