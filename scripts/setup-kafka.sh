@@ -16,7 +16,10 @@ if [[ -f $home/.complete && $(cat "$home/.complete") == "$version" ]]; then
     echo "setup-kafka: Kafka $version is up to date in $libs"
     exit 0
 fi
-command -v mvn >/dev/null || { echo "setup-kafka: mvn not found (needs Maven 3.6+, JDK 17+)" >&2; exit 1; }
+# Maven and the JDK come from setup-polyglot.sh, which scripts/test.sh runs after this one (by name).
+if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
+    bash scripts/setup-polyglot.sh
+fi
 start=$(date +%s%N)
 mkdir -p "$home"
 work=$(mktemp -d "$home/.resolve-XXXXXX")
