@@ -4,7 +4,8 @@ capture sinks and their delivery loops, their metrics, and start/stop.
 Sits beside the composition root, as observability.py does. With no file, or a file without a
 section, a feature is off and puts no filter in any chain, so it costs nothing per call. The file
 is read once at start; its rules are frozen values handed to the filters, so a policy that is
-reloaded at run time (issue 15's policy document) can hand them new ones in one place.
+reloaded at run time (issue 15's policy document) can hand capture new ones in one place
+(`CaptureFilter.use`); batching's rules shape queues that hold calls, and change with a restart.
 """
 
 from __future__ import annotations

@@ -52,11 +52,17 @@ class CaptureFilter:
         self._numbers = itertools.count(1)
         self.truncated = 0
         self._by_method: dict[str, _MethodRules] = {}
+        self.use(settings)
+
+    def use(self, settings: CaptureSettings) -> None:
+        """Take new rules (a reloaded policy): one reference swapped, so a call reads the old rules
+        or the new ones, never a mix; calls already drawn finish under the rule they drew."""
+        by_method: dict[str, _MethodRules] = {}
         for method in contract.METHODS:
             rules = settings.rules_for(method)
             if rules:
                 request, response = contract.MESSAGES[method]
-                self._by_method[method] = _MethodRules(
+                by_method[method] = _MethodRules(
                     top=max(r.ratio for r in rules),
                     rules=rules,
                     stream=method in contract.STREAMING,
@@ -65,6 +71,8 @@ class CaptureFilter:
                         protobuf_type(response.DESCRIPTOR.full_name),
                     ),
                 )
+        self._max_payload = settings.max_payload_bytes
+        self._by_method = by_method
 
     async def __call__(self, call: Call, next: Next) -> Outcome:
         rules = self._by_method.get(call.method)

@@ -341,3 +341,26 @@ async def test_calls_not_drawn_or_without_rules_are_never_observed():
     other = Call(method=contract.SERVER_LIVE, metadata=[], deadline=None, protocol="grpc", exchange=exchange)
     await f(other, ok)
     assert exchange.on_message is None
+
+
+async def test_new_rules_apply_to_the_next_call_and_not_to_one_already_drawn():
+    records: list[ev.Captured] = []
+    f = CaptureFilter(settings({"sinks": SINK, "rules": [{"model": "*"}]}), records.append)
+    drawn = Exchange()
+    await f(infer_call(drawn), ok)
+    f.use(settings({"sinks": SINK, "rules": [{"model": "*", "ratio": 0.0}]}))
+    later = Exchange()
+    await f(infer_call(later), ok)
+    assert later.on_message is None
+    drawn.on_message(True, b"")
+    assert len(records) == 1
+
+
+def test_the_model_is_read_from_field_1_without_parsing_the_rest():
+    from sidecar.oip.model_name import model_name
+
+    message = pb.ModelInferRequest(id="x" * 300, model_name="digits", model_version="1").SerializeToString()
+    assert model_name(message) == "digits"
+    assert model_name(b"\0\0\0\0\0" + message, 5) == "digits"
+    assert model_name(pb.ModelInferRequest(id="only").SerializeToString()) == ""
+    assert model_name(b"\x0a\xff") == "" and model_name(b"\xff\xff\xff") == ""
