@@ -10,7 +10,8 @@ The attributes are KServe's (pkg/logger): type `org.kubeflow.serving.inference.r
 sent one, as KServe's agent reads it), `source`, and the extensions `inferenceservicename`,
 `namespace`, `component`, `endpoint` and `metadata` (the call's metadata as a JSON object of lists).
 This sidecar adds, where they apply: `sequence` (a stream's message number; the id is then
-`<call id>-<n>`, unique per event), `truncated` and `payloadbytes` (a payload cut at the limit).
+`<call id>-<n>`, unique per event), `truncated` and `payloadbytes` (a payload cut at the limit),
+`jsonheaderlength` (a REST body with binary tensors, `application/octet-stream`: its JSON's bytes).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SPEC_VERSION: Final = "1.0"
 REQUEST_TYPE: Final = "org.kubeflow.serving.inference.request"
 RESPONSE_TYPE: Final = "org.kubeflow.serving.inference.response"
 JSON: Final = "application/json"
+BINARY_REST: Final = "application/octet-stream"  # a REST body whose tensors follow its JSON as bytes
 
 
 def protobuf_type(message_type: str) -> str:
@@ -64,6 +66,8 @@ class Captured:
     redaction: Redaction
     seq: int = -1  # message number within a stream; -1 for a unary call
     size: int = 0  # the message's length; more than len(data) - offset when cut
+    # A REST body with binary tensors (Triton's extension): the bytes of JSON before them; else -1.
+    json_length: int = -1
 
     @property
     def truncated(self) -> bool:
@@ -97,6 +101,8 @@ def build(c: Captured, identity: EventIdentity, id_prefix: str, body: bytes) -> 
     if c.truncated:
         attributes["truncated"] = "true"
         attributes["payloadbytes"] = str(c.size)
+    if c.json_length >= 0:
+        attributes["jsonheaderlength"] = str(c.json_length)  # Inference-Header-Content-Length
     return CloudEvent(attributes, c.content_type, body)
 
 

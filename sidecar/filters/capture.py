@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sidecar.capture.events import BINARY_REST, CallIds, Captured, protobuf_type
 from sidecar.capture.events import JSON as JSON_TYPE
-from sidecar.capture.events import CallIds, Captured, protobuf_type
 from sidecar.capture.policy import CaptureRule, CaptureSettings
 from sidecar.core.call import Call, Outcome
 from sidecar.core.messages import JSON, Observable, observable
@@ -89,6 +89,10 @@ def _model_of(data: bytes, offset: int) -> str:
     return (from_grpc_frame(data) if offset else from_message(data)) or ""
 
 
+def _all_json(from_client: bool) -> int:
+    return -1
+
+
 def _given_id(call: Call) -> str:
     for key, value in call.metadata:
         if key == "ce-id" and isinstance(value, str):
@@ -99,18 +103,8 @@ def _given_id(call: Call) -> str:
 class _CallCapture:
     """One drawn call: decides its rule at the first request message, then records each message."""
 
-    __slots__ = (
-        "_f",
-        "_ids",
-        "_json",
-        "_metadata",
-        "_model",
-        "_offset",
-        "_rule",
-        "_rules",
-        "_seq",
-        "_undecided",
-    )
+    __slots__ = ("_f", "_ids", "_json", "_json_length", "_metadata", "_model", "_offset", "_rule", "_rules",
+                 "_seq", "_undecided")  # fmt: skip
 
     def __init__(self, f: CaptureFilter, rules: _MethodRules, call: Call, exchange: Observable) -> None:
         self._f = f
@@ -121,6 +115,8 @@ class _CallCapture:
         self._metadata = list(call.metadata)
         self._offset = exchange.message_offset
         self._json = exchange.message_format == JSON
+        # A REST exchange says how much of a body is JSON when binary tensors follow it.
+        self._json_length: Callable[[bool], int] = getattr(exchange, "json_length", _all_json)
         self._model = call.model
         self._seq = [0, 0] if rules.stream else None
 
@@ -141,11 +137,16 @@ class _CallCapture:
         if self._seq is not None:
             seq = self._seq[from_client]
             self._seq[from_client] = seq + 1
-        content_type = JSON_TYPE if self._json else self._rules.types[0 if from_client else 1]
+        json_length = -1
+        if self._json:
+            json_length = self._json_length(from_client)
+            content_type = JSON_TYPE if json_length < 0 else BINARY_REST
+        else:
+            content_type = self._rules.types[0 if from_client else 1]
         f._put(
             Captured(
                 self._ids, from_client, data, self._offset, content_type, f._wall(), self._metadata,
-                rule.redaction, seq, size,
+                rule.redaction, seq, size, json_length,
             )
         )  # fmt: skip
 

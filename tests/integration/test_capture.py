@@ -288,6 +288,18 @@ async def test_rest_and_streams_captured_message_by_message_redacted_and_truncat
             async with session.post(url, data=body, headers=headers) as r:
                 assert r.status == 200
                 rest_answer = json.loads(await r.read())
+            # Triton's binary tensor extension: JSON, then the tensors' bytes, both ways.
+            header = json.dumps(
+                {"inputs": [{"name": "INPUT0", "shape": [1, 64], "datatype": "FP32",
+                             "parameters": {"binary_data_size": 256}}],
+                 "outputs": [{"name": "LABEL", "parameters": {"binary_data": True}}]}
+            ).encode()  # fmt: skip
+            binary_body = header + bytes(256)
+            binary_headers = {"ce-id": "rest-binary-1", "inference-header-content-length": str(len(header))}
+            async with session.post(url, data=binary_body, headers=binary_headers) as r:
+                assert r.status == 200
+                binary_answer = await r.read()
+                answer_json_length = int(r.headers["inference-header-content-length"])
 
         async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
@@ -303,17 +315,22 @@ async def test_rest_and_streams_captured_message_by_message_redacted_and_truncat
 
         deadline = time.monotonic() + 20
         events: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and len(events) < 10:
+        while time.monotonic() < deadline and len(events) < 12:
             lines = events_file.read_text().splitlines() if events_file.exists() else []
             events = [json.loads(line) for line in lines]
             await asyncio.sleep(0.1)
         truncated = metrics(sidecar)["ai_sidecar_capture_truncated_total"]
     by_id = {(e["id"], e["type"]): e for e in events}
-    assert len(events) == 10, [(e["id"], e["type"]) for e in events]
+    assert len(events) == 12, [(e["id"], e["type"]) for e in events]
 
     rest_request, rest_response = by_id["rest-call-1", REQUEST], by_id["rest-call-1", RESPONSE]
     assert rest_request["datacontenttype"] == "application/json" and rest_request["data"] == json.loads(body)
     assert rest_response["data"] == rest_answer
+    binary_request, binary_response = by_id["rest-binary-1", REQUEST], by_id["rest-binary-1", RESPONSE]
+    pairs = ((binary_request, binary_body, len(header)), (binary_response, binary_answer, answer_json_length))
+    for event, raw, length in pairs:
+        assert event["datacontenttype"] == "application/octet-stream"
+        assert event["jsonheaderlength"] == str(length) and base64.b64decode(event["data_base64"]) == raw
     metadata = json.loads(rest_request["metadata"])
     assert (
         metadata["x-client-id"] == ["c1"] and "x-secret" not in metadata and "authorization" not in metadata
