@@ -279,7 +279,7 @@ class SidecarConfig:
     inference_policy_file: str = field(
         default="",
         metadata=_about(
-            Text(describe="a path"),
+            Text(describe="a path", metavar="PATH"),
             "YAML of per-model payload capture (CloudEvents to HTTP, Kafka, a file) and dynamic batching.",
         ),
     )
