@@ -355,12 +355,3 @@ async def test_new_rules_apply_to_the_next_call_and_not_to_one_already_drawn():
     drawn.on_message(True, b"")
     assert len(records) == 1
 
-
-def test_the_model_is_read_from_field_1_without_parsing_the_rest():
-    from sidecar.oip.model_name import model_name
-
-    message = pb.ModelInferRequest(id="x" * 300, model_name="digits", model_version="1").SerializeToString()
-    assert model_name(message) == "digits"
-    assert model_name(b"\0\0\0\0\0" + message, 5) == "digits"
-    assert model_name(pb.ModelInferRequest(id="only").SerializeToString()) == ""
-    assert model_name(b"\x0a\xff") == "" and model_name(b"\xff\xff\xff") == ""
