@@ -12,6 +12,7 @@ import pathlib
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,7 @@ class LoadSpec:
     warmup_s: float
     duration_s: float
     rate: float = 0.0
+    arrivals: str = "poisson"  # or "uniform": one call every 1/rate
     saturate_workers: int = 0
     connections: int = 1
     seed: int = 1
@@ -78,7 +80,7 @@ class LoadSpec:
         ]
         if self.saturate_workers:
             return [*args, "-saturate", f"-workers={self.saturate_workers}"]
-        return [*args, f"-rate={self.rate}"]
+        return [*args, f"-rate={self.rate}", f"-arrivals={self.arrivals}"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +92,20 @@ class LoadResult:
     steal_s: float  # CPU time the hypervisor took from this machine in the window
 
 
-def run(binary: pathlib.Path, spec: LoadSpec, watch: dict[str, int]) -> LoadResult:
-    """Run the generator; measure each tree in `watch` (name -> root pid) over its window."""
+def _ignore(event: str) -> None:
+    pass
+
+
+def run(
+    binary: pathlib.Path,
+    spec: LoadSpec,
+    watch: dict[str, int],
+    on_event: Callable[[str], None] = _ignore,
+) -> LoadResult:
+    """Run the generator; measure each tree in `watch` (name -> root pid) over its window.
+
+    `on_event` hears each of the generator's events ("window-start", "window-end") as it comes,
+    after this function's own measurement started or before it stopped."""
     popen = subprocess.Popen(
         [str(binary), *spec.args()],
         stdout=subprocess.PIPE,
@@ -116,7 +130,9 @@ def run(binary: pathlib.Path, spec: LoadSpec, watch: dict[str, int]) -> LoadResu
             events[name] = int(ns)
             if name == "window-start":
                 window.start()
+                on_event(name)
             elif name == "window-end" and window.started:
+                on_event(name)
                 usage = window.stop()
         out = popen.stdout.read()
         code = popen.wait()

@@ -40,7 +40,7 @@ from sidecar.filters.chain import Filter  # noqa: E402
 from sidecar.filters.metrics import MetricsFilter  # noqa: E402
 from sidecar.filters.readiness import ReadinessGate  # noqa: E402
 from sidecar.health.readiness import Readiness  # noqa: E402
-from sidecar.ingress.relay.dataplane import RelayDataplane  # noqa: E402
+from sidecar.ingress.relay.listener import RelayDataplane  # noqa: E402
 from sidecar.oip import contract  # noqa: E402
 from sidecar.telemetry.names import BoundedNames, MethodLabels  # noqa: E402
 from sidecar.telemetry.prometheus import SidecarMetrics  # noqa: E402
@@ -48,20 +48,24 @@ from sidecar.telemetry.prometheus import SidecarMetrics  # noqa: E402
 # Where a function's own time is counted, by the file it is in (first match wins).
 GROUPS = (
     (
-        "HTTP/2 frames: scan, forward, flow (relay/connection, framing, outbox, protocols, frames)",
+        "HTTP/2 frames: scan, forward, flow (h2/reader, streams, outbox, frames; relay/connection, sockets)",
         (
+            "h2/reader.py",
+            "h2/streams.py",
+            "h2/outbox.py",
+            "h2/frames.py",
+            "h2/limits.py",
             "relay/connection.py",
-            "relay/framing.py",
-            "relay/outbox.py",
-            "relay/protocols.py",
-            "relay/frames.py",
+            "relay/sockets.py",
         ),
     ),
-    ("HPACK decoding (relay/hpack_decoder.py)", ("relay/hpack_decoder.py",)),
+    ("HPACK (h2/hpack_decoder.py, h2/hpack_encoder.py)", ("h2/hpack_decoder.py", "h2/hpack_encoder.py")),
     (
-        "gRPC headers: path, metadata, deadline, status, message bytes (relay/grpc_headers.py)",
-        ("relay/grpc_headers.py",),
+        "gRPC headers and messages: path, metadata, deadline, status, message bytes"
+        " (h2/grpc_headers, h2/messages)",
+        ("h2/grpc_headers.py", "h2/messages.py"),
     ),
+    ("the call layer (relay/calls.py)", ("relay/calls.py",)),
     ("filter chain and filters (filters/, core/)", ("sidecar/filters/", "sidecar/core/")),
     ("Prometheus client (telemetry/, prometheus_client)", ("sidecar/telemetry/", "prometheus_client")),
     ("built-ins called from Python (len, dict, bytes, int.from_bytes, ...)", ("~:",)),

@@ -45,14 +45,16 @@ from sidecar.config_values import (
     Text,
     Urls,
 )
+from sidecar.core.env import CONFIG_FILE, NOT_SETTINGS, PREFIX
 from sidecar.core.errors import ConfigError
 
 if TYPE_CHECKING:
     import yaml
 
-# The one place SIDECAR_* environment variables are declared: each setting's own, plus these.
-ENV_PREFIX: Final = "SIDECAR_"
-CONFIG_ENV: Final = "SIDECAR_CONFIG"
+# The one place SIDECAR_* environment variables are declared: each setting's own, plus
+# core/env.py's (the relay reads SIDECAR_NO_EXTENSIONS there too).
+ENV_PREFIX: Final = PREFIX
+CONFIG_ENV: Final = CONFIG_FILE
 # Set by the kubelet in every container: how `auto` settings know they run in Kubernetes.
 KUBERNETES_ENV: Final = "KUBERNETES_SERVICE_HOST"
 
@@ -524,7 +526,7 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
 def _read_environ(environ: Mapping[str, str]) -> _Layer:
     layer: _Layer = {}
     for var, raw in environ.items():
-        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
+        if not var.startswith(ENV_PREFIX) or var in NOT_SETTINGS:
             continue
         setting = _BY_ENV.get(var)
         if setting is not None:

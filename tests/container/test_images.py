@@ -34,8 +34,9 @@ from tests.support.docker import (
 # The first test also builds every image (about 6 min cold here, longer on a loaded machine).
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 
-# The sidecar's size goal (docs/packaging.md says where the bytes go).
-SIDECAR_MAX_BYTES = 150_000_000
+# The goal is 150 MB; JWT verification's cryptography (13 MB) put it at 165 (docs/packaging.md says
+# where the bytes go). This guards against growth beyond that.
+SIDECAR_MAX_BYTES = 170_000_000
 
 # Every module of the package, and what a setting turns on lazily (tracing's exporter, metrics, YAML
 # files, the registrar's retries, the log handlers): the image leaves parts of the standard library

@@ -60,6 +60,14 @@ class ConnectionError_(Exception):
         self.code = code
 
 
+class StreamError(Exception):
+    """A stream error (RFC 9113 section 5.4.2): reset the stream with `code`; the connection goes on."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
 def parse_header(raw: bytes) -> tuple[int, int, int, int]:
     """(length, type, flags, stream id) of a 9-byte frame header."""
     hi, lo, kind, flags, sid = HEADER.unpack(raw)
@@ -124,6 +132,15 @@ def headers_fragment(flags: int, payload: bytes) -> bytes:
 
 def settings(payload: bytes) -> dict[int, int]:
     return {ident: value for ident, value in struct.iter_unpack(">HL", payload)}
+
+
+def max_frame_size(values: dict[int, int], whose: str) -> int | None:
+    """SETTINGS_MAX_FRAME_SIZE among settings `values`, if there; ConnectionError_ outside its range
+    (RFC 9113 6.5.2). `whose` starts the error's text."""
+    size = values.get(MAX_FRAME_SIZE)
+    if size is not None and not DEFAULT_MAX_FRAME <= size <= MAX_FRAME_LIMIT:
+        raise ConnectionError_(PROTOCOL_ERROR, f"{whose}SETTINGS_MAX_FRAME_SIZE {size}")
+    return size
 
 
 def window_update(sid: int, increment: int) -> bytes:

@@ -16,13 +16,12 @@ from typing import Final
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 from hpack.table import HeaderTable
 
+from sidecar.h2.limits import HPACK_BLOCK_CACHE, HUFFMAN_MEMO, MAX_HPACK_INT
+
 Headers = list[tuple[str, str]]
 
 STATIC: Final = tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in HeaderTable.STATIC_TABLE)
 _ENTRY_OVERHEAD: Final = 32  # section 4.1
-_MAX_INT: Final = 1 << 28  # no field, table or string in a 1 MiB block needs more
-_BLOCK_CACHE: Final = 256  # blocks remembered per decoder
-_HUFFMAN_MEMO: Final = 4096  # decoded strings remembered per process
 
 
 class HPACKDecodeError(Exception):
@@ -89,7 +88,7 @@ def huffman_decode(data: bytes) -> str:
     if state not in _ACCEPTING:
         raise HPACKDecodeError("invalid Huffman padding")
     text = out.decode("latin-1")
-    if len(_memo) >= _HUFFMAN_MEMO:
+    if len(_memo) >= HUFFMAN_MEMO:
         _memo.clear()
     _memo[data] = text
     return text
@@ -109,7 +108,7 @@ def _integer(block: bytes, pos: int, mask: int) -> tuple[int, int]:
         byte = block[pos]
         pos += 1
         value += (byte & 0x7F) << shift
-        if value > _MAX_INT:
+        if value > MAX_HPACK_INT:
             raise HPACKDecodeError("integer too large")
         if not byte & 0x80:
             return value, pos
@@ -154,7 +153,7 @@ class Decoder:
         generation = self.generation
         headers = self._decode(block)
         if self.generation == generation:
-            if len(self._blocks) >= _BLOCK_CACHE:
+            if len(self._blocks) >= HPACK_BLOCK_CACHE:
                 self._blocks.clear()
             self._blocks[block] = (generation, headers)
             return list(headers)

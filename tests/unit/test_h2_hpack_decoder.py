@@ -1,4 +1,4 @@
-"""The relay's HPACK decoder (sidecar/ingress/relay/hpack_decoder.py), checked against the `hpack` package."""
+"""The HPACK decoder (sidecar/h2/hpack_decoder.py), checked against the `hpack` package."""
 
 import random
 
@@ -7,7 +7,7 @@ import pytest
 from hpack.huffman import HuffmanEncoder
 from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 
-from sidecar.ingress.relay.hpack_decoder import Decoder, HPACKDecodeError, huffman_decode
+from sidecar.h2.hpack_decoder import Decoder, HPACKDecodeError, huffman_decode
 
 _HUFFMAN = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
 

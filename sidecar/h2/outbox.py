@@ -13,59 +13,70 @@ awaiting its verdict holds too many bytes. Knows nothing about frames but WINDOW
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+import enum
 
-from sidecar.ingress.relay import frames as f
+from sidecar.h2 import frames as f
+from sidecar.h2.limits import CREDIT_DELAY, CREDIT_HELD, WRITE_HIGH
 
-# Bytes queued towards a peer before reading from the other side pauses.
-WRITE_HIGH: Final = 1 << 20
-# Connection credit held back: far below the 65,535 bytes every connection window starts with,
-# so a peer never waits for credit the relay holds (a peer whose window is spent has been
-# credited its consumption, which past this amount goes out at once).
-CREDIT_HELD: Final = 16384
-# Seconds held credit waits at most for a write to ride on.
-CREDIT_DELAY: Final = 0.005
+
+class Hold(enum.Enum):
+    """A reason to stop reading from the client."""
+
+    AWAITING = "awaiting"  # its frames wait (the model connection opens, a new call awaits its
+    # verdict) and hold too many bytes
+    MODEL_FULL = "model-full"  # the model's socket cannot take more
 
 
 class Outbox:
     __slots__ = (
+        "_client_out",
+        "_credit_client",
         "_credit_delay",
-        "_credit_down",
+        "_credit_held",
+        "_credit_model",
         "_credit_timer",
-        "_credit_up",
         "_depth",
-        "_down_out",
         "_due",
         "_held",
         "_loop",
+        "_model_out",
         "_soon",
-        "_up_out",
-        "down",
-        "up",
+        "_write_high",
+        "client",
+        "model",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, credit_delay: float = CREDIT_DELAY) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        credit_delay: float = CREDIT_DELAY,
+        credit_held: int = CREDIT_HELD,
+        write_high: int = WRITE_HIGH,
+    ) -> None:
         self._loop = loop
         self._credit_delay = credit_delay
-        self.down: asyncio.Transport | None = None  # the client's socket
-        self.up: asyncio.Transport | None = None  # the model's socket
-        self._down_out: list[bytes] = []
-        self._up_out: list[bytes] = []
+        self._credit_held = credit_held
+        self._write_high = write_high
+        self.client: asyncio.Transport | None = None
+        self.model: asyncio.Transport | None = None
+        self._client_out: list[bytes] = []
+        self._model_out: list[bytes] = []
         self._soon = False
         self._depth = 0
-        self._held: set[str] = set()
-        self._credit_up = 0  # connection credit owed to the model
-        self._credit_down = 0  # and to the client
+        self._held: set[Hold] = set()
+        self._credit_model = 0  # connection credit owed to the model
+        self._credit_client = 0  # and to the client
         self._credit_timer: asyncio.TimerHandle | None = None
         self._due = False
 
     def attach_client(self, transport: asyncio.Transport) -> None:
-        self.down = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
+        self.client = transport
+        transport.set_write_buffer_limits(high=self._write_high)
 
     def attach_model(self, transport: asyncio.Transport) -> None:
-        self.up = transport
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
+        self.model = transport
+        transport.set_write_buffer_limits(high=self._write_high)
 
     def begin(self) -> None:
         self._depth += 1
@@ -76,27 +87,27 @@ class Outbox:
             self.flush()
 
     def to_client(self, data: bytes) -> None:
-        self._down_out.append(data)
+        self._client_out.append(data)
         if not self._soon and not self._depth:
             self._soon = True
             self._loop.call_soon(self.flush)
 
     def to_model(self, data: bytes) -> None:
-        self._up_out.append(data)
+        self._model_out.append(data)
         if not self._soon and not self._depth:
             self._soon = True
             self._loop.call_soon(self.flush)
 
     def credit_model(self, increment: int) -> None:
-        self._credit_up += increment
-        self._credit_soon(self._credit_up)
+        self._credit_model += increment
+        self._credit_soon(self._credit_model)
 
     def credit_client(self, increment: int) -> None:
-        self._credit_down += increment
-        self._credit_soon(self._credit_down)
+        self._credit_client += increment
+        self._credit_soon(self._credit_client)
 
     def _credit_soon(self, owed: int) -> None:
-        if owed >= CREDIT_HELD:
+        if owed >= self._credit_held:
             self._due = True
             if not self._soon and not self._depth:
                 self._soon = True
@@ -111,60 +122,64 @@ class Outbox:
 
     def flush(self) -> None:
         self._soon = False
-        if self._credit_up and (self._up_out or self._due):
-            self._up_out.append(f.window_update(0, self._credit_up))
-            self._credit_up = 0
-        if self._credit_down and (self._down_out or self._due):
-            self._down_out.append(f.window_update(0, self._credit_down))
-            self._credit_down = 0
+        if self._credit_model and (self._model_out or self._due):
+            self._model_out.append(f.window_update(0, self._credit_model))
+            self._credit_model = 0
+        if self._credit_client and (self._client_out or self._due):
+            self._client_out.append(f.window_update(0, self._credit_client))
+            self._credit_client = 0
         self._due = False
-        if self._credit_timer is not None and not (self._credit_up or self._credit_down):
+        if self._credit_timer is not None and not (self._credit_model or self._credit_client):
             self._credit_timer.cancel()  # all went with this write
             self._credit_timer = None
-        if self._up_out:
-            data = b"".join(self._up_out)
-            self._up_out.clear()
-            if self.up is not None and not self.up.is_closing():
-                self.up.write(data)
-        if self._down_out:
-            data = b"".join(self._down_out)
-            self._down_out.clear()
+        if self._model_out:
+            data = b"".join(self._model_out)
+            self._model_out.clear()
+            if self.model is not None and not self.model.is_closing():
+                self.model.write(data)
+        if self._client_out:
+            data = b"".join(self._client_out)
+            self._client_out.clear()
             # A closed transport raises on write (uvloop); the peer may have gone meanwhile.
-            if self.down is not None and not self.down.is_closing():
-                self.down.write(data)
+            if self.client is not None and not self.client.is_closing():
+                self.client.write(data)
 
     def close(self) -> None:
         if self._credit_timer is not None:
             self._credit_timer.cancel()
         self.flush()
-        for transport in (self.down, self.up):
+        for transport in (self.client, self.model):
             if transport is not None:
                 transport.close()
 
     def close_client(self) -> None:
         self.flush()
-        if self.down is not None:
-            self.down.close()
+        if self.client is not None:
+            self.client.close()
 
-    def hold_client(self, reason: str, hold: bool) -> None:
+    def detach_model(self) -> None:
+        """The model connection is gone: what is queued for it, or will be, goes nowhere."""
+        self.model = None
+
+    def hold_client(self, reason: Hold, hold: bool) -> None:
         """Pause reading from the client while any reason holds; resume when none does."""
         if hold:
             self._held.add(reason)
         else:
             self._held.discard(reason)
-        down = self.down
-        if down is None or down.is_closing():
+        client = self.client
+        if client is None or client.is_closing():
             return
-        if self._held and down.is_reading():
-            down.pause_reading()
-        elif not self._held and not down.is_reading():
-            down.resume_reading()
+        if self._held and client.is_reading():
+            client.pause_reading()
+        elif not self._held and not client.is_reading():
+            client.resume_reading()
 
     def client_full(self, full: bool) -> None:
         """The client's socket cannot take more: stop reading from the model until it can."""
-        up = self.up
-        if up is not None and not up.is_closing() and up.is_reading() == full:
+        model = self.model
+        if model is not None and not model.is_closing() and model.is_reading() == full:
             if full:
-                up.pause_reading()
+                model.pause_reading()
             else:
-                up.resume_reading()
+                model.resume_reading()

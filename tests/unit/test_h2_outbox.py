@@ -1,9 +1,10 @@
-"""The relay's batched writes and held connection credit (sidecar/ingress/relay/outbox.py)."""
+"""Batched writes and held connection credit (sidecar/h2/outbox.py)."""
 
 import asyncio
 
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay.outbox import CREDIT_HELD, Outbox
+from sidecar.h2 import frames as f
+from sidecar.h2.limits import CREDIT_HELD
+from sidecar.h2.outbox import Hold, Outbox
 
 
 class _Transport:
@@ -37,54 +38,54 @@ class _Transport:
 
 def _outbox(delay: float = 60.0) -> tuple[Outbox, _Transport, _Transport]:
     out = Outbox(asyncio.get_running_loop(), credit_delay=delay)
-    down, up = _Transport(), _Transport()
-    out.attach_client(down)  # type: ignore[arg-type]
-    out.attach_model(up)  # type: ignore[arg-type]
-    return out, down, up
+    client, model = _Transport(), _Transport()
+    out.attach_client(client)  # type: ignore[arg-type]
+    out.attach_model(model)  # type: ignore[arg-type]
+    return out, client, model
 
 
 async def test_what_one_callback_queues_goes_out_in_one_write_per_side():
-    out, down, up = _outbox()
+    out, client, model = _outbox()
     out.begin()
     out.to_model(b"a")
     out.to_model(b"b")
     out.to_client(b"c")
-    assert up.writes == [] and down.writes == []
+    assert model.writes == [] and client.writes == []
     out.end()
-    assert up.writes == [b"ab"] and down.writes == [b"c"]
+    assert model.writes == [b"ab"] and client.writes == [b"c"]
 
 
 async def test_connection_credit_rides_with_the_next_write_and_costs_none_of_its_own():
-    out, _, up = _outbox()
+    out, _, model = _outbox()
     out.credit_model(1000)
     out.credit_model(24)
     out.flush()
-    assert up.writes == []  # held: nothing to ride on yet
+    assert model.writes == []  # held: nothing to ride on yet
     out.begin()
     out.to_model(b"request")
     out.end()
-    assert up.writes == [b"request" + f.window_update(0, 1024)]
+    assert model.writes == [b"request" + f.window_update(0, 1024)]
     out.close()
 
 
 async def test_credit_past_the_bound_goes_at_once_and_small_credit_at_the_latest_after_the_delay():
-    out, down, _ = _outbox()
+    out, client, _ = _outbox()
     out.credit_client(CREDIT_HELD)
     await asyncio.sleep(0)  # the flush it scheduled
-    assert down.writes == [f.window_update(0, CREDIT_HELD)]
+    assert client.writes == [f.window_update(0, CREDIT_HELD)]
     out.close()
-    out, _, up = _outbox(delay=0.0)
+    out, _, model = _outbox(delay=0.0)
     out.credit_model(10)
     for _ in range(3):
         await asyncio.sleep(0)
-    assert up.writes == [f.window_update(0, 10)]
+    assert model.writes == [f.window_update(0, 10)]
 
 
 async def test_reading_from_the_client_pauses_while_any_reason_holds():
-    out, down, _ = _outbox()
-    out.hold_client("held", True)
-    out.hold_client("model-full", True)
-    out.hold_client("held", False)
-    assert not down.reading
-    out.hold_client("model-full", False)
-    assert down.reading
+    out, client, _ = _outbox()
+    out.hold_client(Hold.AWAITING, True)
+    out.hold_client(Hold.MODEL_FULL, True)
+    out.hold_client(Hold.AWAITING, False)
+    assert not client.reading
+    out.hold_client(Hold.MODEL_FULL, False)
+    assert client.reading

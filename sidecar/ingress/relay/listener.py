@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable, Sequence
 
 from sidecar.filters.chain import Filter, build_chain
+from sidecar.h2 import build
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
 from sidecar.ingress.relay.calls import forward
 from sidecar.ingress.relay.connection import RelayConnection
-from sidecar.ingress.relay.protocols import ClientProtocol
+from sidecar.ingress.relay.sockets import ClientSocket
 from sidecar.oip import contract
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class RelayDataplane:
         self._host = host
         self._requested_port = port
         self._port = 0
-        self._upstream = split_host_port(model_address)
+        self._model_address = split_host_port(model_address)
         self._chain = build_chain(filters, forward)
         self._readiness = readiness
         self._server: asyncio.Server | None = None
@@ -58,10 +59,11 @@ class RelayDataplane:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: ClientProtocol(self._connection), self._host, self._requested_port, reuse_address=True
+            lambda: ClientSocket(self._connection), self._host, self._requested_port, reuse_address=True
         )
         self._port = self._server.sockets[0].getsockname()[1]
         self._readiness.watch(self._on_readiness)
+        log.info("relay: listening on %s:%d; wire machinery: %s", self._host, self._port, build.describe())
 
     async def stop(self, grace: float) -> None:
         if self._server is not None:
@@ -70,7 +72,7 @@ class RelayDataplane:
 
     def _connection(self) -> RelayConnection:
         conn = RelayConnection(
-            upstream=self._upstream,
+            model_address=self._model_address,
             chain=self._chain,
             readiness=self._readiness,
             healthy_services=_HEALTHY_SERVICES,

@@ -25,8 +25,8 @@ class Relayed(Protocol):
     def failed(self) -> None: ...
 
 
-class ClientProtocol(asyncio.Protocol):
-    """The downstream socket: creates its connection when accepted."""
+class ClientSocket(asyncio.Protocol):
+    """The client's socket: creates its connection when accepted."""
 
     def __init__(self, make: Callable[[], Relayed]) -> None:
         self._make = make
@@ -59,8 +59,8 @@ class ClientProtocol(asyncio.Protocol):
             self._conn.client_full(False)
 
 
-class ModelProtocol(asyncio.Protocol):
-    """The upstream socket to the model, opened by its connection."""
+class ModelSocket(asyncio.Protocol):
+    """The socket to the model, opened by its connection."""
 
     def __init__(self, conn: Relayed) -> None:
         self._conn = conn

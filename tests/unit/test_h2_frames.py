@@ -1,8 +1,8 @@
-"""HTTP/2 frame headers and the frames the relay builds (sidecar/ingress/relay/frames.py)."""
+"""HTTP/2 frame headers and the frames the relay builds (sidecar/h2/frames.py)."""
 
 import pytest
 
-from sidecar.ingress.relay import frames as f
+from sidecar.h2 import frames as f
 
 
 def test_a_built_frame_parses_back():
@@ -60,3 +60,12 @@ def test_settings_and_control_frames_round_trip():
     assert f.window_increment(f.window_update(0, 1234)[9:]) == 1234
     assert f.error_code(f.rst_stream(1, f.CANCEL)[9:]) == f.CANCEL
     assert f.error_code(f.goaway(9, f.PROTOCOL_ERROR, b"why")[9:]) == f.PROTOCOL_ERROR
+
+
+def test_a_max_frame_size_setting_outside_its_range_is_a_connection_error():
+    assert f.max_frame_size({f.MAX_FRAME_SIZE: 16384}, "") == 16384
+    assert f.max_frame_size({f.HEADER_TABLE_SIZE: 0}, "") is None
+    for size in (16383, 2**24):
+        with pytest.raises(f.ConnectionError_, match=f"model SETTINGS_MAX_FRAME_SIZE {size}") as e:
+            f.max_frame_size({f.MAX_FRAME_SIZE: size}, "model ")
+        assert e.value.code == f.PROTOCOL_ERROR
