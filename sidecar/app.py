@@ -141,13 +141,13 @@ class Sidecar:
         filters = ingress_filters(queueing=True)
         self.grpc: GrpcDataplane
         self.dataplane = grpc_dataplane(config.dataplane, config.model_protocol)
-        if self.dataplane == "relay" and self.payloads.filters():
-            log.warning(
-                "inference_policy_file: the relay data plane does not yet hand its calls' messages over,"
-                " so gRPC calls through it are neither captured nor batched (REST calls are);"
-                " --dataplane grpcio does both"
-            )
         if self.dataplane == "relay":
+            own = None
+            if self.payloads.batching is not None and isinstance(self.link, GrpcModelLink):
+                # Imported only when it runs: the relay's batches go over the link's grpc channel.
+                from sidecar.ingress import own_calls
+
+                own = own_calls.over(self.link)
             self.grpc = RelayDataplane(
                 host=config.listen_host,
                 port=config.grpc_port,
@@ -155,6 +155,7 @@ class Sidecar:
                 filters=ingress_filters(queueing=False),
                 readiness=self.readiness,
                 read_model=self.governance.needs_model,
+                own=own,
             )
         else:
             # Imported only when it runs: its grpc.health.v1 servicer and transcoder serve no relay.

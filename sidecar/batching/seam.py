@@ -1,6 +1,7 @@
-"""What a transport's exchange offers the batcher for a unary ModelInfer call: its request, a way to
-answer it without the model, and an exchange of the transport's own kind for a call the sidecar makes
-itself (the batch), whose answer is read back. Knows nothing about transports.
+"""What a transport's exchange offers the batcher for a unary ModelInfer call: its request, word that
+it waits in a batch, a way to answer it without the model, and an exchange of the transport's own
+kind for a call the sidecar makes itself (the batch), whose answer is read back. Knows nothing
+about transports.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class Batchable(Protocol):
 
     def infer_response(self) -> tuple[pb.ModelInferResponse, Metadata]:
         """A detached exchange's response after its call ended OK, and the headers the model sent."""
+        ...
+
+    def waits(self) -> None:
+        """The call now waits in a batch: a transport that holds other work behind an undecided call
+        (the relay holds a connection's later streams) lets it go on; others do nothing."""
         ...
 
     async def respond_infer(self, response: pb.ModelInferResponse, initial: Metadata) -> None:

@@ -82,6 +82,7 @@ class BatchingFilter:
                 f'ModelInfer: model "{rule.model}" has {rule.max_queued} calls waiting to be batched'
                 " (batching.max_queued)",
             )
+        exchange.waits()
         result = await member.future
         if result is ALONE:
             batcher.stats.passthrough(merge.REPLY_MISMATCH)

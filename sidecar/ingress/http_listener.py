@@ -86,6 +86,9 @@ class _Exchange:
         assert isinstance(self.response, pb.ModelInferResponse)
         return self.response, []
 
+    def waits(self) -> None:
+        pass
+
     async def respond_infer(self, response: pb.ModelInferResponse, initial: Metadata) -> None:
         self.response = response
 
@@ -123,6 +126,9 @@ class _RawExchange:
 
     def infer_response(self) -> tuple[pb.ModelInferResponse, Metadata]:
         raise AssertionError("a batch's own call is never raw")
+
+    def waits(self) -> None:
+        pass
 
     async def respond_infer(self, response: pb.ModelInferResponse, initial: Metadata) -> None:
         self.status = 200

@@ -79,6 +79,9 @@ class UnaryExchange:
         assert self.response is not None and isinstance(self.context, DetachedContext)
         return pb.ModelInferResponse.FromString(self.response), self.context.initial
 
+    def waits(self) -> None:
+        pass
+
     async def respond_infer(self, response: pb.ModelInferResponse, initial: Metadata) -> None:
         if initial:
             await self.context.send_initial_metadata(initial)

@@ -45,7 +45,13 @@ def fixed_cost_model() -> Iterator[Proc]:
         yield proc
 
 
-def batching_sidecar(model: Proc, tmp_path: pathlib.Path, **rule: Any) -> Proc:
+@pytest.fixture(params=["relay", "grpcio"])
+def dataplane(request: pytest.FixtureRequest) -> str:
+    plane: str = request.param
+    return plane
+
+
+def batching_sidecar(model: Proc, tmp_path: pathlib.Path, dataplane: str, **rule: Any) -> Proc:
     policy = tmp_path / "policy.yaml"
     policy.write_text(yaml.safe_dump({"batching": [{"model": "digits", **rule}]}))
     return start_sidecar(
@@ -53,7 +59,7 @@ def batching_sidecar(model: Proc, tmp_path: pathlib.Path, **rule: Any) -> Proc:
         "--model",
         "digits",
         "--dataplane",
-        "grpcio",
+        dataplane,
         "--inference-policy-file",
         str(policy),
     )
@@ -156,11 +162,11 @@ async def unbatched(port: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 async def test_every_caller_gets_its_own_rows_on_all_1797_digits_over_grpc_and_rest(
-    plain_model: Proc, fixed_cost_model: Proc, tmp_path: pathlib.Path
+    plain_model: Proc, fixed_cost_model: Proc, tmp_path: pathlib.Path, dataplane: str
 ) -> None:
     want_labels, want_probs = await unbatched(plain_model.ports["grpc"])
     with running(
-        batching_sidecar(fixed_cost_model, tmp_path, max_batch_size=32, max_latency="10ms")
+        batching_sidecar(fixed_cost_model, tmp_path, dataplane, max_batch_size=32, max_latency="10ms")
     ) as sidecar:
         for predictions in (grpc_predictions, rest_predictions):
             labels, probs = await predictions(
@@ -189,11 +195,11 @@ async def statistics(port: int) -> pb.ModelStatistics:
 
 
 async def test_a_deadline_or_a_cancel_inside_a_batch_ends_only_that_callers_wait(
-    fixed_cost_model: Proc, tmp_path: pathlib.Path
+    fixed_cost_model: Proc, tmp_path: pathlib.Path, dataplane: str
 ) -> None:
     x, _ = images()
     with running(
-        batching_sidecar(fixed_cost_model, tmp_path, max_batch_size=32, max_latency="400ms")
+        batching_sidecar(fixed_cost_model, tmp_path, dataplane, max_batch_size=32, max_latency="400ms")
     ) as sidecar:
         before = await statistics(fixed_cost_model.ports["grpc"])
         finished: list[str] = []
@@ -246,11 +252,11 @@ async def test_a_deadline_or_a_cancel_inside_a_batch_ends_only_that_callers_wait
 
 
 async def test_a_model_error_fails_only_its_batch_and_misfits_pass_through_counted(
-    fixed_cost_model: Proc, tmp_path: pathlib.Path
+    fixed_cost_model: Proc, tmp_path: pathlib.Path, dataplane: str
 ) -> None:
     x, _ = images()
     with running(
-        batching_sidecar(fixed_cost_model, tmp_path, max_batch_size=32, max_latency="50ms")
+        batching_sidecar(fixed_cost_model, tmp_path, dataplane, max_batch_size=32, max_latency="50ms")
     ) as sidecar:
         async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)
@@ -286,11 +292,11 @@ async def test_a_model_error_fails_only_its_batch_and_misfits_pass_through_count
 
 
 async def test_a_lone_call_waits_max_latency_then_goes(
-    fixed_cost_model: Proc, tmp_path: pathlib.Path
+    fixed_cost_model: Proc, tmp_path: pathlib.Path, dataplane: str
 ) -> None:
     x, _ = images()
     with running(
-        batching_sidecar(fixed_cost_model, tmp_path, max_batch_size=32, max_latency="200ms")
+        batching_sidecar(fixed_cost_model, tmp_path, dataplane, max_batch_size=32, max_latency="200ms")
     ) as sidecar:
         async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as channel:
             stub = pb_grpc.GRPCInferenceServiceStub(channel)

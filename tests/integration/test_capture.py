@@ -127,10 +127,11 @@ async def consume(kafka: KafkaBroker, topic: str, want: int, timeout: float = 60
     return events
 
 
+@pytest.mark.parametrize("dataplane", ["relay", "grpcio"])
 async def test_10000_calls_every_event_is_in_kafka_and_at_the_collector_or_counted_dropped(
-    model: Proc, kafka: KafkaBroker, tmp_path: pathlib.Path
+    model: Proc, kafka: KafkaBroker, tmp_path: pathlib.Path, dataplane: str
 ) -> None:
-    topic = "inference-10k"
+    topic = f"inference-10k-{dataplane}"
     with EventCollector() as collector:
         policy = write_policy(
             tmp_path / "policy.yaml",
@@ -147,7 +148,7 @@ async def test_10000_calls_every_event_is_in_kafka_and_at_the_collector_or_count
             "--model",
             "digits",
             "--dataplane",
-            "grpcio",
+            dataplane,
             "--inference-policy-file",
             policy,
         )
@@ -266,8 +267,9 @@ async def test_a_30_s_sink_outage_keeps_rss_bounded_and_counts_every_drop(
         collector.close()
 
 
+@pytest.mark.parametrize("dataplane", ["relay", "grpcio"])
 async def test_rest_and_streams_captured_message_by_message_redacted_and_truncated(
-    model: Proc, tmp_path: pathlib.Path
+    model: Proc, tmp_path: pathlib.Path, dataplane: str
 ) -> None:
     events_file = tmp_path / "events.jsonl"
     policy = write_policy(
@@ -279,7 +281,7 @@ async def test_rest_and_streams_captured_message_by_message_redacted_and_truncat
         },
     )
     sidecar = start_sidecar(
-        model.ports["grpc"], "--model", "digits", "--dataplane", "grpcio", "--inference-policy-file", policy
+        model.ports["grpc"], "--model", "digits", "--dataplane", dataplane, "--inference-policy-file", policy
     )
     with running(sidecar):
         # REST: the caller's ce-id is the event's, as KServe's agent keeps it.

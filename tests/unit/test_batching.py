@@ -190,6 +190,10 @@ class FakeExchange:
         self.request = request
         self.response: pb.ModelInferResponse | None = None
         self.initial: list[Any] = []
+        self.waited = False
+
+    def waits(self) -> None:
+        self.waited = True
 
     def infer_request(self) -> pb.ModelInferRequest:
         return self.request

@@ -44,6 +44,7 @@ class RelayConnection:
         on_close: Callable[[RelayConnection], None],
         limits: Limits = DEFAULT_LIMITS,
         read_model: Callable[[], bool] = lambda: False,
+        batching: bool = False,
     ) -> None:
         """`read_model()`: the filters need the model a contract call names, so its verdict waits
         for the start of its request message (calls.py)."""
@@ -67,6 +68,7 @@ class RelayConnection:
             client_error=self._client_error,
             model_error=self._model_error,
             read_model=read_model,
+            batching=batching,
         )
         self._streams = streams = self._calls.streams
         # The sockets' bytes go straight to the stream layer.

@@ -11,9 +11,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from sidecar.filters.chain import Filter, build_chain
+from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.h2 import build
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
+from sidecar.ingress.relay import batched
 from sidecar.ingress.relay.calls import forward
 from sidecar.ingress.relay.connection import RelayConnection
 from sidecar.ingress.relay.sockets import ClientSocket
@@ -39,15 +40,19 @@ class RelayDataplane:
         filters: Sequence[Filter],
         readiness: Readiness,
         read_model: Callable[[], bool] = lambda: False,
+        own: Next | None = None,
     ) -> None:
         """`read_model()`: the filters need the model a contract call names now (a policy's RBAC
-        rules or rate limits name models); asked per call, since the policy changes at run time."""
+        rules or rate limits name models); asked per call, since the policy changes at run time.
+        `own`: a batching filter is among `filters`, and the calls the sidecar makes itself (its
+        batches) go to the model this way (relay/batched.py)."""
         self._read_model = read_model
+        self._batching = own is not None
         self._host = host
         self._requested_port = port
         self._port = 0
         self._model_address = split_host_port(model_address)
-        self._chain = build_chain(filters, forward)
+        self._chain = build_chain(filters, forward if own is None else batched.terminal(forward, own))
         self._readiness = readiness
         self._server: asyncio.Server | None = None
         self._connections: set[RelayConnection] = set()
@@ -78,6 +83,7 @@ class RelayDataplane:
             healthy_services=_HEALTHY_SERVICES,
             on_close=self._connections.discard,
             read_model=self._read_model,
+            batching=self._batching,
         )
         self._connections.add(conn)
         return conn
