@@ -15,7 +15,9 @@ Tables of the medians over repeats; every run's numbers in bench/results/batchin
     python bench/batching.py                         # floor 10 ms, 3 repeats (about 3 minutes)
     python bench/batching.py --floor-ms 5 --repeat 1
 
-Both sidecars run the grpcio data plane (the relay does not batch yet).
+Both sidecars run the grpcio data plane, or the relay with --dataplane relay:
+
+    python bench/batching.py --dataplane relay
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10.0, help="measured window, s [10]")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured load before it, s [2]")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--dataplane", choices=("grpcio", "relay"), default="grpcio", help="gRPC plane [grpcio]")
     args = p.parse_args()
 
     binary = loadgen_run.build()
@@ -100,9 +103,9 @@ def main() -> None:
         policy.write_text(yaml.safe_dump({"batching": [rule]}))
         model = start_model("--fixed-cost-ms", str(args.floor_ms))
         with running(model):
-            plain = start_sidecar(model.ports["grpc"], "--model", "digits", "--dataplane", "grpcio")
+            plain = start_sidecar(model.ports["grpc"], "--model", "digits", "--dataplane", args.dataplane)
             batching = start_sidecar(
-                model.ports["grpc"], "--model", "digits", "--dataplane", "grpcio",
+                model.ports["grpc"], "--model", "digits", "--dataplane", args.dataplane,
                 "--inference-policy-file", str(policy),
             )  # fmt: skip
             with running(plain), running(batching):
@@ -141,8 +144,9 @@ def main() -> None:
     got = med(lambda r: r["overload"]["achieved_rps"])
     ratio = med(lambda r: r["overload"]["achieved_rps"] / r["capacity"]["achieved_rps"])
     lines = [
-        f"Fixed-cost model: floor {args.floor_ms:g} ms, one call at a time; batching max_batch_size"
-        f" {args.max_batch_size}, max_latency {args.max_latency_ms:g} ms; medians of {len(runs)} repeats.",
+        f"{args.dataplane} sidecars; fixed-cost model: floor {args.floor_ms:g} ms, one call at a time;"
+        f" batching max_batch_size {args.max_batch_size}, max_latency {args.max_latency_ms:g} ms;"
+        f" medians of {len(runs)} repeats.",
         "",
         "| run | offered | achieved/s | x unbatched capacity | p50 ms | p99 ms | errors + skipped"
         " | sidecar CPU µs/call |",

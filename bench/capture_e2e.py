@@ -2,14 +2,16 @@
 under open-loop load, without capture and with it at ratio 0.01 and 1, to an HTTP collector and to
 Kafka, in one run.
 
-Every target is a grpcio sidecar in front of one digits model; the collector (the CloudEvents SDK
-behind aiohttp, in this process) and a KRaft Kafka broker (scripts/setup-kafka.sh) run beside them.
+Every target is a sidecar (the grpcio plane, or the relay with --dataplane relay) in front of one
+digits model; the collector (the CloudEvents SDK behind aiohttp, in this process) and a KRaft Kafka
+broker (scripts/setup-kafka.sh) run beside them.
 Each repeat runs every target at --rate calls/s for --duration s (after --warmup s) with the Go
 generator, in an order rotated per repeat; the sidecar's CPU over the window ÷ calls answered in it
 is its CPU per call, and the difference from `off` is what capture adds. Medians of repeats.
 
     python bench/capture_e2e.py                  # 300 calls/s, 10 s, 3 repeats (about 3 minutes)
     python bench/capture_e2e.py --repeat 1 --duration 5
+    python bench/capture_e2e.py --dataplane relay
 
 bench/capture_cost.py measures the same paths in-process, precisely, without the I/O.
 """
@@ -49,6 +51,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10.0, help="measured window, s [10]")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured load before it, s [2]")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--dataplane", choices=("grpcio", "relay"), default="grpcio", help="gRPC plane [grpcio]")
     args = p.parse_args()
 
     binary = loadgen_run.build()
@@ -66,7 +69,7 @@ def main() -> None:
             sidecars: dict[str, Proc] = {}
             try:
                 for name in TARGETS:
-                    flags = ["--model", "digits", "--dataplane", "grpcio"]
+                    flags = ["--model", "digits", "--dataplane", args.dataplane]
                     if name != "off":
                         ratio, sink = name.removeprefix("ratio ").split(", ")
                         policy = tmp / f"{sink}-{ratio}.yaml"
@@ -109,7 +112,7 @@ def main() -> None:
 
     base = med("off", "cpu_us_per_call")
     lines = [
-        f"grpcio sidecar, {args.rate:g} calls/s open loop, {args.duration:g} s windows, medians of"
+        f"{args.dataplane} sidecar, {args.rate:g} calls/s open loop, {args.duration:g} s windows, medians of"
         f" {args.repeat} repeats; capture of every model's ModelInfer, request and response.",
         "",
         "| capture | sidecar CPU µs/call | added µs/call | p50 ms | p99 ms | RSS peak MiB | errors |",
