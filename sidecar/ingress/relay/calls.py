@@ -276,7 +276,6 @@ def step(st: RelayedCall) -> None:
     """Run the call's chain until it waits again (or ends); arrange to be resumed."""
     assert st.step is not None
     coro, context, _ = st.step
-    st.waiting = None
     try:
         waiting = context.run(coro.send, None)
     except StopIteration:
