@@ -198,8 +198,9 @@ def rss_kib(pid: int) -> int:
     return int(match.group(1))
 
 
+@pytest.mark.parametrize("dataplane", ["relay", "grpcio"])
 async def test_a_30_s_sink_outage_keeps_rss_bounded_and_counts_every_drop(
-    model: Proc, tmp_path: pathlib.Path
+    model: Proc, tmp_path: pathlib.Path, dataplane: str
 ) -> None:
     queue_mib = 8
     collector = EventCollector()  # not started: the sink is down from the first call
@@ -219,7 +220,7 @@ async def test_a_30_s_sink_outage_keeps_rss_bounded_and_counts_every_drop(
             "--model",
             "digits",
             "--dataplane",
-            "grpcio",
+            dataplane,
             "--inference-policy-file",
             policy,
         )
