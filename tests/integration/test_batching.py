@@ -7,11 +7,15 @@ sidecar that batches, against the plain model called directly.
   and the batch goes on for the others.
 - A model error fails only the calls of that batch, with the model's message; what does not fit
   passes through, counted by reason.
+- Captured batched calls carry each caller's own request and reply.
+
+Each runs on the relay (which answers batched calls itself) and on the grpcio plane.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import pathlib
@@ -305,3 +309,49 @@ async def test_a_lone_call_waits_max_latency_then_goes(
             assert time.monotonic() - started >= 0.2  # a lower bound: it waited for company
         m = batch_metrics(sidecar)
     assert m['ai_sidecar_batch_flushes_total{cause="latency",model="digits"}'] == 1
+
+
+async def test_batched_calls_are_captured_with_their_own_request_and_rows(
+    fixed_cost_model: Proc, tmp_path: pathlib.Path, dataplane: str
+) -> None:
+    x, _ = images()
+    events_file = tmp_path / "events.jsonl"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "batching": [{"model": "digits", "max_batch_size": 32, "max_latency": "100ms"}],
+                "capture": {"sinks": [{"file": {"path": str(events_file)}}], "rules": [{"model": "*"}]},
+            }
+        )
+    )
+    sidecar = start_sidecar(
+        fixed_cost_model.ports["grpc"], "--model", "digits", "--dataplane", dataplane,
+        "--inference-policy-file", str(policy),
+    )  # fmt: skip
+    with running(sidecar):
+        async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            requests = [raw_request(x[i : i + 2], id=f"b{i}") for i in range(4)]
+            calls = (stub.ModelInfer(r, metadata=[("ce-id", r.id)], timeout=10) for r in requests)
+            answers = await asyncio.gather(*calls)
+        deadline = time.monotonic() + 10
+        events: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and len(events) < 8:
+            lines = events_file.read_text().splitlines() if events_file.exists() else []
+            events = [json.loads(line) for line in lines]
+            await asyncio.sleep(0.05)
+        m = batch_metrics(sidecar)
+    assert m['ai_sidecar_batch_size_count{model="digits"}'] == 1  # the four calls went as one batch
+    by_id = {(e["id"], e["type"]): e for e in events}
+    assert len(events) == 8, sorted(by_id)
+    for i, answer in enumerate(answers):
+        sent = pb.ModelInferRequest.FromString(
+            base64.b64decode(by_id[f"b{i}", "org.kubeflow.serving.inference.request"]["data_base64"])
+        )
+        got = pb.ModelInferResponse.FromString(
+            base64.b64decode(by_id[f"b{i}", "org.kubeflow.serving.inference.response"]["data_base64"])
+        )
+        # Each caller's own request, and its own two rows of the batch's reply, as it got them.
+        assert sent.id == f"b{i}" and sent.inputs[0].shape == [2, 64]
+        assert got == answer and decode(got)[0].shape == (2,)
