@@ -12,9 +12,15 @@ from inference import grpc_service_pb2 as pb
 from sidecar.core.call import Metadata
 
 
+class NotHeld(Exception):
+    """The transport did not hold the call's request whole (the relay holds up to a bound): it goes
+    to the model unbatched, counted as not_batchable."""
+
+
 class Batchable(Protocol):
     def infer_request(self) -> pb.ModelInferRequest:
-        """The call's request; raises (any exception) when it is not a valid one."""
+        """The call's request; raises NotHeld when the transport does not have it whole, any other
+        exception when it is not a valid one."""
         ...
 
     def detached(self, request: pb.ModelInferRequest) -> Batchable:

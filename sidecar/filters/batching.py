@@ -23,7 +23,7 @@ from inference import grpc_service_pb2 as pb
 from sidecar.batching import merge
 from sidecar.batching.batcher import Batcher, Member, Sender, Timers, answer
 from sidecar.batching.policy import BatchingRule
-from sidecar.batching.seam import Batchable, batchable
+from sidecar.batching.seam import Batchable, NotHeld, batchable
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.clock import Clock, monotonic
 from sidecar.core.deadline import Deadline
@@ -63,6 +63,11 @@ class BatchingFilter:
             return await next(call)
         try:
             request = exchange.infer_request()
+        except NotHeld:
+            held_for = self.batchers.get(call.model)
+            if held_for is not None:
+                held_for.stats.passthrough(merge.NOT_BATCHABLE)
+            return await next(call)
         except Exception:
             return await next(call)  # not a valid request: the model says what is wrong
         batcher = self.batchers.get(request.model_name)

@@ -20,6 +20,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Final
 
 from inference import grpc_service_pb2 as pb
+from sidecar.batching.seam import NotHeld
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
@@ -80,7 +81,7 @@ class BatchSeam:
 
     def infer_request(self) -> pb.ModelInferRequest:
         if self.request is None:
-            raise ValueError("ModelInfer: the request was not held whole")
+            raise NotHeld(f"ModelInfer: request not held whole (over {HELD_REQUEST} bytes, or compressed)")
         return pb.ModelInferRequest.FromString(self.request)
 
     def detached(self, request: pb.ModelInferRequest) -> OwnInfer:
