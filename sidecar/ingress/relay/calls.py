@@ -281,9 +281,11 @@ def step(st: RelayedCall) -> None:
     except StopIteration:
         st.step = None
         return
-    except asyncio.CancelledError:  # a taken call whose client left (batched.py)
+    except asyncio.CancelledError:
         st.step = None
-        return
+        if st.taken:  # its client left or its connection closed (batched.py): nobody to answer
+            return
+        raise
     if waiting is None:  # a bare yield, as asyncio.sleep(0) makes
         asyncio.get_running_loop().call_soon(step, st)
         return
