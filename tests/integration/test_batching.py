@@ -7,7 +7,8 @@ sidecar that batches, against the plain model called directly.
   and the batch goes on for the others.
 - A model error fails only the calls of that batch, with the model's message; what does not fit
   passes through, counted by reason.
-- Captured batched calls carry each caller's own request and reply.
+- Captured batched calls carry each caller's own request and reply; a SIGTERM drain lets calls
+  waiting in a batch finish.
 
 Each runs on the relay (which answers batched calls itself) and on the grpcio plane.
 """
@@ -19,6 +20,7 @@ import base64
 import itertools
 import json
 import pathlib
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -359,3 +361,23 @@ async def test_batched_calls_are_captured_with_their_own_request_and_rows(
         # Each caller's own request, and its own two rows of the batch's reply, as it got them.
         assert sent.id == f"b{i}" and sent.inputs[0].shape == [2, 64]
         assert got == answer and decode(got)[0].shape == (2,)
+
+
+async def test_sigterm_lets_calls_waiting_in_a_batch_finish_then_exits_zero(
+    fixed_cost_model: Proc, tmp_path: pathlib.Path, dataplane: str
+) -> None:
+    x, _ = images()
+    sidecar = batching_sidecar(fixed_cost_model, tmp_path, dataplane, max_batch_size=32, max_latency="1s")
+    with running(sidecar):
+        async with grpc.aio.insecure_channel(f"{HOST}:{sidecar.ports['grpc']}") as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            calls = [
+                asyncio.ensure_future(stub.ModelInfer(raw_request(x[i : i + 1], id=f"d{i}"), timeout=20))
+                for i in range(4)
+            ]
+            await asyncio.sleep(0.3)  # all four wait in the batch, which goes at 1 s
+            sidecar.signal(signal.SIGTERM)
+            answers = await asyncio.gather(*calls)
+        assert [a.id for a in answers] == [f"d{i}" for i in range(4)]
+        assert await asyncio.to_thread(sidecar.wait, 15) == 0
+        assert "Traceback" not in sidecar.log()
