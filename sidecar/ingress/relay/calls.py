@@ -284,6 +284,8 @@ def step(st: RelayedCall) -> None:
     except asyncio.CancelledError:
         st.step = None
         if st.taken:  # its client left or its connection closed (batched.py): nobody to answer
+            if st.observer is not NO_OBSERVER:
+                st.observer.on_end(st, Outcome(Code.CANCELLED, "cancelled by the client"))
             return
         raise
     if waiting is None:  # a bare yield, as asyncio.sleep(0) makes
