@@ -79,3 +79,34 @@ def test_a_taken_call_is_answered_with_its_reply_headers_and_trailers_or_its_out
     [(_, _, headers)] = _decoded(frames)
     assert data_bytes == 0 and isinstance(headers, dict) and headers["grpc-status"] == "8"
     assert "the relay answers at most 65530" in headers["grpc-message"].replace("%20", " ")
+
+
+async def test_the_terminal_sends_own_calls_and_taken_ones_over_the_link_and_the_rest_on_their_stream():
+    from sidecar.core.call import Call
+    from sidecar.ingress.relay.calls import RelayedCall
+
+    sent: list[tuple[str, object]] = []
+
+    async def forward(call: Call) -> Outcome:
+        sent.append(("stream", call.exchange))
+        return Outcome(Code.OK)
+
+    async def own(call: Call) -> Outcome:
+        exchange = call.exchange
+        assert isinstance(exchange, batched.OwnInfer)
+        sent.append(("link", exchange.request))
+        exchange.response, exchange.initial = b"reply:" + exchange.request, [("x-model", "m")]
+        return Outcome(Code.OK)
+
+    send = batched.terminal(forward, own)
+    relayed = RelayedCall(None, 1)  # type: ignore[arg-type]
+    await send(Call(method="/m", metadata=[], deadline=None, protocol="grpc", exchange=relayed))
+    batch = batched.OwnInfer(b"merged")
+    await send(Call(method="/m", metadata=[], deadline=None, protocol="grpc", exchange=batch))
+    # A call taken into a batch whose reply could not be split goes alone, over the link, and its
+    # answer waits for the relay to send it.
+    alone = RelayedCall(None, 3)  # type: ignore[arg-type]
+    alone.taken, alone.request = True, b"mine"
+    await send(Call(method="/m", metadata=[], deadline=None, protocol="grpc", exchange=alone))
+    assert sent == [("stream", relayed), ("link", b"merged"), ("link", b"mine")]
+    assert batch.response == b"reply:merged" and alone.reply == (b"reply:mine", [("x-model", "m")])
