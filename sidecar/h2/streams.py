@@ -306,6 +306,7 @@ class Streams(Generic[S]):
         self.idle.clear()
         if st.changed:
             self._diverge()
+        st.block, st.headers = b"", []  # never sent on
         if not self._opening:
             self.resume()
 
