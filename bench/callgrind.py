@@ -11,6 +11,7 @@ the dumps (for `callgrind_annotate`) and a JSON record under bench/results/callg
 
     python bench/callgrind.py        # every target, 10 calls/s, 300 calls, 3 repeats
     python bench/callgrind.py --targets compiled,pure --calls 200 --repeat 1
+    python bench/callgrind.py --targets compiled,relay-capture-0.01,relay-capture-1   # capture's cost
 
 The targets: `compiled`, the relay data plane on its compiled twins (sidecar/h2/build.py; the
 run fails if the tree's build would not be chosen: bash scripts/build-extensions.sh builds it);
@@ -99,8 +100,15 @@ def start_pure(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
     return start_relay(model_port, wrapper, log, {"SIDECAR_NO_EXTENSIONS": "1"})
 
 
-def start_relay(model_port: int, wrapper: list[str], log: pathlib.Path, extra: dict[str, str]) -> Proc:
-    """The sidecar with the relay data plane and its default filters, as `ai-sidecar run` starts it."""
+def start_relay(
+    model_port: int,
+    wrapper: list[str],
+    log: pathlib.Path,
+    extra: dict[str, str],
+    flags: dict[str, str] | None = None,
+) -> Proc:
+    """The sidecar with the relay data plane and its default filters, as `ai-sidecar run` starts it;
+    `extra`: environment variables added, `flags`: more of its settings (`--name value`)."""
     ports = {name: free_port() for name in ("grpc", "http", "admin", "egress_grpc", "egress_http")}
     settings = {
         "app-name": "digits",
@@ -117,6 +125,7 @@ def start_relay(model_port: int, wrapper: list[str], log: pathlib.Path, extra: d
         # target does without calls, are measured in an idle window and taken out (`net`).
         "probe-interval": "2",
         "probe-timeout": "30",
+        **(flags or {}),
     }
     argv = [*wrapper, sys.executable, "-m", "sidecar", "run"]
     for key, value in settings.items():
@@ -149,9 +158,25 @@ def start_nginx(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
     return nginx_proxy.start_nginx(model_port, STARTUP_TIMEOUT_S, wrapper, user=getpass.getuser())
 
 
+def capturing(ratio: float) -> Callable[[int, list[str], pathlib.Path], Proc]:
+    """The relay capturing every model's calls at `ratio` to a file sink beside the log (its I/O is
+    a buffered write: what capture adds on the call path and in the sink task, nearly all)."""
+
+    def start(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
+        policy = log.with_suffix(".policy.yaml")
+        events = log.with_suffix(".events.jsonl")
+        capture = {"sinks": [{"file": {"path": str(events)}}], "rules": [{"model": "*", "ratio": ratio}]}
+        policy.write_text(json.dumps({"capture": capture}))
+        return start_relay(model_port, wrapper, log, {}, {"inference-policy-file": str(policy)})
+
+    return start
+
+
 TARGETS: dict[str, Callable[[int, list[str], pathlib.Path], Proc]] = {
     "compiled": start_compiled,
     "pure": start_pure,
+    "relay-capture-0.01": capturing(0.01),
+    "relay-capture-1": capturing(1.0),
     "tcp": start_tcp,
     "nginx": start_nginx,
 }
@@ -209,7 +234,9 @@ def _summary(path: pathlib.Path) -> int:
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--targets", default=",".join(TARGETS), help="subset of %(default)s")
+    p.add_argument(
+        "--targets", default="relay,tcp", help=f"a subset of {','.join(TARGETS)} (default: %(default)s)"
+    )
     p.add_argument("--rate", type=float, default=10.0, help="open-loop calls/s (default: %(default)s)")
     p.add_argument(
         "--calls", type=int, default=300, help="calls in each measured window (default: %(default)s)"

@@ -61,6 +61,7 @@ from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink
 from sidecar.observability import Telemetry
+from sidecar.payloads import Payloads
 from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
@@ -103,6 +104,8 @@ class Sidecar:
             lambda: self.loop_lag.stalled_total,
             lambda: self.prober.verdicts,
         )
+        # Capture and batching from the inference policy file; each off puts no filter in the chain.
+        self.payloads = Payloads(config, self.telemetry)
         # Outermost: every call that reaches ingress counts as a caller still picking this instance.
         self.arrivals = ArrivalCounter()
         egress_policies = load_policies(
@@ -133,6 +136,7 @@ class Sidecar:
                 ),
                 ReadinessGate(self.readiness),
                 *self.governance.filters(queueing=queueing),
+                *self.payloads.filters(),
                 *self.telemetry.inner_filters("ingress", upstream=config.model_address),
             ]
 
@@ -140,6 +144,12 @@ class Sidecar:
         self.grpc: GrpcDataplane
         self.dataplane = grpc_dataplane(config.dataplane, config.model_protocol)
         if self.dataplane == "relay":
+            own = None
+            if self.payloads.batching is not None and isinstance(self.link, GrpcModelLink):
+                # Imported only when it runs: the relay's batches go over the link's grpc channel.
+                from sidecar.ingress import own_calls
+
+                own = own_calls.over(self.link)
             self.grpc = RelayDataplane(
                 host=config.listen_host,
                 port=config.grpc_port,
@@ -148,6 +158,7 @@ class Sidecar:
                 readiness=self.readiness,
                 read_model=self.governance.needs_model,
                 limits=relay_limits(config),
+                own=own,
             )
             self.telemetry.watch_relay_limits(self.grpc.limit_hits.snapshot)
         else:
@@ -267,6 +278,8 @@ class Sidecar:
             Part("model link", stop=self.link.close),
             Part("probe link", stop=self.probe_link.close),
             Part("telemetry", start=self._start_telemetry, stop=self.telemetry.stop),
+            # Before the listeners and stopped after them: the last calls' events are queued first.
+            Part("capture sinks", start=self.payloads.start, stop=self.payloads.stop),
             Part("egress channels", stop=self.channels.close),
             # Before the listeners: the policy, its key set and Redis are there for the first call.
             Part("governance", start=self.governance.start, stop=self.governance.stop),

@@ -346,6 +346,13 @@ class SidecarConfig:
             "YAML of egress policies (balancer, retries, breakers, ejection) per target service.",
         ),
     )
+    inference_policy_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path", metavar="PATH"),
+            "YAML of per-model payload capture (CloudEvents to HTTP, Kafka, a file) and dynamic batching.",
+        ),
+    )
     log_level: str = field(
         default="INFO",
         metadata=_about(

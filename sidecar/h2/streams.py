@@ -29,7 +29,9 @@ egress proxy re-framing per upstream) extends the same path: an intercepting cou
 of the observer, and the reader leaving that stream's DATA out of its spans.
 
 Streams answered here (`opened` returned False: grpc.health.v1) are never seen by the model;
-their DATA and end go up (`data`, `ended`), the replies come down (`answer`). Knows nothing
+their DATA and end go up (`data`, `ended`), the replies come down (`answer`). A stream awaiting
+its verdict can also be taken (`take`: a batched call), then goes as those do until the layer
+above ends it (`answered`); it counts as in flight for `idle` and is handed back by `close`. Knows nothing
 about calls, filters or sockets.
 """
 
@@ -148,6 +150,7 @@ class Streams(Generic[S]):
         self._max_frame_to_model = f.DEFAULT_MAX_FRAME
         self._dropped: dict[int, None] = {}  # answered here, until the client ends them
         self._local: set[int] = set()  # answered here by the layer above
+        self._taken: dict[int, S] = {}  # taken from the model by the layer above, to be answered here
         self._last_sid = 0
         self._max_forwarded = 0
         self._debt = 0  # DATA bytes sent to the client from here; its WINDOW_UPDATEs for them stop here
@@ -332,6 +335,32 @@ class Streams(Generic[S]):
         if not self._opening:
             self.resume()
 
+    def take(self, st: S) -> None:
+        """st's verdict: not relayed, answered here later (`answered`); the client's frames are read
+        on meanwhile, st's own DATA and end going up as a locally answered stream's (`data`, `ended`)."""
+        if self.pending is not st or self.closed:
+            return
+        self._unpend(st)
+        self._local.add(st.sid)
+        self._taken[st.sid] = st
+        self.idle.clear()
+        if st.changed:
+            self._diverge()
+        st.block, st.headers = b"", []  # never sent on
+        if not self._opening:
+            self.resume()
+
+    def answered(self, st: S, frames: bytes, data_bytes: int) -> None:
+        """A stream taken here is over: `frames` (holding `data_bytes` of DATA) end it towards the
+        client; none when the client reset it."""
+        if self._taken.pop(st.sid, None) is None:
+            return
+        self._local.discard(st.sid)
+        self._drop(st.sid)
+        if frames and not self.closed:
+            self.answer(st.sid, frames, data_bytes)
+        self._check_idle()
+
     def reply(self, sid: int, block: bytes) -> None:
         """End stream `sid` towards the client with the header block `block`."""
         self._out.to_client(f.header_block_frames(sid, block, True, self.max_frame_to_client))
@@ -389,6 +418,8 @@ class Streams(Generic[S]):
         self._awaiting = None
         self._waiting.clear()
         held = [] if self.pending is None else [self.pending]
+        held.extend(self._taken.values())
+        self._taken.clear()
         self.idle.set()
         return self._release() + held
 
@@ -677,12 +708,11 @@ class Streams(Generic[S]):
         st = self.relayed.pop(sid, None)
         if st is not None:
             del self._requests[sid], self._responses[sid]
-            if not self.relayed and self.pending is None:
-                self.idle.set()
+            self._check_idle()
         return st
 
     def _check_idle(self) -> None:
-        if not self.relayed and self.pending is None:
+        if not self.relayed and self.pending is None and not self._taken:
             self.idle.set()
 
     @property

@@ -42,6 +42,14 @@ class NoMetrics:
     def register(self, collector: object) -> None:
         pass
 
+    def watch_capture(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        pass
+
+    def watch_batching(
+        self, stats: Callable[[], Mapping[str, Any]], waiting: Callable[[], Mapping[str, int]]
+    ) -> None:
+        pass
+
 
 class NoTracing:
     """Tracing off: no spans, nothing to export; a call's ids are the ones its caller sent."""

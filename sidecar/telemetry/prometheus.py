@@ -119,6 +119,19 @@ class SidecarMetrics:
     def register(self, collector: Collector) -> None:
         """Another part's metrics, read at scrape time (governance's)."""
         self.registry.register(collector)
+    def watch_capture(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        """Expose payload capture's counts per sink, read at scrape time."""
+        from sidecar.telemetry.payload_metrics import CaptureCollector
+
+        self.registry.register(CaptureCollector(stats))
+
+    def watch_batching(
+        self, stats: Callable[[], Mapping[str, Any]], waiting: Callable[[], Mapping[str, int]]
+    ) -> None:
+        """Expose dynamic batching's histograms and counts per model, read at scrape time."""
+        from sidecar.telemetry.payload_metrics import BatchingCollector
+
+        self.registry.register(BatchingCollector(stats, waiting))
 
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""

@@ -13,7 +13,9 @@ PURE = ["core", "filters/chain.py", "health/readiness.py", "health/probe_window.
         "telemetry/names.py", "telemetry/b3.py", "drain/settings.py",
         "inject/settings.py", "inject/pod.py", "inject/patch.py", "inject/review.py",
         "ratelimit/bucket.py", "ratelimit/gcra.py", "ratelimit/resp.py", "admission", "rbac",
-        "policy/document.py", "policy/reader.py", "auth/keys.py", "auth/verifier.py"]
+        "policy/document.py", "policy/reader.py", "auth/keys.py", "auth/verifier.py",
+        "capture/policy.py", "capture/events.py", "capture/redact.py", "capture/queue.py",
+        "capture/dispatch.py", "batching", "filters/capture.py", "filters/batching.py"]
 IO_LIBRARIES = {"grpc", "grpc_health", "aiohttp", "uvloop", "yaml", "socket", "asyncio.subprocess"}
 
 

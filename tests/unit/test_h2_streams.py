@@ -183,3 +183,40 @@ def _frames(raw: bytes) -> list[tuple[int, int]]:
         out.append((kind, sid))
         pos += f.HEADER_LEN + length
     return out
+
+
+async def test_a_taken_stream_lets_the_connection_go_on_and_ends_when_answered_or_reset():
+    events = _Events(hold=True)
+    streams, client, model = _relay(events)
+    encoder = hpack.Encoder()
+    first = f.frame(f.HEADERS, f.END_HEADERS, 1, encoder.encode(REQUEST))
+    second = f.frame(f.HEADERS, f.END_HEADERS, 3, encoder.encode(REQUEST))
+    body = _data_frames(1, _messages(b"q" * 20), 100, True)
+    streams.client_data(f.PREFACE + first + body + second)
+    taken = streams.pending
+    assert taken is not None and taken.sid == 1
+    streams.take(taken)
+    # The read went on: stream 1's DATA and end went up as a locally answered stream's, 3 opened.
+    assert events.calls[-3:] == [("data", 1), ("ended", 1), ("opened", 3)]
+    assert first not in b"".join(model.writes) and not streams.idle.is_set()
+    assert streams.pending is not None
+    streams.admit(streams.pending, [], None)
+    reply = f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, 1, b"\x88")
+    streams.answered(taken, reply, 0)
+    await asyncio.sleep(0)  # the outbox writes when the loop comes round
+    assert b"".join(client.writes).endswith(reply)
+    streams.answered(taken, reply, 0)  # once only
+    await asyncio.sleep(0)
+    assert b"".join(client.writes).count(reply) == 1
+    # A taken stream counts as in flight, and close() hands it back.
+    events2 = _Events(hold=True)
+    streams2, _, _ = _relay(events2)
+    streams2.client_data(f.PREFACE + first + second)
+    held = streams2.pending
+    assert held is not None
+    streams2.take(held)
+    refused = streams2.pending
+    assert refused is not None and refused.sid == 3
+    streams2.refuse(refused, b"\x88")
+    assert not streams2.idle.is_set()  # stream 1 is still to be answered
+    assert streams2.close() == [held]

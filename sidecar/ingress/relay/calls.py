@@ -7,7 +7,10 @@ model. The model's trailers (or a reset) become the call's Outcome, and its mess
 Call's byte counts. The stream layer (sidecar/h2/streams.py) calls in here twice per call:
 `opened` and `trailers` or `reset`. When the filters need the model a unary contract call names
 (`read_model()`: a policy rule names models), its chain starts only once the start of its request
-message is held (`held`), so `Call.model` is field 1 of it (sidecar/oip/model_name.py).
+message is held (`held`), so `Call.model` is field 1 of it (sidecar/oip/model_name.py). A
+call's messages and end reach its observer (observer.py), the one message path capture and
+batching's replies use; with a batching policy a ModelInfer's request is held whole and a call
+the batcher takes is answered from here (batched.py).
 
 The chain is not a task: its first step runs in the read that brought the call, its last in the
 read that brought the model's trailers, each in the call's own contextvars context as a task's
@@ -24,9 +27,10 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from sidecar.core.call import Call, Metadata, Outcome
+from sidecar.core.messages import PROTOBUF, OnMessage
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.h2 import build
@@ -37,8 +41,10 @@ from sidecar.h2.limits import LimitHits, Limits
 from sidecar.h2.outbox import Outbox
 from sidecar.h2.streams import Stream, Streams
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.relay import health
-from sidecar.oip import model_name
+from sidecar.ingress.relay import batched, health
+from sidecar.ingress.relay.batched import BatchSeam
+from sidecar.ingress.relay.observer import NO_OBSERVER, CallObserver, joined, tap
+from sidecar.oip import contract, model_name
 
 if TYPE_CHECKING:
     from sidecar.h2 import grpc_headers as gh
@@ -51,10 +57,15 @@ log = logging.getLogger(__name__)
 MODEL_BYTES: Final = model_name.PREFIX_LEN + 2 * model_name.MAX_NAME
 
 
-class RelayedCall(Stream):
+class RelayedCall(Stream, BatchSeam):
     """Per-call state of a stream relayed to the model; the Call's `exchange`."""
 
-    __slots__ = ("call", "calls", "done", "on_message", "original", "step")
+    __slots__ = ("call", "calls", "done", "observer", "original", "reply", "request", "step", "taken",
+                 "waiting")  # fmt: skip
+
+    # The message seam (sidecar/core/messages.py): messages come with their 5-byte gRPC prefix.
+    message_offset: ClassVar[int] = 5
+    message_format: ClassVar[str] = PROTOBUF
 
     def __init__(self, calls: Calls, sid: int) -> None:
         super().__init__(sid)
@@ -65,18 +76,24 @@ class RelayedCall(Stream):
         self.done: asyncio.Future[Outcome] | None = None  # set once forwarded
         # The metadata as the client sent it: what filters append to it is appended to the block.
         self.original: Metadata = []
-        self.on_message: Callable[[bool, bytes], None] = _unobserved
+        self.observer: CallObserver = NO_OBSERVER  # observer.py: the call's message path
         self.call: Call | None = None  # while its chain waits for the model it names
+        # batched.py: the request held whole, whether taken from the model, its reply from here.
+        self.request: bytes | None = None
+        self.taken = False
+        self.reply: tuple[bytes, Metadata] | None = None
+        self.waiting: asyncio.Future[Any] | None = None  # what its chain waits on, but `done`
 
-    def observe(self, on_message: Callable[[bool, bytes], None]) -> None:
+    def observe(self, on_message: OnMessage) -> None:
         """Hear each message of this call whole, (from_client, message with its 5-byte prefix),
         as it is relayed; before the call is forwarded (a filter, before calling next)."""
-        self.on_message = on_message
-        self.calls.streams.observe(self)
+        self.watch(tap(on_message))
 
-
-def _unobserved(from_client: bool, message: bytes) -> None:
-    pass
+    def watch(self, observer: CallObserver) -> None:
+        """Have `observer` told this call's messages and its end (observer.py); before it is forwarded."""
+        if self.observer is NO_OBSERVER:
+            self.calls.streams.observe(self)
+        self.observer = joined(self.observer, observer)
 
 
 class Calls:
@@ -95,10 +112,13 @@ class Calls:
         read_model: Callable[[], bool],
         hits: LimitHits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        batching: bool = False,
     ) -> None:
         """`hits`, `clock`: where the stream layer counts the limits that fire, and its budgets' clock."""
         self._chain = chain
         self._read_model = read_model
+        self._batching = batching  # ModelInfer's request is held whole for the batcher (batched.py)
+        self._taken: dict[int, RelayedCall] = {}
         self._readiness = readiness
         self._loop = asyncio.get_running_loop()
         self._health = health.LocalHealth(
@@ -136,7 +156,9 @@ class Calls:
         call = Call(
             method=path, metadata=metadata, deadline=deadline, protocol="grpc", peer=self.peer, exchange=st
         )
-        if not end_stream and path in model_name.UNARY_MODEL_METHODS and self._read_model():
+        if not end_stream and path in model_name.UNARY_MODEL_METHODS and (
+            self._read_model() or (self._batching and path == contract.MODEL_INFER)
+        ):
             # The verdict needs the model the request names: its DATA usually came in this same
             # read, right after the HEADERS (held() is told before the read ends), else later.
             st.call = call
@@ -150,10 +172,16 @@ class Calls:
     def held(self, st: RelayedCall) -> bool:
         call = st.call
         assert call is not None
-        data, final = self.streams.held_data(st, MODEL_BYTES)
+        whole = self._batching and call.method == contract.MODEL_INFER
+        data, final = self.streams.held_data(st, batched.HELD_REQUEST if whole else MODEL_BYTES)
         name = model_name.from_grpc_frame(data)
         if name is model_name.NEED_MORE and not final:
             return True
+        if whole:
+            request = batched.whole_request(data, final)
+            if request is batched.NEED_MORE:
+                return True
+            st.request = request
         st.call = None
         call.model = name or ""
         start(st, self._run(call, st))
@@ -166,12 +194,20 @@ class Calls:
         end(st, Outcome(Code.CANCELLED, "cancelled by the client") if by_client else gh.reset_outcome(code))
 
     def message(self, st: RelayedCall, from_client: bool, message: bytes) -> None:
-        st.on_message(from_client, message)
+        st.observer.on_message(st, from_client, message)
 
     def data(self, sid: int, payload: bytes) -> None:
         self._health.data(sid, payload)
 
     def ended(self, sid: int, reset: bool) -> bool:
+        taken = self._taken.get(sid)
+        if taken is not None:
+            if reset:  # the client left: its batch goes on without it
+                del self._taken[sid]
+                self.streams.answered(taken, b"", 0)
+                if taken.waiting is not None:
+                    taken.waiting.cancel()
+            return not reset
         if reset:
             self._health.cancel(sid)
             return False
@@ -188,9 +224,14 @@ class Calls:
         except Exception:
             log.exception("relay: filter chain failed for %s", call.method)
             result = Outcome(Code.INTERNAL, f"{call.method}: the sidecar failed the call")
-        if self.streams.pending is st:
+        if st.taken:
+            if self._taken.pop(st.sid, None) is not None:
+                self.streams.answered(st, *batched.answer(st, result, self.streams.max_frame_to_client))
+        elif self.streams.pending is st:
             # The chain ended without forwarding the call: the client hears its outcome from here.
             self.streams.refuse(st, he.trailers_only(result))
+        if st.observer is not NO_OBSERVER:
+            st.observer.on_end(st, result)
         return result
 
     async def forward(self, call: Call, st: RelayedCall) -> Outcome:
@@ -217,6 +258,11 @@ class Calls:
         if result.code is Code.CANCELLED and call.deadline is not None and call.deadline.expired:
             return Outcome(Code.DEADLINE_EXCEEDED, "deadline exceeded")
         return result
+
+    def take(self, st: RelayedCall) -> None:
+        """st waits in a batch: answered from here once its chain is over (batched.py)."""
+        self._taken[st.sid] = st
+        self.streams.take(st)
 
     def readiness_changed(self, ready: bool) -> None:
         """Tell each open Watch its service's new status, if it changed."""
@@ -246,6 +292,13 @@ def step(st: RelayedCall) -> None:
     except StopIteration:
         st.step = None
         return
+    except asyncio.CancelledError:
+        st.step = None
+        if st.taken:  # its client left or its connection closed (batched.py): nobody to answer
+            if st.observer is not NO_OBSERVER:
+                st.observer.on_end(st, Outcome(Code.CANCELLED, "cancelled by the client"))
+            return
+        raise
     if waiting is None:  # a bare yield, as asyncio.sleep(0) makes
         asyncio.get_running_loop().call_soon(step, st)
         return
@@ -253,6 +306,7 @@ def step(st: RelayedCall) -> None:
     if waiting is st.done:
         st.step = (coro, context, True)  # end() resumes it
     else:
+        st.waiting = waiting
         waiting.add_done_callback(lambda _: step(st))
 
 
@@ -263,3 +317,5 @@ def end(st: RelayedCall, result: Outcome) -> None:
         if st.step is not None and st.step[2]:
             st.step = (st.step[0], st.step[1], False)
             step(st)
+    elif st.taken and st.waiting is not None:
+        st.waiting.cancel()  # the connection closed under a call waiting in a batch

@@ -57,6 +57,7 @@ class RelayConnection:
         hits: LimitHits | None = None,
         dial: Dial | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        batching: bool = False,
     ) -> None:
         """`read_model()`: the filters need the model a contract call names, so its verdict waits
         for the start of its request message (calls.py). `hits`: where the limits this connection
@@ -91,6 +92,7 @@ class RelayConnection:
             read_model=read_model,
             hits=self.hits,
             clock=self._loop.time,
+            batching=batching,
         )
         self._streams = streams = self._calls.streams
         # The model's bytes go straight to the stream layer; the client's pass the preface check

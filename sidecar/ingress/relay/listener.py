@@ -14,10 +14,11 @@ import logging
 import socket
 from collections.abc import Callable, Sequence
 
-from sidecar.filters.chain import Filter, build_chain
+from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.h2 import build
 from sidecar.h2.limits import LISTEN_BACKLOG, LimitHits, Limits
 from sidecar.health.readiness import Readiness, ReadinessSnapshot
+from sidecar.ingress.relay import batched
 from sidecar.ingress.relay.calls import forward
 from sidecar.ingress.relay.connection import DEFAULT_LIMITS, RelayConnection
 from sidecar.ingress.relay.sockets import ClientSocket, Dial
@@ -45,18 +46,22 @@ class RelayDataplane:
         read_model: Callable[[], bool] = lambda: False,
         limits: Limits = DEFAULT_LIMITS,
         dial: Dial | None = None,
+        own: Next | None = None,
     ) -> None:
         """`read_model()`: the filters need the model a contract call names now (a policy's RBAC
         rules or rate limits name models); asked per call, since the policy changes at run time.
-        `limits`: every connection's bounds; `dial`: how they open the model socket (tests)."""
+        `limits`: every connection's bounds; `dial`: how they open the model socket (tests).
+        `own`: a batching filter is among `filters`, and the calls the sidecar makes itself (its
+        batches) go to the model this way (relay/batched.py)."""
         self._limits = limits
         self._dial = dial
         self._read_model = read_model
+        self._batching = own is not None
         self._host = host
         self._requested_port = port
         self._port = 0
         self._model_address = split_host_port(model_address)
-        self._chain = build_chain(filters, forward)
+        self._chain = build_chain(filters, forward if own is None else batched.terminal(forward, own))
         self._readiness = readiness
         self._server: asyncio.Server | None = None
         self._connections: set[RelayConnection] = set()
@@ -115,6 +120,7 @@ class RelayDataplane:
             hits=self.limit_hits,
             limits=self._limits,
             dial=self._dial,
+            batching=self._batching,
         )
         self._connections.add(conn)
         return conn
