@@ -82,6 +82,7 @@ class Options:
     retries: int
     seed: int
     out_dir: pathlib.Path
+    headers: tuple[tuple[str, str], ...] = ()  # metadata sent with every call
 
 
 def start_compiled(model_port: int, wrapper: list[str], log: pathlib.Path) -> Proc:
@@ -261,7 +262,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 
 def measure(
-    opts: Options, binary: pathlib.Path, payload: pathlib.Path, model_port: int, out: pathlib.Path
+    opts: Options,
+    binary: pathlib.Path,
+    payload: pathlib.Path,
+    model_port: int,
+    out: pathlib.Path,
+    targets: dict[str, Callable[[int, list[str], pathlib.Path], Proc]] = TARGETS,
 ) -> dict[str, Any]:
     """Each target started under callgrind in turn; its windows' instructions per call."""
     results: dict[str, Any] = {}
@@ -275,7 +281,7 @@ def measure(
             # sidecar's first probe of the model (slowed down 50 times, it can fail) succeeds.
             "--instr-atstart=no",
         ]
-        with running(TARGETS[name](model_port, wrapper, out / f"{name}.log")) as proc:
+        with running(targets[name](model_port, wrapper, out / f"{name}.log")) as proc:
             counters = Counters(proc.pid, out, name)
             counters.instrument()
             window(opts, binary, payload, proc, counters, 0)  # unrecorded: a fresh process is slower
@@ -334,6 +340,7 @@ def window(
         arrivals="uniform",
         seed=opts.seed + r,
         timeout_s=30.0,
+        headers=opts.headers,
     )
     counted: list[int] = []
 
