@@ -136,7 +136,7 @@ class FrameReader(FrameBuffer):
 
     __slots__ = ("_actions", "_block", "_block_count", "_block_flags", "_block_look", "_block_raw",
                  "_block_sid", "_block_size", "_credit", "_forward", "_handle", "counters", "max_block",
-                 "max_continuations", "max_frame", "paused")  # fmt: skip
+                 "max_continuations", "max_frame", "paused", "reset_next")  # fmt: skip
 
     def __init__(
         self,
@@ -166,6 +166,8 @@ class FrameReader(FrameBuffer):
         self.max_block = max_block  # header block bytes (fragments), a single HEADERS frame's too
         self.max_continuations = max_continuations
         self.paused = False  # read() stops before the next frame while set
+        # While a HEADERS frame is handled: the frame right after it, whole, resets its stream.
+        self.reset_next = False
         # The header block being gathered: its stream (0: none), HEADERS flags, fragments and
         # frames so far, their bytes and CONTINUATION count, and whether it goes up or is looked at.
         self._block_sid = 0
@@ -182,23 +184,6 @@ class FrameReader(FrameBuffer):
         if window is None:
             return b"", False
         return gathered(*window, sid, limit)
-
-    def reset_follows(self, sid: int) -> bool:
-        """Whether, among the few whole frames right after the one being handled, stream `sid` is
-        reset before any other stream's frame comes: a stream opened and cancelled in one write
-        (rapid reset) need not be relayed at all. Only valid inside `handle`."""
-        buf, pos, n = self._buf, self._pos, len(self._buf)
-        unpack = f.HEADER.unpack_from
-        for _ in range(4):
-            if n - pos < f.HEADER_LEN:
-                return False
-            high, low, kind, _flags, stream = unpack(buf, pos)
-            if stream & 0x7FFFFFFF != sid:
-                return False
-            if kind == f.RST_STREAM:
-                return True
-            pos += f.HEADER_LEN + ((high << 16) | low)
-        return False
 
     def read(self, data: bytes = b"") -> None:
         """Take `data` (a socket read), then walk every complete frame until paused: spans to
@@ -222,7 +207,7 @@ class FrameReader(FrameBuffer):
         else:
             buf, pos = self._buf, self._pos
         n, span, need = len(buf), pos, f.HEADER_LEN
-        counters, actions, max_frame = self.counters, self._actions, self.max_frame
+        counters, actions, max_frame, max_block = self.counters, self._actions, self.max_frame, self.max_block
         unpack = f.HEADER.unpack_from
         try:
             if self._block_sid:  # a header block left open by the last read: its CONTINUATIONs first
@@ -265,11 +250,12 @@ class FrameReader(FrameBuffer):
                     pos = end
                     continue
                 if kind == f.HEADERS:
-                    f.check(0 if not flags & f.END_HEADERS else length, kind, flags, sid, max_frame)
+                    # A block in parts is bounded as its frames come, not by this frame's length.
+                    f.check(length if flags & f.END_HEADERS else 0, kind, flags, sid, max_frame)
                     raw = buf[pos:end]
                     block = f.headers_fragment(flags, raw[f.HEADER_LEN :])
-                    if len(block) > self.max_block:
-                        raise _too_large(len(block), self.max_block)
+                    if len(block) > max_block:
+                        raise _too_large(len(block), max_block)
                     if not flags & f.END_HEADERS:
                         # A block in parts: its frames pass (LOOK) or go up once it is whole.
                         if pos > span:
@@ -284,6 +270,13 @@ class FrameReader(FrameBuffer):
                         self._finish(whole)
                         need = f.HEADER_LEN
                         continue
+                    # Whether the very next frame resets this stream (rapid reset: a stream opened
+                    # and cancelled in one write need not be relayed); for normal calls, two compares.
+                    self.reset_next = (
+                        n - end >= f.HEADER_LEN + 4
+                        and buf[end + 3] == f.RST_STREAM
+                        and buf[end + 5 : end + 9] == raw[5:9]
+                    )
                     frame = Frame(kind, flags, sid, raw, block)
                 else:
                     f.check(length, kind, flags, sid, max_frame)
@@ -294,7 +287,7 @@ class FrameReader(FrameBuffer):
                     continue
                 if pos > span:
                     self._forward(buf[span:pos])
-                pos = span = self._pos = end  # where `reset_follows` looks
+                pos = span = end
                 self._handle(frame)
         finally:
             if pos > span:
@@ -337,6 +330,7 @@ class FrameReader(FrameBuffer):
 
     def _finish(self, frame: Frame) -> None:
         """A block gathered in parts is whole: up, or looked at and then passed on as it came."""
+        self.reset_next = False
         self._handle(frame)
         if self._block_look:
             self._forward(frame.raw)

@@ -158,6 +158,7 @@ class Streams(Generic[S]):
         # ---- issue 12's limits (h2limits): budgets per connection, counted in `hits` ----
         self.hits = hits if hits is not None else LimitHits()
         self._clock = clock
+        self._max_streams = limits.max_concurrent_streams
         self._resets = Budget(limits.reset_budget, limits.reset_window)
         self._pings = Budget(limits.ping_budget, limits.control_window)
         self._settings_frames = Budget(limits.settings_budget, limits.control_window)
@@ -530,12 +531,12 @@ class Streams(Generic[S]):
         if self.going_away:
             self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
             return
-        if len(self.relayed) + len(self._local) >= self._limits.max_concurrent_streams:
+        if len(self.relayed) + len(self._local) >= self._max_streams:
             # RFC 9113 5.1.2: past the advertised limit; REFUSED_STREAM says it may be retried.
             self.hits.hit("concurrent_streams")
             self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
             return
-        if not end_stream and self._client_reader.reset_follows(sid):
+        if not end_stream and self._client_reader.reset_next:
             # Opened and reset in one write (rapid reset): the model never hears of it. The
             # RST_STREAM, read next, is counted against the reset budget.
             if changed:
