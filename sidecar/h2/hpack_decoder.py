@@ -25,6 +25,8 @@ Headers = list[tuple[str, str]]
 
 STATIC: Final = tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in HeaderTable.STATIC_TABLE)
 _ENTRY_OVERHEAD: Final = 32  # section 4.1
+# Each static field's size as a header list counts it (RFC 9113 6.5.2, the same 32 octets).
+STATIC_SIZES: Final = tuple(len(n) + len(v) + _ENTRY_OVERHEAD for n, v in STATIC)
 
 
 class HPACKDecodeError(Exception):
@@ -142,10 +144,11 @@ def _string(block: bytes, pos: int) -> tuple[str, int]:
 class Decoder:
     """The decoding side of one HPACK context: its dynamic table and the limit its peer announced."""
 
-    __slots__ = ("_blocks", "_entries", "_max", "_size", "generation", "limit", "max_list")
+    __slots__ = ("_blocks", "_entries", "_max", "_size", "_sizes", "generation", "limit", "max_list")
 
     def __init__(self, limit: int = 4096, max_list: int = 1 << 62) -> None:
         self._entries: deque[tuple[str, str]] = deque()  # newest first: index 62 is _entries[0]
+        self._sizes: deque[int] = deque()  # each entry's size, in the same order: counted once, when added
         self._size = 0
         self._max = limit  # the size the encoder chose, at most `limit`
         # SETTINGS_HEADER_TABLE_SIZE of the side that decodes; the encoder may not exceed it.
@@ -176,8 +179,9 @@ class Decoder:
     def _decode(self, block: bytes) -> Headers:
         headers: Headers = []
         pos, end = 0, len(block)
-        entries = self._entries
-        # What the list may still take; each field takes its name, value and 32 octets.
+        entries, sizes = self._entries, self._sizes
+        # What the list may still take; each field takes its name, value and 32 octets (sizes of
+        # table entries are kept beside them, so a reference costs one subtraction).
         room = self.max_list
         while pos < end:
             first = block[pos]
@@ -185,18 +189,20 @@ class Decoder:
                 index = first & 0x7F
                 # Inline for the usual one-byte index: most fields of a repeated block are these.
                 if 0 < index <= 61:
-                    field = STATIC[index - 1]
+                    headers.append(STATIC[index - 1])
+                    room -= STATIC_SIZES[index - 1]
                     pos += 1
                 elif 62 <= index < 62 + len(entries) and index < 0x7F:
-                    field = entries[index - 62]
+                    headers.append(entries[index - 62])
+                    room -= sizes[index - 62]
                     pos += 1
                 else:
                     index, pos = _integer(block, pos, 0x7F)
                     field = self._field(index)
-                room -= len(field[0]) + len(field[1]) + _ENTRY_OVERHEAD
+                    headers.append(field)
+                    room -= len(field[0]) + len(field[1]) + _ENTRY_OVERHEAD
                 if room < 0:
                     raise HeaderListTooLarge(self.max_list)
-                headers.append(field)
                 continue
             if first & 0xE0 == 0x20:  # dynamic table size update (6.3)
                 if headers:
@@ -212,12 +218,13 @@ class Decoder:
             else:
                 name, pos = _string(block, pos)
             value, pos = _string(block, pos)
-            room -= len(name) + len(value) + _ENTRY_OVERHEAD
+            size = len(name) + len(value) + _ENTRY_OVERHEAD
+            room -= size
             if room < 0:
                 raise HeaderListTooLarge(self.max_list)
             headers.append((name, value))
             if indexing:
-                self._add(name, value)
+                self._add(name, value, size)
         return headers
 
     def _field(self, index: int) -> tuple[str, str]:
@@ -228,16 +235,17 @@ class Decoder:
             return self._entries[dynamic]
         raise HPACKDecodeError(f"index {index} is not in the table")
 
-    def _add(self, name: str, value: str) -> None:
+    def _add(self, name: str, value: str, size: int) -> None:
         self.generation += 1
-        size = len(name) + len(value) + _ENTRY_OVERHEAD
         if size > self._max:  # section 4.4: an entry larger than the table empties it
             self._entries.clear()
+            self._sizes.clear()
             self._size = 0
             return
         self._size += size
         self._evict()
         self._entries.appendleft((name, value))
+        self._sizes.appendleft(size)
 
     def _resize(self, size: int) -> None:
         if size > self.limit:
@@ -247,7 +255,7 @@ class Decoder:
         self._evict()
 
     def _evict(self) -> None:
-        entries = self._entries
+        entries, sizes = self._entries, self._sizes
         while self._size > self._max and entries:
-            name, value = entries.pop()
-            self._size -= len(name) + len(value) + _ENTRY_OVERHEAD
+            entries.pop()
+            self._size -= sizes.pop()
