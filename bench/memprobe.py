@@ -12,6 +12,8 @@ calls glibc's `malloc_trim(0)` and records the resident memory it gave back. A l
 - `mallinfo`: glibc's mallinfo2 over all arenas (MiB): `in_use` (uordblks + hblkhd: what malloc
   handed out and is still held), `free_held` (fordblks: freed, kept by the arenas), `arenas` from
   malloc_info; what is resident but neither in use nor freed is pymalloc's or another mmap's;
+- `pymalloc`: pymalloc's arenas (allocated, reclaimed, high-water, current) and the MiB in their
+  used and free blocks, from sys._debugmallocstats(); `gc`: the collector's counts and stats;
 - `traced`: tracemalloc's current and peak of Python's allocations (its own overhead apart);
 - `objects`: gc-tracked objects in all and the counts of types whose names hint at per-endpoint or
   per-call state (channels, calls, tasks, breakers, endpoint stats), and the loop's tasks.
@@ -91,6 +93,37 @@ def _mallinfo(scratch: pathlib.Path) -> dict[str, float]:
     }
 
 
+_PYMALLOC_FIELDS = {
+    "# arenas allocated total": "arenas_allocated_total",
+    "# arenas reclaimed": "arenas_reclaimed",
+    "# arenas highwater mark": "arenas_highwater",
+    "# arenas allocated current": "arenas_current",
+    "# bytes in allocated blocks": "allocated_mib",
+    "# bytes in available blocks": "available_mib",
+}
+
+
+def _pymalloc(scratch: pathlib.Path) -> dict[str, float]:
+    """pymalloc's arenas (1 MiB each) and the bytes in their blocks, from sys._debugmallocstats(),
+    which writes to C's stderr: fd 2 points at `scratch` meanwhile."""
+    saved = os.dup(2)
+    try:
+        with scratch.open("w") as f:
+            os.dup2(f.fileno(), 2)
+            sys._debugmallocstats()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    out: dict[str, float] = {}
+    for line in scratch.read_text().splitlines():
+        key, _, value = line.partition("=")
+        name = _PYMALLOC_FIELDS.get(key.strip())
+        if name:
+            n = int(value.strip().replace(",", ""))
+            out[name] = round(n / MIB, 2) if name.endswith("_mib") else n
+    return out
+
+
 def _objects(loop: asyncio.AbstractEventLoop | None) -> dict[str, Any]:
     counts: collections.Counter[str] = collections.Counter()
     objs = gc.get_objects()
@@ -131,7 +164,10 @@ class Probe:
         self._n += 1
         row: dict[str, Any] = {"n": self._n, "t": round(time.monotonic() - self._t0, 1)}
         row["objects"] = _objects(loop)
-        gc.collect()
+        # No gc.collect() here: the probe reads and never frees, so a probed run's RSS is the
+        # sidecar's own. The collector's own counts say whether cyclic garbage piles up.
+        row["gc"] = {"counts": list(gc.get_count()), "stats": gc.get_stats(), "garbage": len(gc.garbage)}
+        row["pymalloc"] = _pymalloc(self._out / "pymalloc.txt")
         row["status"] = _status()
         row["smaps"] = breakdown(os.getpid())
         row["mallinfo"] = _mallinfo(self._out / "malloc_info.xml")
