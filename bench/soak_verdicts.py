@@ -10,7 +10,9 @@ Why RSS is judged after a warm-up, and on a trend as well:
   gone, so a burst of calls in flight (on a loaded machine, a stall of a second or two at 200
   calls/s) raises RSS to a level that then stays, although the calls, their buffers and their
   tasks are gone. Those levels are reached early, on the first bursts and the first restarts
-  (new channels, the first drain, code paths first taken), and later bursts reuse them.
+  (new channels, the first drain, code paths first taken), and later bursts reuse them. A burst
+  later in the run that is larger than any before raises RSS again, and the verdict counts that as
+  growth: RSS alone cannot tell it from a leak (bench/memprobe.py's bytes in use can).
 - So the baseline is the median RSS of a window that starts after `warmup` (the soak's default:
   10 minutes of a 30-minute run, 5 restarts), against the median of the run's last window. That
   asks what the issue means: does memory keep growing in a process that has seen its working set?
