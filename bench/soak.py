@@ -21,10 +21,12 @@ from the load generator's records, the most calls in flight and the p99 of each 
 Verdicts (bench/soak_verdicts.py says why): RSS from the median of a --window after a stated
 --warmup (default: minutes 10-15 of 30) to the median of the last window, under 5 %, and the
 least-squares trend of RSS after the warm-up, taken over the whole run, under 5 % too (a leak grows
-steadily, so no warm-up hides it); descriptors at the end no more than at the start of the measured
-part (a leak grows with every restart, which takes new channels and connections); no failed call;
+steadily, so no warm-up hides it); descriptors in the last window no more than in the first, each
+window's floor (a socket open at the moment of a sample is no leak; a leaked one raises every later
+sample, and a leak grows with every restart, which takes new channels and connections); no failed call;
 every drain exits 0. The growth from minute 2, what the soak judged before, is printed beside
-them. Results go to bench/results/soak-<UTC time>.json and a markdown summary to stdout.
+them. Results go to bench/results/soak-<UTC time>.json and a markdown summary to stdout;
+`--judge FILE [--warmup S] [--window S]` judges a saved run again.
 
 Diagnosis: `--probe DIR` runs the client sidecar under bench/memprobe.py, which writes a probe line
 (mallinfo, pymalloc's arenas, smaps, gc counts, gc-tracked objects of per-endpoint and per-call
@@ -59,7 +61,7 @@ from soak_verdicts import call_windows, verdicts  # noqa: E402
 
 from local_stack import Proc, http_get, start_model, start_sidecar  # noqa: E402
 from tests.support.eureka import EurekaServer, start_eureka  # noqa: E402
-from tests.support.openloop import OpenLoop, summarize  # noqa: E402
+from tests.support.openloop import OpenLoop, Summary, summarize  # noqa: E402
 
 SERVICE = "soak-svc"
 APP = SERVICE.upper()
@@ -170,6 +172,38 @@ def probe(client: Proc, out: str | None, trim: bool = False) -> None:
     wait_until(lambda: lines.exists() and len(lines.read_text().splitlines()) > before, 60, "a probe line")
 
 
+def report(result: dict[str, Any], path: pathlib.Path) -> int:
+    """The markdown summary of a run on stdout; 0 when every verdict passed."""
+    o, restarts, judged = result["options"], result["restarts"], result["verdicts"]
+    machine_load = result["machine"]
+    summary = Summary(**result["calls"])
+    print(f"## Soak: {o['minutes']:g} min at {o['rate']:g} calls/s, an instance restarted every "
+          f"{o['restart_every']:g} s ({len(restarts)} restarts)\n")
+    print(f"Calls: {summary}\n")
+    print(f"Machine: load average (1 min) median {machine_load['loadavg_1m_median']:.1f}, max "
+          f"{machine_load['loadavg_1m_max']:.1f} on {machine_load['cores']} cores; other processes' "
+          f"CPU median {machine_load['other_cores_median']:.2f}, "
+          f"max {machine_load['other_cores_max']:.2f} cores\n")
+    w, m = round(o["window"] / 60, 1), round(o["warmup"] / 60, 1)
+    print(f"| process | RSS median, {m:g}-{m + w:g} min → last {w:g} min (MiB) | growth | trend over the run "
+          f"| from 2 min (not judged) | peak | fds (floor) first → last |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, v in judged.items():
+        rss = f"{v['rss_first_mib']:.1f} → {v['rss_last_mib']:.1f}"
+        print(f"| {name} | {rss} | {100 * v['rss_growth']:+.1f} % | {100 * v['rss_trend']:+.1f} % "
+              f"| {100 * v['rss_growth_from_2min']:+.1f} % | {v['rss_peak_mib']:.1f} MiB "
+              f"| {v['fds_first']} → {v['fds_last']} |")
+    drains = [r["drain_s"] for r in restarts]
+    if drains:
+        codes = sorted({r["exit"] for r in restarts})
+        print(f"\nDrains: {min(drains):.1f} to {max(drains):.1f} s, exit codes {codes}")
+    print(f"\nRaw: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    ok = summary.failed == 0 and all(v["rss_ok"] and v["fds_ok"] for v in judged.values())
+    ok = ok and all(r["exit"] == 0 for r in restarts)
+    print("\nverdict:", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30)
@@ -181,13 +215,21 @@ def main() -> int:
     parser.add_argument("--probe", metavar="DIR", help="run the client sidecar under bench/memprobe.py")
     parser.add_argument("--probe-frames", type=int, default=0, help="tracemalloc frames (0: off)")
     parser.add_argument("--sidecar-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--judge", metavar="JSON", help="judge a saved run again (another --warmup)")
     args = parser.parse_args()
+    if args.judge:
+        saved = json.loads(pathlib.Path(args.judge).read_text())
+        args.minutes = saved["options"]["minutes"]
     env = dict(kv.split("=", 1) for kv in args.sidecar_env)
     run = args.minutes * 60
     if args.window is None:
         args.window = run / 6
     if args.warmup + 2 * args.window > run:
         parser.error(f"--warmup {args.warmup:g} s and two --window {args.window:g} s do not fit in {run:g} s")
+    if args.judge:
+        saved["verdicts"] = verdicts(saved["samples"], list(saved["verdicts"]), args.warmup, args.window)
+        saved["options"] |= {"warmup": args.warmup, "window": args.window}
+        return report(saved, pathlib.Path(args.judge).resolve())
 
     # A soak run in the background (nohup ... &) ignores SIGINT: SIGTERM ends it, and the finally
     # below still stops every process it started.
@@ -265,31 +307,7 @@ def main() -> int:
     path = out / f"soak-{stamp}.json"
     path.write_text(json.dumps(result, indent=1))
 
-    print(f"## Soak: {args.minutes:g} min at {args.rate:g} calls/s, an instance restarted every "
-          f"{args.restart_every:g} s ({len(restarts)} restarts)\n")
-    print(f"Calls: {summary}\n")
-    print(f"Machine: load average (1 min) median {machine_load['loadavg_1m_median']:.1f}, max "
-          f"{machine_load['loadavg_1m_max']:.1f} on {machine_load['cores']} cores; other processes' "
-          f"CPU median {machine_load['other_cores_median']:.2f}, "
-          f"max {machine_load['other_cores_max']:.2f} cores\n")
-    w, m = round(args.window / 60, 1), round(args.warmup / 60, 1)
-    print(f"| process | RSS median, {m:g}-{m + w:g} min → last {w:g} min (MiB) | growth | trend over the run "
-          f"| from 2 min (not judged) | peak | fds first → last |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, v in judged.items():
-        rss = f"{v['rss_first_mib']:.1f} → {v['rss_last_mib']:.1f}"
-        print(f"| {name} | {rss} | {100 * v['rss_growth']:+.1f} % | {100 * v['rss_trend']:+.1f} % "
-              f"| {100 * v['rss_growth_from_2min']:+.1f} % | {v['rss_peak_mib']:.1f} MiB "
-              f"| {v['fds_first']} → {v['fds_last']} |")
-    drains = [r["drain_s"] for r in restarts]
-    if drains:
-        codes = sorted({r["exit"] for r in restarts})
-        print(f"\nDrains: {min(drains):.1f} to {max(drains):.1f} s, exit codes {codes}")
-    print(f"\nRaw: {path.relative_to(REPO)}")
-    ok = summary.failed == 0 and all(v["rss_ok"] and v["fds_ok"] for v in judged.values())
-    ok = ok and all(r["exit"] == 0 for r in restarts)
-    print("\nverdict:", "PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    return report(result, path)
 
 
 if __name__ == "__main__":
