@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sidecar import __version__
+from sidecar.allocator import cap_arenas
 from sidecar.config import CONFIG_ENV, SETTINGS, add_arguments, from_arguments
 from sidecar.core.errors import ConfigError
 
@@ -23,6 +24,8 @@ INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run `ai-sidecar` with `argv` (default: sys.argv[1:]) and exit with its status."""
+    # Before grpc or uvloop start a thread: every command is a long-lived process (allocator.py).
+    cap_arenas(os.environ)
     args = build_parser().parse_args(argv)
     command: Callable[[argparse.Namespace], int] = args.command_main
     try:
