@@ -25,7 +25,8 @@ from sidecar.h2.hpack_decoder import Headers
 _STATUS_200: Final = b"\x88"  # indexed field, static table entry 8 (":status: 200")
 
 
-def _int(value: int, prefix_bits: int, first: int) -> bytes:
+def integer(value: int, prefix_bits: int, first: int) -> bytes:
+    """An HPACK integer (RFC 7541 5.1) in a `prefix_bits` prefix, its first octet's high bits `first`."""
     limit = (1 << prefix_bits) - 1
     if value < limit:
         return bytes((first | value,))
@@ -40,7 +41,7 @@ def _int(value: int, prefix_bits: int, first: int) -> bytes:
 
 def _literal(name: str, value: bytes) -> bytes:
     raw_name = name.encode("ascii")
-    return b"\x00" + _int(len(raw_name), 7, 0) + raw_name + _int(len(value), 7, 0) + value
+    return b"\x00" + integer(len(raw_name), 7, 0) + raw_name + integer(len(value), 7, 0) + value
 
 
 def literal_fields(fields: Iterable[tuple[str, MetadataValue]]) -> bytes:
@@ -80,7 +81,7 @@ def status_trailers(code: Code) -> bytes:
 
 def table_size_update(size: int) -> bytes:
     """An HPACK dynamic table size update (RFC 7541 section 6.3)."""
-    return _int(size, 5, 0x20)
+    return integer(size, 5, 0x20)
 
 
 class ClearingEncoder(hpack.Encoder):

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from sidecar.core.call import Metadata, MetadataValue
+from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import STATIC, Headers
 
 # Bound on the memo of encoded fields (values such as trace ids and deadlines vary per call).
@@ -32,19 +33,6 @@ CONNECTION_SPECIFIC: Final = frozenset(
 REPLACED: Final = frozenset({"grpc-timeout", "te", "x-sidecar-target"})
 
 
-def _int(value: int, prefix_bits: int, first: int) -> bytes:
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes((first | value,))
-    out = bytearray((first | limit,))
-    value -= limit
-    while value >= 128:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def field(name: str, value: str) -> bytes:
     """One field's representation: a static entry, or a literal without indexing."""
     key = (name, value)
@@ -53,15 +41,15 @@ def field(name: str, value: str) -> bytes:
         return raw
     index = _STATIC_FIELD.get(key)
     if index is not None:
-        raw = _int(index, 7, 0x80)
+        raw = he.integer(index, 7, 0x80)
     else:
         v = value.encode("latin-1")
         index = _STATIC_NAME.get(name)
         if index is not None:
-            raw = _int(index, 4, 0x00) + _int(len(v), 7, 0) + v
+            raw = he.integer(index, 4, 0x00) + he.integer(len(v), 7, 0) + v
         else:
             n = name.encode("latin-1")
-            raw = b"\x00" + _int(len(n), 7, 0) + n + _int(len(v), 7, 0) + v
+            raw = b"\x00" + he.integer(len(n), 7, 0) + n + he.integer(len(v), 7, 0) + v
     if len(_memo) >= _MEMO_MAX:
         _memo.clear()
     _memo[key] = raw
