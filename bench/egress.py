@@ -1,12 +1,15 @@
 """Egress benchmark: the cost of picking an instance at 10, 1,000 and 10,000 instances, and calls by name
-across three real instances (open loop, Poisson arrivals) against calling one instance directly.
+through each gRPC egress plane (open loop, Poisson arrivals) against calling the instance directly.
 
-    python bench/egress.py [--rate 200] [--seconds 10] [--repeat 3] [--recovery-only]
+    python bench/egress.py [--rate 200] [--seconds 10] [--repeat 3] [--recovery-only | --end-to-end-only]
 
 Pick cost is measured in-process (the route's pick, breaker permit included), so it shows that the
-request path does not scan instances. The end-to-end part starts three digits models with their
-sidecars and a client sidecar whose egress finds them in a static registry file; it reports p50/p99
-from the scheduled send time and the client sidecar's CPU per request.
+request path does not scan instances. The end-to-end part is bench/ingress.py's method: the Go
+open-loop generator (bench/loadgen) at a fixed rate, p50/p99 from each call's scheduled send time,
+CPU per call from /proc. One digits instance behind its sidecar (the relay) is called directly and by
+name through two client sidecars' egress, the stream-level proxy (by :authority) and the grpc.aio
+plane (by x-sidecar-target), interleaved, repeated. A call by name also crosses the instance's relay,
+so each run gives the egress's CPU per call and the ingress relay's on the same calls, and the ratio.
 
 The recovery part makes one of the three instances 50 ms slower for 10 s under load (its model
 restarted with --latency-ms 50), then healthy again, and reports the share of calls the peak-EWMA
@@ -34,7 +37,7 @@ import grpc.aio
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "examples" / "python"), str(REPO / "bench")]
 
-from procstat import Window  # noqa: E402
+import loadgen_run  # noqa: E402
 
 from local_stack import HOST, start_model, start_sidecar  # noqa: E402
 from sidecar.core.clock import monotonic  # noqa: E402
@@ -117,31 +120,55 @@ def _payload() -> bytes:
 
 
 def end_to_end(rate: float, seconds: float, repeat: int) -> list[dict[str, Any]]:
-    models = [start_model() for _ in range(3)]
-    instances = [start_sidecar(m.ports["grpc"], app_name=SERVICE) for m in models]
+    """Open-loop load (bench/loadgen, as bench/ingress.py) at one digits instance behind its sidecar:
+    direct to that sidecar, and by name through a client sidecar's egress on each plane. Every call
+    by name also crosses the instance's ingress relay, so each run measures both CPUs per call on the
+    same calls: the egress's, and the ingress relay's."""
+    binary = loadgen_run.build()
+    model = start_model()
+    instance = start_sidecar(model.ports["grpc"], "--dataplane", "relay", app_name=SERVICE)
     registry = pathlib.Path(tempfile.mkstemp(suffix=".yaml")[1])
     registry.write_text(json.dumps({"apps": {SERVICE: [
-        {"host": HOST, "grpc_port": s.ports["grpc"], "http_port": s.ports["http"]} for s in instances
+        {"host": HOST, "grpc_port": instance.ports["grpc"], "http_port": instance.ports["http"]}
     ]}}))
+    payload = pathlib.Path(tempfile.mkstemp(suffix=".bin")[1])
+    payload.write_bytes(_payload())
     own = start_model()
-    client = start_sidecar(own.ports["grpc"], "--registry-file", str(registry), app_name="client")
+    clients = {
+        plane: start_sidecar(own.ports["grpc"], "--registry-file", str(registry), "--egress-dataplane", plane,
+                             app_name=f"client-{plane}")
+        for plane in ("proxy", "grpcio")
+    }  # fmt: skip
+    targets = [
+        ("direct", f"{HOST}:{instance.ports['grpc']}", "", (), None),
+        ("egress proxy, by :authority", f"{HOST}:{clients['proxy'].ports['egress_grpc']}", SERVICE, (),
+         clients["proxy"]),
+        ("egress grpcio, by x-sidecar-target", f"{HOST}:{clients['grpcio'].ports['egress_grpc']}", "",
+         (("x-sidecar-target", SERVICE),), clients["grpcio"]),
+    ]  # fmt: skip
     rows = []
     try:
-        for _ in range(repeat):
-            for name, port, md in (
-                ("direct to one instance's sidecar", instances[0].ports["grpc"], ()),
-                ("by name through egress", client.ports["egress_grpc"], (("x-sidecar-target", SERVICE),)),
-            ):
-                asyncio.run(open_loop(port, rate, 1.0, md))  # warm-up
-                window = Window({"client": client.pid})
-                window.start()
-                result = asyncio.run(open_loop(port, rate, seconds, md))
-                usage = window.stop()["client"]
-                result |= {"path": name, "client_cpu_us_per_call": 1e6 * usage.cpu_s / result["sent"],
-                           "client_rss_mib": usage.rss_peak_bytes / 2**20}
-                rows.append(result)
+        for r in range(repeat):
+            for name, address, authority, headers, client in targets:
+                spec = loadgen_run.LoadSpec(
+                    address=address, payload=payload, warmup_s=2.0, duration_s=seconds, rate=rate, seed=r + 1,
+                    headers=headers, authority=authority,
+                )  # fmt: skip
+                watch = {"instance": instance.pid, **({"egress": client.pid} if client is not None else {})}
+                got = loadgen_run.run(binary, spec, watch)
+                rep = got.report
+                ok = max(1, int(rep["ok_in_window"]))
+                row: dict[str, Any] = {
+                    "path": name, "p50_ms": rep["p50_ms"], "p99_ms": rep["p99_ms"], "sent": rep["sent"],
+                    "errors": sum(rep["errors"].values()) + rep["skipped"],
+                    "ingress_cpu_us_per_call": 1e6 * got.usage["instance"].cpu_s / ok,
+                }  # fmt: skip
+                if client is not None:
+                    row["egress_cpu_us_per_call"] = 1e6 * got.usage["egress"].cpu_s / ok
+                    row["egress_rss_mib"] = got.usage["egress"].rss_peak_bytes / 2**20
+                rows.append(row)
     finally:
-        for proc in (client, own, *instances, *models):
+        for proc in (*clients.values(), own, instance, model):
             proc.stop()
     return rows
 
@@ -208,7 +235,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--recovery-only", action="store_true", help="only the recovered-instance share")
     parser.add_argument("--recovery-windows", type=int, default=12)
+    parser.add_argument("--end-to-end-only", action="store_true", help="only the end-to-end table")
     args = parser.parse_args()
+    if args.end_to_end_only:
+        return print_end_to_end(args.rate, args.seconds, args.repeat)
 
     got = recovery(args.rate, slow_seconds=10.0, windows=args.recovery_windows, window=5.0)
     print(f"share of calls to an instance that was 50 ms slower for 10 s, per {got['window_s']:g} s"
@@ -226,18 +256,32 @@ def main() -> int:
         costs = [pick_cost(n, balancer) for n in (10, 1000, 10_000)]
         print(f"| {balancer} | " + " | ".join(f"{c:.0f} ns" for c in costs) + " |")
 
-    rows = end_to_end(args.rate, args.seconds, args.repeat)
-    print(f"\nend to end at {args.rate:g} RPS, {args.seconds:g} s, medians of {args.repeat}:")
-    print("| path | p50 ms | p99 ms | client sidecar CPU µs/call | client RSS MiB | errors |")
-    print("|---|---|---|---|---|---|")
+    return print_end_to_end(args.rate, args.seconds, args.repeat)
+
+
+def print_end_to_end(rate: float, seconds: float, repeat: int) -> int:
+    rows = end_to_end(rate, seconds, repeat)
+    print(json.dumps(rows), file=sys.stderr)
+    print(f"\nend to end at {rate:g} RPS (open loop, Poisson), {seconds:g} s windows, medians of {repeat}:")
+    print("| path | p50 ms | p99 ms | added p50 / p99 ms | egress CPU µs/call | instance's ingress relay CPU"
+          " µs/call | egress / relay | egress RSS MiB | errors |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    direct = [r for r in rows if r["path"] == "direct"]
     for path in dict.fromkeys(r["path"] for r in rows):
         mine = [r for r in rows if r["path"] == path]
 
         def med(key: str, mine: list[dict[str, Any]] = mine) -> float:
-            return float(statistics.median(r[key] for r in mine))
+            values = [r[key] for r in mine if key in r]
+            return float(statistics.median(values)) if values else float("nan")
 
-        print(f"| {path} | {med('p50_ms'):.2f} | {med('p99_ms'):.2f} | "
-              f"{med('client_cpu_us_per_call'):.0f} | {med('client_rss_mib'):.0f} | "
+        ratio = [r["egress_cpu_us_per_call"] / r["ingress_cpu_us_per_call"] for r in mine
+                 if "egress_cpu_us_per_call" in r]  # fmt: skip
+        added = "" if path == "direct" else (
+            f"{med('p50_ms') - statistics.median(r['p50_ms'] for r in direct):+.2f} / "
+            f"{med('p99_ms') - statistics.median(r['p99_ms'] for r in direct):+.2f}")
+        print(f"| {path} | {med('p50_ms'):.2f} | {med('p99_ms'):.2f} | {added} | "
+              f"{med('egress_cpu_us_per_call'):.0f} | {med('ingress_cpu_us_per_call'):.0f} | "
+              f"{statistics.median(ratio) if ratio else float('nan'):.2f} | {med('egress_rss_mib'):.0f} | "
               f"{sum(r['errors'] for r in mine)} |")
     return 0
 

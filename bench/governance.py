@@ -14,13 +14,20 @@ Two ways, as bench/observability.py measures observability:
   window. The added cost is its sidecar's CPU per call minus the plain relay's within each
   repeat (targets rotate), then the median.
 
+- Under callgrind (`--callgrind`): each of those relays in turn under valgrind, at 10 calls/s
+  that never overlap (bench/callgrind.py's method), instructions per call less the plain relay's.
+  Other load on the machine does not move this count, which the CPU-time figures above need a
+  quiet machine for.
+
     python bench/governance.py                      # 500 calls/s, 10 s + 2 s warm-up, 5 repeats
     python bench/governance.py --rate 1000 --repeat 3
+    python bench/governance.py --callgrind          # 300 calls per window, 3 windows per target
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pathlib
 import statistics
@@ -28,7 +35,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 BENCH = pathlib.Path(__file__).resolve().parent
@@ -81,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--max-others", type=float, default=0.15, help="see bench/README.md; 0 turns it off")
     p.add_argument("--micro-only", action="store_true", help="only the in-process measurement")
+    p.add_argument("--callgrind", action="store_true", help="instructions per call under callgrind instead")
     a = p.parse_args(argv)
+    if a.callgrind:
+        print(instructions(a.repeat if a.repeat != 5 else 3))
+        return 0
     print(in_process())
     if a.micro_only:
         return 0
@@ -265,6 +276,49 @@ def in_process(calls: int = 10_000, repeat: int = 5) -> str:
     ]
     for name, value in medians.items():
         lines.append(f"| {name} | {value:.1f} | {value - base:+.1f} |")
+    return "\n".join(lines)
+
+
+
+def instructions(repeat: int, calls: int = 300) -> str:
+    """Instructions per call of each policy's relay under callgrind, and what each adds to the plain
+    relay's: bench/callgrind.py's windows, with this file's policies and the token on every call."""
+    import callgrind
+
+    out = callgrind.RESULTS / f"governance-callgrind-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    out.mkdir(parents=True, exist_ok=True)
+    binary = loadgen_run.build()
+    with tempfile.TemporaryDirectory(prefix="governance-callgrind-") as tmp:
+        d = pathlib.Path(tmp)
+        payload_path = d / "payload.bin"
+        payload_path.write_bytes(payload())
+        jwks, token = keys_and_token(d)
+        targets: dict[str, Callable[[int, list[str], pathlib.Path], Proc]] = {}
+        for name in TARGETS:
+            flags = {"model": "digits"}
+            if name in POLICIES:
+                policy = d / f"{name}.yaml"
+                policy.write_text(POLICIES[name])
+                flags |= {"policy-file": str(policy), "jwks-file": str(jwks)}
+            targets[name] = functools.partial(callgrind.start_relay, extra={}, flags=flags)
+        opts = callgrind.Options(
+            TARGETS, 10.0, calls, 5.0, repeat, 2, 1, out,
+            headers=(("authorization", f"Bearer {token}"), ("x-client-id", "bench")),
+        )
+        with running(start_model()) as model:
+            results = callgrind.measure(opts, binary, payload_path, model.ports["grpc"], out, targets)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    base = results["relay"]["median_net_per_call"]
+    lines = [
+        f"Callgrind, 10 calls/s open loop, {calls} calls per window, medians of {repeat} (net of idle):",
+        "",
+        "| target | instructions/call | added vs relay |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, result in results.items():
+        net = result["median_net_per_call"]
+        added = "—" if name == "relay" else f"{(net - base) / 1e3:+.1f} k"
+        lines.append(f"| {name} | {net / 1e6:.3f} M | {added} |")
     return "\n".join(lines)
 
 

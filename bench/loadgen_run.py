@@ -12,6 +12,7 @@ import pathlib
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,11 +60,13 @@ class LoadSpec:
     warmup_s: float
     duration_s: float
     rate: float = 0.0
+    arrivals: str = "poisson"  # or "uniform": one call every 1/rate
     saturate_workers: int = 0
     connections: int = 1
     seed: int = 1
     timeout_s: float = 5.0
     headers: tuple[tuple[str, str], ...] = ()  # metadata sent with every call
+    authority: str = ""  # the channel's :authority, if not the address (a service, for egress)
 
     def args(self) -> list[str]:
         args = [
@@ -75,10 +78,11 @@ class LoadSpec:
             f"-timeout={self.timeout_s}s",
             f"-seed={self.seed}",
             *(f"-header={k}={v}" for k, v in self.headers),
+            *([f"-authority={self.authority}"] if self.authority else []),
         ]
         if self.saturate_workers:
             return [*args, "-saturate", f"-workers={self.saturate_workers}"]
-        return [*args, f"-rate={self.rate}"]
+        return [*args, f"-rate={self.rate}", f"-arrivals={self.arrivals}"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +94,20 @@ class LoadResult:
     steal_s: float  # CPU time the hypervisor took from this machine in the window
 
 
-def run(binary: pathlib.Path, spec: LoadSpec, watch: dict[str, int]) -> LoadResult:
-    """Run the generator; measure each tree in `watch` (name -> root pid) over its window."""
+def _ignore(event: str) -> None:
+    pass
+
+
+def run(
+    binary: pathlib.Path,
+    spec: LoadSpec,
+    watch: dict[str, int],
+    on_event: Callable[[str], None] = _ignore,
+) -> LoadResult:
+    """Run the generator; measure each tree in `watch` (name -> root pid) over its window.
+
+    `on_event` hears each of the generator's events ("window-start", "window-end") as it comes,
+    after this function's own measurement started or before it stopped."""
     popen = subprocess.Popen(
         [str(binary), *spec.args()],
         stdout=subprocess.PIPE,
@@ -116,7 +132,9 @@ def run(binary: pathlib.Path, spec: LoadSpec, watch: dict[str, int]) -> LoadResu
             events[name] = int(ns)
             if name == "window-start":
                 window.start()
+                on_event(name)
             elif name == "window-end" and window.started:
+                on_event(name)
                 usage = window.stop()
         out = popen.stdout.read()
         code = popen.wait()

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 
 from local_stack import HOST, Proc, free_port
 
@@ -69,20 +70,25 @@ def version() -> str:
     return out.stderr.strip().removeprefix("nginx version: ")
 
 
-def start_nginx(model_port: int, startup_timeout: float = 10.0) -> Proc:
-    """nginx on a free loopback port proxying gRPC to `model_port`; its pid is the master's."""
+def start_nginx(
+    model_port: int, startup_timeout: float = 10.0, wrapper: Sequence[str] = (), user: str = ""
+) -> Proc:
+    """nginx on a free loopback port proxying gRPC to `model_port`; its pid is the master's (or that
+    of `wrapper`, a command nginx's argv is appended to, such as valgrind's). `user`: the worker's
+    (nginx's `user` directive; by default a master started as root drops it to nobody)."""
     prefix = pathlib.Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     # The worker drops root for nobody when nginx starts as root; let it reach its temp paths.
     prefix.chmod(0o755)
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(CONFIG.format(prefix=prefix, host=HOST, port=port, model_port=model_port))
+    config = CONFIG.format(prefix=prefix, host=HOST, port=port, model_port=model_port)
+    conf.write_text(f"user {user};\n{config}" if user else config)
     # nginx's own error log and anything it prints go to one file, which Proc.log() reads.
     log = prefix / "error.log"
     with log.open("ab") as out:
         popen = subprocess.Popen(
             # -e: the error log before the config is read, else nginx opens /var/log/nginx's.
-            [nginx_binary(), "-p", str(prefix), "-c", str(conf), "-e", str(log)],
+            [*wrapper, nginx_binary(), "-p", str(prefix), "-c", str(conf), "-e", str(log)],
             stdout=out,
             stderr=out,
         )

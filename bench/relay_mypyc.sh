@@ -15,9 +15,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 git -C "$repo" ls-files -z | (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$work"
-relay=sidecar/ingress/relay
-(cd "$work" && mypyc $relay/frames.py $relay/framing.py $relay/hpack_decoder.py $relay/grpc_headers.py \
-    $relay/outbox.py $relay/calls.py $relay/connection.py $relay/protocols.py $relay/health.py >/dev/null)
+relay=sidecar/ingress/relay h2=sidecar/h2
+(cd "$work" && mypyc $h2/frames.py $h2/limits.py $h2/reader.py $h2/messages.py $h2/hpack_decoder.py \
+    $h2/hpack_encoder.py $h2/grpc_headers.py $h2/outbox.py $h2/streams.py \
+    $relay/calls.py $relay/connection.py $relay/sockets.py $relay/health.py >/dev/null)
 compiled="$work:$work/sdk-stubs/python"
 # The sidecar (python -m sidecar, run in the copy) must import the compiled modules.
 (cd "$work" && PYTHONPATH=$compiled python -c 'import sidecar.ingress.relay.connection as c; assert c.__file__.endswith(".so")')

@@ -39,8 +39,9 @@ from local_stack import HOST, running, start_model  # noqa: E402
 from sidecar.filters.chain import Filter  # noqa: E402
 from sidecar.filters.metrics import MetricsFilter  # noqa: E402
 from sidecar.filters.readiness import ReadinessGate  # noqa: E402
+from sidecar.h2 import build  # noqa: E402
 from sidecar.health.readiness import Readiness  # noqa: E402
-from sidecar.ingress.relay.dataplane import RelayDataplane  # noqa: E402
+from sidecar.ingress.relay.listener import RelayDataplane  # noqa: E402
 from sidecar.oip import contract  # noqa: E402
 from sidecar.telemetry.names import BoundedNames, MethodLabels  # noqa: E402
 from sidecar.telemetry.prometheus import SidecarMetrics  # noqa: E402
@@ -48,20 +49,24 @@ from sidecar.telemetry.prometheus import SidecarMetrics  # noqa: E402
 # Where a function's own time is counted, by the file it is in (first match wins).
 GROUPS = (
     (
-        "HTTP/2 frames: scan, forward, flow (relay/connection, framing, outbox, protocols, frames)",
+        "HTTP/2 frames: scan, forward, flow (h2/reader, streams, outbox, frames; relay/connection, sockets)",
         (
+            "h2/reader.py",
+            "h2/streams.py",
+            "h2/outbox.py",
+            "h2/frames.py",
+            "h2/limits.py",
             "relay/connection.py",
-            "relay/framing.py",
-            "relay/outbox.py",
-            "relay/protocols.py",
-            "relay/frames.py",
+            "relay/sockets.py",
         ),
     ),
-    ("HPACK decoding (relay/hpack_decoder.py)", ("relay/hpack_decoder.py",)),
+    ("HPACK (h2/hpack_decoder.py, h2/hpack_encoder.py)", ("h2/hpack_decoder.py", "h2/hpack_encoder.py")),
     (
-        "gRPC headers: path, metadata, deadline, status, message bytes (relay/grpc_headers.py)",
-        ("relay/grpc_headers.py",),
+        "gRPC headers and messages: path, metadata, deadline, status, message bytes"
+        " (h2/grpc_headers, h2/messages)",
+        ("h2/grpc_headers.py", "h2/messages.py"),
     ),
+    ("the call layer (relay/calls.py)", ("relay/calls.py",)),
     ("filter chain and filters (filters/, core/)", ("sidecar/filters/", "sidecar/core/")),
     ("Prometheus client (telemetry/, prometheus_client)", ("sidecar/telemetry/", "prometheus_client")),
     ("built-ins called from Python (len, dict, bytes, int.from_bytes, ...)", ("~:",)),
@@ -146,6 +151,13 @@ async def main(opts: argparse.Namespace, model_port: int, payload: pathlib.Path)
         where = f"{path}:{func}"
         group = next((g for g, needles in GROUPS if any(n in where for n in needles)), "other Python")
         own[group] = own.get(group, 0.0) + tottime
+    python_calls = sum(n for (path, _, _), (_, n, _, _, _) in stats.stats.items() if path != "~")  # type: ignore[attr-defined]
+    builtin_calls = sum(n for (path, _, _), (_, n, _, _, _) in stats.stats.items() if path == "~")  # type: ignore[attr-defined]
+    print(f"Wire machinery: {build.describe()}")
+    print(
+        f"Per relayed call: {python_calls / calls:.0f} Python function calls and"
+        f" {builtin_calls / calls:.0f} calls of built-ins (compiled twins' functions count as built-ins).\n"
+    )
     print(f"Profiled run ({calls} calls, cProfile on a CPU clock; shares of the profiled time):\n")
     print("| where | share |\n| --- | --: |")
     for group, seconds in sorted(own.items(), key=lambda kv: -kv[1]):

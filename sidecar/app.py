@@ -41,6 +41,7 @@ from sidecar.drain.quiet_period import QuietPeriod
 from sidecar.drain.settings import drain_policy
 from sidecar.egress.channels import ChannelPool
 from sidecar.egress.grpc_listener import GrpcEgress
+from sidecar.egress.h2proxy.listener import ProxyEgress
 from sidecar.egress.http_listener import HttpEgress
 from sidecar.egress.policy import load_policies
 from sidecar.egress.router import EgressRouter
@@ -48,17 +49,19 @@ from sidecar.filters.arrivals import ArrivalCounter
 from sidecar.filters.chain import Filter
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.governance.off import NoGovernance
+from sidecar.h2.limits import Limits
 from sidecar.health.loop_lag import WORST_WINDOW, LagRecord, LoopLagMonitor
 from sidecar.health.probe_window import LIMIT_FACTOR
 from sidecar.health.prober import Prober
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.dataplane import GrpcDataplane
 from sidecar.ingress.http_listener import HttpIngress
-from sidecar.ingress.relay.dataplane import RelayDataplane
+from sidecar.ingress.relay.listener import RelayDataplane
 from sidecar.model.grpc_link import GrpcModelLink
 from sidecar.model.http_link import HttpModelLink
 from sidecar.model.link import ModelLink
 from sidecar.observability import Telemetry
+from sidecar.payloads import Payloads
 from sidecar.registry.eureka_http import EurekaHttp
 from sidecar.registry.instance import InstanceSpec, instance_id
 from sidecar.registry.model_info import model_metadata
@@ -101,6 +104,8 @@ class Sidecar:
             lambda: self.loop_lag.stalled_total,
             lambda: self.prober.verdicts,
         )
+        # Capture and batching from the inference policy file; each off puts no filter in the chain.
+        self.payloads = Payloads(config, self.telemetry)
         # Outermost: every call that reaches ingress counts as a caller still picking this instance.
         self.arrivals = ArrivalCounter()
         egress_policies = load_policies(
@@ -131,6 +136,7 @@ class Sidecar:
                 ),
                 ReadinessGate(self.readiness),
                 *self.governance.filters(queueing=queueing),
+                *self.payloads.filters(),
                 *self.telemetry.inner_filters("ingress", upstream=config.model_address),
             ]
 
@@ -138,6 +144,12 @@ class Sidecar:
         self.grpc: GrpcDataplane
         self.dataplane = grpc_dataplane(config.dataplane, config.model_protocol)
         if self.dataplane == "relay":
+            own = None
+            if self.payloads.batching is not None and isinstance(self.link, GrpcModelLink):
+                # Imported only when it runs: the relay's batches go over the link's grpc channel.
+                from sidecar.ingress import own_calls
+
+                own = own_calls.over(self.link)
             self.grpc = RelayDataplane(
                 host=config.listen_host,
                 port=config.grpc_port,
@@ -145,7 +157,10 @@ class Sidecar:
                 filters=ingress_filters(queueing=False),
                 readiness=self.readiness,
                 read_model=self.governance.needs_model,
+                limits=relay_limits(config),
+                own=own,
             )
+            self.telemetry.watch_relay_limits(self.grpc.limit_hits.snapshot)
         else:
             # Imported only when it runs: its grpc.health.v1 servicer and transcoder serve no relay.
             from sidecar.ingress.grpc_listener import GrpcioDataplane
@@ -205,15 +220,27 @@ class Sidecar:
         # Per call: metrics, the model's trace context, the access log; per try: the CLIENT span.
         egress_filters = self.telemetry.outer_filters("egress")
         attempt_filters = self.telemetry.inner_filters("egress")
-        self.grpc_egress = GrpcEgress(
-            host=config.admin_host,
-            port=config.egress_grpc_port,
-            router=self.router,
-            channels=self.channels,
-            filters=egress_filters,
-            attempt_filters=attempt_filters,
-            max_message_bytes=config.max_message_bytes,
-        )
+        self.grpc_egress: GrpcEgress | ProxyEgress
+        if config.egress_dataplane == "proxy":
+            self.grpc_egress = ProxyEgress(
+                host=config.admin_host,
+                port=config.egress_grpc_port,
+                router=self.router,
+                filters=egress_filters,
+                attempt_filters=attempt_filters,
+                max_message_bytes=config.max_message_bytes,
+            )
+            self.discovery.watch(self.grpc_egress.retain)
+        else:
+            self.grpc_egress = GrpcEgress(
+                host=config.admin_host,
+                port=config.egress_grpc_port,
+                router=self.router,
+                channels=self.channels,
+                filters=egress_filters,
+                attempt_filters=attempt_filters,
+                max_message_bytes=config.max_message_bytes,
+            )
         self.http_egress = HttpEgress(
             host=config.admin_host,
             port=config.egress_http_port,
@@ -251,6 +278,8 @@ class Sidecar:
             Part("model link", stop=self.link.close),
             Part("probe link", stop=self.probe_link.close),
             Part("telemetry", start=self._start_telemetry, stop=self.telemetry.stop),
+            # Before the listeners and stopped after them: the last calls' events are queued first.
+            Part("capture sinks", start=self.payloads.start, stop=self.payloads.stop),
             Part("egress channels", stop=self.channels.close),
             # Before the listeners: the policy, its key set and Redis are there for the first call.
             Part("governance", start=self.governance.start, stop=self.governance.stop),
@@ -422,3 +451,31 @@ async def serve(config: SidecarConfig) -> int:
         await signalled.wait()
     log.info("stopped")
     return 0
+
+
+def relay_limits(config: SidecarConfig) -> Limits:
+    """The relay's bounds: issue 12's from their settings, the rest their constants (sidecar/h2/limits.py)."""
+    return Limits(
+        max_block=config.h2_max_header_block,
+        health_max_streams=config.h2_health_max_streams,
+        max_concurrent_streams=config.h2_max_concurrent_streams,
+        max_header_list_size=config.h2_max_header_list_size,
+        max_continuations=config.h2_max_continuations,
+        reset_budget=config.h2_reset_budget,
+        reset_window=config.h2_reset_window,
+        ping_budget=config.h2_ping_budget,
+        settings_budget=config.h2_settings_budget,
+        empty_frame_budget=config.h2_empty_frame_budget,
+        malformed_stream_budget=config.h2_malformed_stream_budget,
+        control_window=config.h2_control_window,
+        # connlimits
+        max_connections=config.relay_max_connections,
+        preface_timeout=config.relay_preface_timeout,
+        idle_timeout=config.relay_idle_timeout,
+        read_budget=config.relay_read_budget,
+        client_write_high=config.relay_client_write_high,
+        client_sndbuf=config.relay_client_sndbuf,
+        client_rcvbuf=config.relay_client_rcvbuf,
+        write_max=config.relay_write_max,
+        write_stall=config.relay_write_stall,
+    )

@@ -45,14 +45,17 @@ from sidecar.config_values import (
     Text,
     Urls,
 )
+from sidecar.core.env import CONFIG_FILE, NOT_SETTINGS, PREFIX
 from sidecar.core.errors import ConfigError
+from sidecar.h2 import limits as h2
 
 if TYPE_CHECKING:
     import yaml
 
-# The one place SIDECAR_* environment variables are declared: each setting's own, plus these.
-ENV_PREFIX: Final = "SIDECAR_"
-CONFIG_ENV: Final = "SIDECAR_CONFIG"
+# The one place SIDECAR_* environment variables are declared: each setting's own, plus
+# core/env.py's (the relay reads SIDECAR_NO_EXTENSIONS there too).
+ENV_PREFIX: Final = PREFIX
+CONFIG_ENV: Final = CONFIG_FILE
 # Set by the kubelet in every container: how `auto` settings know they run in Kubernetes.
 KUBERNETES_ENV: Final = "KUBERNETES_SERVICE_HOST"
 
@@ -181,6 +184,65 @@ class SidecarConfig:
             " a sooner one).",
         ),
     )
+    # ---- the relay's connection bounds (issue 12, connlimits; sidecar/h2/limits.py) ----
+    relay_max_connections: int = field(
+        default=h2.MAX_CONNECTIONS,
+        metadata=_about(Int(1), "Client connections the relay holds at once; more are closed as accepted."),
+    )
+    relay_preface_timeout: float = field(
+        default=h2.PREFACE_TIMEOUT,
+        metadata=_about(
+            Duration(positive=True),
+            "A relay client connection without its HTTP/2 preface by then is closed (the model is dialled"
+            " only after it).",
+        ),
+    )
+    relay_idle_timeout: float = field(
+        default=h2.IDLE_TIMEOUT,
+        metadata=_about(
+            Duration(positive=True), "A relay client connection with no stream this long gets GOAWAY, closed."
+        ),
+    )
+    relay_read_budget: float = field(
+        default=h2.READ_BUDGET,
+        metadata=_about(
+            Duration(positive=True),
+            "Time the relay spends on one connection's reads per loop turn; the rest waits (fairness).",
+        ),
+    )
+    relay_client_write_high: int = field(
+        default=h2.CLIENT_WRITE_HIGH,
+        metadata=_about(
+            Size(16 * KiB, 64 * MiB),
+            "Bytes queued towards a relay client before it counts as not reading and is paused.",
+        ),
+    )
+    relay_client_sndbuf: int = field(
+        default=h2.CLIENT_SNDBUF,
+        metadata=_about(
+            Size(4 * KiB, 64 * MiB), "Kernel send buffer of each relay client socket (SO_SNDBUF)."
+        ),
+    )
+    relay_client_rcvbuf: int = field(
+        default=h2.CLIENT_RCVBUF,
+        metadata=_about(
+            Size(4 * KiB, 64 * MiB), "Kernel receive buffer of each relay client socket (SO_RCVBUF)."
+        ),
+    )
+    relay_write_max: int = field(
+        default=h2.WRITE_MAX,
+        metadata=_about(
+            Size(1 * MiB, 2**31 - 1),
+            "Bytes queued towards a relay client that reads nothing before it is dropped.",
+        ),
+    )
+    relay_write_stall: float = field(
+        default=h2.WRITE_STALL,
+        metadata=_about(
+            Duration(positive=True), "How long a relay client may read nothing before it is dropped."
+        ),
+    )
+    # ---- end of connlimits' block ----
     admin_port: int = field(
         default=15000,
         metadata=_about(
@@ -261,6 +323,14 @@ class SidecarConfig:
             Int(0, 65535, "PORT"), "Loopback gRPC egress port (call services by name); 0 = any free port."
         ),
     )
+    egress_dataplane: str = field(
+        default="proxy",
+        metadata=_about(
+            Choice(("proxy", "grpcio"), upper=False),
+            "gRPC egress: proxy (stream-level HTTP/2, routes by :authority or x-sidecar-target) "
+            "or grpcio (grpc.aio, x-sidecar-target only).",
+        ),
+    )
     egress_http_port: int = field(
         default=15080,
         metadata=_about(
@@ -274,6 +344,13 @@ class SidecarConfig:
         metadata=_about(
             Text(describe="a path"),
             "YAML of egress policies (balancer, retries, breakers, ejection) per target service.",
+        ),
+    )
+    inference_policy_file: str = field(
+        default="",
+        metadata=_about(
+            Text(describe="a path", metavar="PATH"),
+            "YAML of per-model payload capture (CloudEvents to HTTP, Kafka, a file) and dynamic batching.",
         ),
     )
     log_level: str = field(
@@ -409,6 +486,70 @@ class SidecarConfig:
             Duration(positive=True), "Longest a call waits for Redis before the limits' failure mode decides."
         ),
     )
+    # ---- the relay's HTTP/2 limits on a client (issue 12, h2limits); defaults: sidecar/h2/limits.py ----
+    h2_max_concurrent_streams: int = field(
+        default=h2.MAX_CONCURRENT_STREAMS,
+        metadata=_about(
+            Int(1, 2**31 - 1),
+            "Relay: streams a client connection may have open (advertised); past it REFUSED_STREAM.",
+        ),
+    )
+    h2_max_header_list_size: int = field(
+        default=h2.MAX_HEADER_LIST_SIZE,
+        metadata=_about(
+            Size(1, 2**31 - 1),
+            "Relay: decoded size of a request's header list (advertised); past it GOAWAY ENHANCE_YOUR_CALM.",
+        ),
+    )
+    h2_max_header_block: int = field(
+        default=h2.MAX_BLOCK,
+        metadata=_about(
+            Size(1, 2**31 - 1), "Relay: bytes of one encoded header block (HEADERS and CONTINUATIONs)."
+        ),
+    )
+    h2_max_continuations: int = field(
+        default=h2.MAX_CONTINUATIONS,
+        metadata=_about(Int(1), "Relay: CONTINUATION frames one header block may have."),
+    )
+    h2_health_max_streams: int = field(
+        default=h2.HEALTH_MAX_STREAMS,
+        metadata=_about(Int(1), "Relay: health calls it answers itself open at once on one connection."),
+    )
+    h2_reset_budget: int = field(
+        default=h2.RESET_BUDGET,
+        metadata=_about(Int(1), "Relay: RST_STREAMs a client connection may send per h2_reset_window."),
+    )
+    h2_reset_window: float = field(
+        default=h2.RESET_WINDOW,
+        metadata=_about(Duration(positive=True), "Relay: the window of h2_reset_budget."),
+    )
+    h2_ping_budget: int = field(
+        default=h2.PING_BUDGET,
+        metadata=_about(Int(1), "Relay: PINGs a client connection may send per h2_control_window."),
+    )
+    h2_settings_budget: int = field(
+        default=h2.SETTINGS_BUDGET,
+        metadata=_about(Int(1), "Relay: SETTINGS a client connection may send per h2_control_window."),
+    )
+    h2_empty_frame_budget: int = field(
+        default=h2.EMPTY_FRAME_BUDGET,
+        metadata=_about(
+            Int(1), "Relay: empty DATA frames not ending a stream a client may send per h2_control_window."
+        ),
+    )
+    h2_malformed_stream_budget: int = field(
+        default=h2.MALFORMED_STREAM_BUDGET,
+        metadata=_about(
+            Int(1), "Relay: malformed requests one connection may send per h2_control_window."
+        ),
+    )
+    h2_control_window: float = field(
+        default=h2.CONTROL_WINDOW,
+        metadata=_about(
+            Duration(positive=True), "Relay: window of the PING, SETTINGS, empty-frame and malformed budgets."
+        ),
+    )
+    # ---- end of h2limits' block ----
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,7 +658,7 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
 def _read_environ(environ: Mapping[str, str]) -> _Layer:
     layer: _Layer = {}
     for var, raw in environ.items():
-        if not var.startswith(ENV_PREFIX) or var == CONFIG_ENV:
+        if not var.startswith(ENV_PREFIX) or var in NOT_SETTINGS:
             continue
         setting = _BY_ENV.get(var)
         if setting is not None:

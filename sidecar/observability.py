@@ -115,6 +115,9 @@ class Telemetry:
     ) -> None:
         self.metrics.watch_health(lag, stalled, probes)
 
+    def watch_relay_limits(self, hits: Callable[[], Mapping[str, int]]) -> None:
+        self.metrics.watch_relay_limits(hits)
+
     def watch_governance(self, governance: GovernanceView) -> None:
         if isinstance(self.metrics, NoMetrics):
             return  # and prometheus_client stays unimported

@@ -32,6 +32,7 @@ type config struct {
 	method         string
 	payload        []byte
 	rate           float64
+	arrivals       string
 	warmup         time.Duration
 	duration       time.Duration
 	conns          int
@@ -42,6 +43,8 @@ type config struct {
 	seed           uint64
 	// Metadata sent with every call (-header key=value, repeatable): a bearer token, a client id.
 	headers metadata.MD
+	// The channel's :authority (-authority): a service name, for the sidecar's egress.
+	authority string
 }
 
 // headerFlags collects repeated -header key=value flags.
@@ -83,7 +86,9 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.method, "method", "/inference.GRPCInferenceService/ModelInfer",
 		"full gRPC method name")
 	flag.StringVar(&payloadPath, "payload", "", "file holding the serialised request (required)")
-	flag.Float64Var(&c.rate, "rate", 500, "open loop: mean calls per second (Poisson arrivals)")
+	flag.Float64Var(&c.rate, "rate", 500, "open loop: mean calls per second")
+	flag.StringVar(&c.arrivals, "arrivals", "poisson",
+		"open loop: poisson (random gaps, as independent callers send) or uniform (one every 1/rate)")
 	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "load before the measured window")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of the measured window")
 	flag.IntVar(&c.conns, "conns", 1, "HTTP/2 connections, used round-robin")
@@ -95,6 +100,7 @@ func parseFlags() (config, error) {
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the arrival process")
 	headers := headerFlags{md: metadata.MD{}}
 	flag.Var(&headers, "header", "metadata key=value sent with every call; repeatable")
+	flag.StringVar(&c.authority, "authority", "", "the channel's :authority (default: -addr)")
 	flag.Parse()
 	c.headers = headers.md
 	switch {
@@ -104,6 +110,8 @@ func parseFlags() (config, error) {
 		return c, fmt.Errorf("-payload is required")
 	case !c.saturate && c.rate <= 0:
 		return c, fmt.Errorf("-rate must be > 0, got %v", c.rate)
+	case c.arrivals != "poisson" && c.arrivals != "uniform":
+		return c, fmt.Errorf("-arrivals must be poisson or uniform, got %q", c.arrivals)
 	case c.duration <= 0 || c.warmup < 0:
 		return c, fmt.Errorf("-duration must be > 0 and -warmup >= 0")
 	case c.conns < 1 || c.maxOutstanding < 1 || c.workers < 1:
@@ -156,10 +164,14 @@ func dial(cfg config) ([]*grpc.ClientConn, error) {
 		}
 	}
 	for range cfg.conns {
-		cc, err := grpc.NewClient(cfg.addr,
+		opts := []grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})),
-		)
+		}
+		if cfg.authority != "" {
+			opts = append(opts, grpc.WithAuthority(cfg.authority))
+		}
+		cc, err := grpc.NewClient(cfg.addr, opts...)
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("dial %s: %w", cfg.addr, err)
@@ -197,9 +209,10 @@ func announce(warmEnd, end time.Time) *sync.WaitGroup {
 	return &wg
 }
 
-// runOpen sends calls at Poisson arrival times regardless of how earlier calls fare. Each call's
-// latency runs from its scheduled time, so time spent queued behind a slow target (or a late
-// generator) counts, which is what a caller with its own arrival process would see.
+// runOpen sends calls at Poisson (or, with -arrivals=uniform, evenly spaced) arrival times
+// regardless of how earlier calls fare. Each call's latency runs from its scheduled time, so time
+// spent queued behind a slow target (or a late generator) counts, which is what a caller with its
+// own arrival process would see.
 func runOpen(ctx context.Context, cfg config, conns []*grpc.ClientConn, rep *report) {
 	rng := rand.New(rand.NewPCG(cfg.seed, 0x5eed))
 	start := time.Now().Add(20 * time.Millisecond)
@@ -213,7 +226,11 @@ func runOpen(ctx context.Context, cfg config, conns []*grpc.ClientConn, rep *rep
 	var lags []time.Duration
 	next := start
 	for i := 0; ; i++ {
-		next = next.Add(time.Duration(rng.ExpFloat64() / cfg.rate * float64(time.Second)))
+		gap := 1 / cfg.rate
+		if cfg.arrivals == "poisson" {
+			gap = rng.ExpFloat64() / cfg.rate
+		}
+		next = next.Add(time.Duration(gap * float64(time.Second)))
 		if !next.Before(end) || ctx.Err() != nil {
 			break
 		}

@@ -245,6 +245,35 @@ class Faults:
             raise InferError(grpc.StatusCode.UNAVAILABLE, "injected fault")
 
 
+class Immediate:
+    """ModelInfer runs the model at once, concurrently with other calls (the default)."""
+
+    async def run(self, infer: Callable[[], pb.ModelInferResponse]) -> pb.ModelInferResponse:
+        return infer()
+
+
+class FixedCost:
+    """ModelInfer runs the model one call at a time, each taking at least `floor_ms`, as a GPU that
+    launches one kernel per call does: N rows in one call cost about what one row costs, so it
+    shows what batching gives a model that does not batch itself (--fixed-cost-ms)."""
+
+    def __init__(self, floor_ms: float, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._floor = floor_ms / 1000.0
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    async def run(self, infer: Callable[[], pb.ModelInferResponse]) -> pb.ModelInferResponse:
+        async with self._lock:
+            started = self._clock()
+            response = infer()
+            # Slept, not spun: a busy model would take a core from the sidecar it is measured with.
+            # The loop's timers fire up to about a millisecond late; the floor is a minimum.
+            left = self._floor - (self._clock() - started)
+            if left > 0:
+                await asyncio.sleep(left)
+            return response
+
+
 def _sleep_ms(request: pb.ModelInferRequest) -> int:
     if "sleep_ms" not in request.parameters:
         return 0
@@ -338,9 +367,15 @@ class DigitsServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
     """OIP v2 for model "digits" version "1"; RepositoryIndex is left UNIMPLEMENTED on purpose."""
 
     def __init__(
-        self, model: DigitsModel, faults: Faults, events: EventLog, statistics: Statistics
+        self,
+        model: DigitsModel,
+        faults: Faults,
+        events: EventLog,
+        statistics: Statistics,
+        executor: Immediate | FixedCost | None = None,
     ) -> None:
         self._model = model
+        self._executor = executor or Immediate()
         self._faults = faults
         self._events = events
         self._statistics = statistics
@@ -417,7 +452,7 @@ class DigitsServicer(pb_grpc.GRPCInferenceServiceServicer):  # type: ignore[misc
         started = time.perf_counter_ns()
         try:
             await self._faults.before_infer(request)
-            response = self._infer(request, started)
+            response = await self._executor.run(lambda: self._infer(request, started))
         except InferError as error:
             self._statistics.failure(time.perf_counter_ns() - started)
             self._events.write("error", request.id, metadata, code=error.code.name)
@@ -515,7 +550,8 @@ async def serve(model: DigitsModel, args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT, then drain: NOT_SERVING, stop accepting, finish, exit 0."""
     events = EventLog.open(args.event_log)
     faults = Faults(args.latency_ms, args.error_rate, args.hang, random.Random(args.seed))
-    servicer = DigitsServicer(model, faults, events, Statistics())
+    executor = FixedCost(args.fixed_cost_ms) if args.fixed_cost_ms > 0 else Immediate()
+    servicer = DigitsServicer(model, faults, events, Statistics(), executor)
     health = health_aio.HealthServicer()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     await health.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
@@ -556,6 +592,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="weights.json")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every ModelInfer")
     parser.add_argument(
+        "--fixed-cost-ms",
+        type=float,
+        default=0.0,
+        help="ModelInfer runs one call at a time, each taking at least this long (a GPU's per-call cost)",
+    )
+    parser.add_argument(
         "--error-rate", type=float, default=0.0, help="fraction of ModelInfer failed UNAVAILABLE"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the --error-rate draws")
@@ -569,6 +611,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--error-rate is {args.error_rate}, must be within 0..1")
     if args.latency_ms < 0:
         parser.error(f"--latency-ms is {args.latency_ms}, must be >= 0")
+    if args.fixed_cost_ms < 0:
+        parser.error(f"--fixed-cost-ms is {args.fixed_cost_ms}, must be >= 0")
     if args.grace < 0:
         parser.error(f"--grace is {args.grace}, must be >= 0")
     return args

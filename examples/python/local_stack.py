@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DIGITS_SERVER = REPO / "examples" / "python" / "digits_server.py"
 HOST = "127.0.0.1"
+# sidecar/core/env.py's build switch (this module runs without the sidecar package on its path).
+NO_EXTENSIONS = "SIDECAR_NO_EXTENSIONS"
 
 
 def _log_file(prefix: str) -> pathlib.Path:
@@ -202,7 +204,8 @@ def _launch_sidecar(
     for key, value in settings.items():
         args += [f"--{key}", str(value)]
     args += flags
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    # The caller's settings never leak in; its build switch does (scripts/test.sh's pure pass).
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_") or k == NO_EXTENSIONS}
     full_env.update(env or {})
     with log.open("ab") as out:  # the child keeps its own copy of the descriptor
         popen = subprocess.Popen(args, stdout=out, stderr=out, cwd=REPO, env=full_env)

@@ -111,7 +111,12 @@ class GrpcioDataplane:
         assert isinstance(exchange, StreamExchange)
         timeout = call.deadline.remaining() if call.deadline else None
         result = await forward.streaming(
-            self._raw().raw_stream(call.method), exchange.requests, exchange.context, call.metadata, timeout
+            self._raw().raw_stream(call.method),
+            exchange.requests,
+            exchange.context,
+            call.metadata,
+            timeout,
+            exchange.sent,
         )
         return result.outcome
 

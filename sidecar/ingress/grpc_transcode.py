@@ -41,7 +41,7 @@ class Transcoder:
             )
         except SidecarError as e:
             return Outcome(e.code, e.message)
-        exchange.response = response.SerializeToString()
+        exchange.respond(response.SerializeToString())
         return Outcome(Code.OK, "", trailing)
 
     async def streaming(self, call: Call) -> Outcome:
@@ -66,7 +66,9 @@ class Transcoder:
                 answer.error_message = f"a request is not a valid ModelInferRequest: {e}"
             except SidecarError as e:
                 answer.error_message = e.message
-            await exchange.context.write(answer.SerializeToString())
+            message = answer.SerializeToString()
+            await exchange.context.write(message)
+            exchange.sent(message)
         return Outcome(Code.OK)
 
 

@@ -11,7 +11,8 @@ import logging
 import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from aiohttp import web
 from google.protobuf.message import Message
@@ -20,6 +21,7 @@ from inference import grpc_service_pb2 as pb
 from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.deadline import GRPC_TIMEOUT_FORMAT, Deadline, grpc_timeout
 from sidecar.core.errors import SidecarError
+from sidecar.core.messages import JSON, OnMessage, unobserved
 from sidecar.core.status import Code, http_status
 from sidecar.filters.chain import Filter, Next, build_chain
 from sidecar.health.readiness import Readiness
@@ -27,7 +29,7 @@ from sidecar.ingress import openapi
 from sidecar.model.http_link import HttpModelLink, code_of_status
 from sidecar.model.link import ModelLink
 from sidecar.oip import binary_tensors, contract, json_codec
-from sidecar.oip.binary_tensors import HEADER, RestBody
+from sidecar.oip.binary_tensors import HEADER, OutputChoice, RestBody
 from sidecar.transport.metadata import HOP_BY_HOP
 
 log = logging.getLogger(__name__)
@@ -48,16 +50,94 @@ _METADATA_KEY = re.compile(r"^[0-9a-z_.\-]+$")
 
 @dataclass(slots=True)
 class _Exchange:
+    """A call transcoded to the model's typed calls. Observable (the body as the caller sent it,
+    then the answer as it goes) and, for ModelInfer, batchable (sidecar/batching/seam.py)."""
+
     request: Message
     response_type: type[Message]
     response: Message | None = None
+    body: RestBody | None = None  # the request as the caller sent it (ModelInfer)
+    on_message: OnMessage = unobserved
+    # Bytes of JSON before the binary tensors of the request and of the answer; -1: all JSON.
+    json_lengths: list[int] = field(default_factory=lambda: [-1, -1])
+
+    message_offset: ClassVar[int] = 0
+    message_format: ClassVar[str] = JSON
+
+    def observe(self, on_message: OnMessage) -> None:
+        self.on_message = on_message
+        if self.body is not None:
+            _deliver(self.on_message, self.json_lengths, True, self.body)
+
+    def json_length(self, from_client: bool) -> int:
+        return self.json_lengths[from_client]
+
+    def answered(self, rest: RestBody) -> None:
+        _deliver(self.on_message, self.json_lengths, False, rest)
+
+    def infer_request(self) -> pb.ModelInferRequest:
+        assert isinstance(self.request, pb.ModelInferRequest)
+        return self.request
+
+    def detached(self, request: pb.ModelInferRequest) -> _Exchange:
+        return _Exchange(request, pb.ModelInferResponse)
+
+    def infer_response(self) -> tuple[pb.ModelInferResponse, Metadata]:
+        assert isinstance(self.response, pb.ModelInferResponse)
+        return self.response, []
+
+    def waits(self) -> None:
+        pass
+
+    async def respond_infer(self, response: pb.ModelInferResponse, initial: Metadata) -> None:
+        self.response = response
 
 
 @dataclass(slots=True)
 class _RawExchange:
+    """A REST call to a REST model, its body passed through. Observable; batchable through the
+    typed path (its body parsed, the batch's answer written back in the form the caller asked)."""
+
     path: str
     body: RestBody
+    model: str = ""
+    version: str = ""
     status: int = 0
+    on_message: OnMessage = unobserved
+    json_lengths: list[int] = field(default_factory=lambda: [-1, -1])
+    choice: OutputChoice = field(default_factory=OutputChoice)  # which outputs the caller wants binary
+
+    message_offset: ClassVar[int] = 0
+    message_format: ClassVar[str] = JSON
+
+    def observe(self, on_message: OnMessage) -> None:
+        self.on_message = on_message
+        _deliver(on_message, self.json_lengths, True, self.body)
+
+    def json_length(self, from_client: bool) -> int:
+        return self.json_lengths[from_client]
+
+    def infer_request(self) -> pb.ModelInferRequest:
+        request, self.choice = binary_tensors.infer_request_from_rest(self.body, self.model, self.version)
+        return request
+
+    def detached(self, request: pb.ModelInferRequest) -> _Exchange:
+        return _Exchange(request, pb.ModelInferResponse)
+
+    def infer_response(self) -> tuple[pb.ModelInferResponse, Metadata]:
+        raise AssertionError("a batch's own call is never raw")
+
+    def waits(self) -> None:
+        pass
+
+    async def respond_infer(self, response: pb.ModelInferResponse, initial: Metadata) -> None:
+        self.status = 200
+        self.body = binary_tensors.infer_response_to_rest(response, self.choice)
+
+
+def _deliver(on_message: OnMessage, lengths: list[int], from_client: bool, rest: RestBody) -> None:
+    lengths[from_client] = -1 if rest.header_length is None else rest.header_length
+    on_message(from_client, rest.body)
 
 
 class HttpIngress:
@@ -192,9 +272,12 @@ class HttpIngress:
         ):
             return await self._pass_infer(request, rest)
         infer, choice = binary_tensors.infer_request_from_rest(rest, model, version)
-        resp = await self._call(request, "ModelInfer", infer, pb.ModelInferResponse)
+        exchange = _Exchange(infer, pb.ModelInferResponse, body=rest)
+        resp = await self._call(request, "ModelInfer", infer, pb.ModelInferResponse, exchange=exchange)
         assert isinstance(resp, pb.ModelInferResponse)
-        return _rest_response(200, binary_tensors.infer_response_to_rest(resp, choice))
+        answer = binary_tensors.infer_response_to_rest(resp, choice)
+        exchange.answered(answer)
+        return _rest_response(200, answer)
 
     async def _call(
         self,
@@ -204,8 +287,9 @@ class HttpIngress:
         response_type: type[Message],
         *,
         gated: bool = True,
+        exchange: _Exchange | None = None,
     ) -> Message:
-        exchange = _Exchange(message, response_type)
+        exchange = exchange or _Exchange(message, response_type)
         call = Call(
             method=contract.PATHS[name],
             metadata=_metadata(request),
@@ -223,7 +307,8 @@ class HttpIngress:
         return exchange.response
 
     async def _pass_infer(self, request: web.Request, body: RestBody) -> web.Response:
-        exchange = _RawExchange(request.path, body)
+        model, version = _model(request)
+        exchange = _RawExchange(request.path, body, model, version)
         call = Call(
             method=contract.MODEL_INFER,
             metadata=_metadata(request),
@@ -238,6 +323,8 @@ class HttpIngress:
         if exchange.status == 0:
             raise _Refused(outcome)
         call.response_bytes = len(exchange.body.body)
+        if exchange.status == 200:
+            _deliver(exchange.on_message, exchange.json_lengths, False, exchange.body)
         return _rest_response(exchange.status, exchange.body)
 
     def _deadline(self, request: web.Request) -> Deadline:

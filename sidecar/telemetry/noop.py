@@ -36,7 +36,18 @@ class NoMetrics:
     ) -> None:
         pass
 
+    def watch_relay_limits(self, hits: Callable[[], Mapping[str, int]]) -> None:
+        pass
+
     def register(self, collector: object) -> None:
+        pass
+
+    def watch_capture(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        pass
+
+    def watch_batching(
+        self, stats: Callable[[], Mapping[str, Any]], waiting: Callable[[], Mapping[str, int]]
+    ) -> None:
         pass
 
 

@@ -112,9 +112,26 @@ class SidecarMetrics:
         """Expose the event loop's lag (worst lately, stalled seconds in all) and the probes by verdict."""
         self.registry.register(_HealthCollector(lag, stalled, probes))
 
+    def watch_relay_limits(self, hits: Callable[[], Mapping[str, int]]) -> None:
+        """Expose the relay's limits that fired, by kind, read at scrape time (sidecar/h2/limits.py)."""
+        self.registry.register(_RelayLimitsCollector(hits))
+
     def register(self, collector: Collector) -> None:
         """Another part's metrics, read at scrape time (governance's)."""
         self.registry.register(collector)
+    def watch_capture(self, stats: Callable[[], Mapping[str, Any]]) -> None:
+        """Expose payload capture's counts per sink, read at scrape time."""
+        from sidecar.telemetry.payload_metrics import CaptureCollector
+
+        self.registry.register(CaptureCollector(stats))
+
+    def watch_batching(
+        self, stats: Callable[[], Mapping[str, Any]], waiting: Callable[[], Mapping[str, int]]
+    ) -> None:
+        """Expose dynamic batching's histograms and counts per model, read at scrape time."""
+        from sidecar.telemetry.payload_metrics import BatchingCollector
+
+        self.registry.register(BatchingCollector(stats, waiting))
 
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
@@ -221,6 +238,23 @@ class _HealthCollector(Collector):
         for verdict, count in self._probes().items():
             probes.add_metric((verdict,), float(count))
         yield probes
+
+
+class _RelayLimitsCollector(Collector):
+    """The relay's limit hits by kind; kinds are fixed words of the relay's, so the series are bounded."""
+
+    def __init__(self, hits: Callable[[], Mapping[str, int]]) -> None:
+        self._hits = hits
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            f"{PREFIX}_relay_limits",
+            "Times a bound of the HTTP/2 relay fired on a peer's frames, streams or connections, by kind.",
+            labels=("kind",),
+        )
+        for kind, n in sorted(self._hits().items()):
+            family.add_metric((kind,), float(n))
+        yield family
 
 
 class InFlight:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -75,8 +75,10 @@ async def streaming(
     context: Context,
     metadata: Metadata,
     timeout: float | None,
+    sent: Callable[[bytes], None] = lambda message: None,
 ) -> Forwarded:
-    """A call of any streaming kind, relayed message by message in both directions."""
+    """A call of any streaming kind, relayed message by message in both directions; `sent` hears
+    of each response message written to the caller."""
     upstream = mc(metadata=metadata, timeout=timeout)
     # Our own task moves request messages up, so the handler can stop it (and
     # await it) before it returns.
@@ -92,6 +94,7 @@ async def streaming(
                 break
             forwarded.committed = True
             await context.write(message)
+            sent(message)
         code = await upstream.code()
         details = await upstream.details()
         trailing = await upstream.trailing_metadata()

@@ -14,12 +14,15 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import grpc
 import grpc.aio
 
-from sidecar.core.call import Call, Outcome
+from inference import grpc_service_pb2 as pb
+from sidecar.core.call import Call, Metadata, Outcome
 from sidecar.core.deadline import Deadline
+from sidecar.core.messages import PROTOBUF, OnMessage, unobserved
 from sidecar.filters.chain import Next
 from sidecar.transport import grpc_forward as forward
 from sidecar.transport.metadata import forwardable
@@ -30,20 +33,69 @@ AddService = Callable[[grpc.aio.Server], None]
 
 @dataclass(slots=True)
 class UnaryExchange:
-    """A unary call's transport state; the terminal handler sets `response` on success."""
+    """A unary call's transport state; the terminal handler sets `response` on success.
+
+    Its messages can be observed (sidecar/core/messages.py: the request at once, the response when
+    set) and, for ModelInfer, handed over whole (sidecar/batching/seam.py): the batcher reads the
+    request, answers it, and runs a call of its own through a `detached` exchange."""
 
     context: forward.Context
     request: bytes
     response: bytes | None = None
     # The value of the server's target key, taken out of the call's metadata; "" without one.
     target: str = ""
+    on_message: OnMessage = unobserved
+
+    message_offset: ClassVar[int] = 0
+    message_format: ClassVar[str] = PROTOBUF
+
+    def observe(self, on_message: OnMessage) -> None:
+        self.on_message = on_message
+        on_message(True, self.request)
 
     async def reply(self, call: Call, forwarded: forward.Forwarded) -> Outcome:
         """Send a forwarded result's headers and keep its response to return (counted in `call`)."""
-        self.response = await forward.send_unary_reply(self.context, forwarded)
-        if self.response is not None:
-            call.response_bytes = len(self.response)
+        response = await forward.send_unary_reply(self.context, forwarded)
+        if response is not None:
+            self.respond(response)
+            call.response_bytes = len(response)
         return forwarded.outcome
+
+    def respond(self, response: bytes) -> None:
+        """Set the response the handler returns (when the call ends OK)."""
+        self.response = response
+        self.on_message(False, response)
+
+    # -- the batching seam
+
+    def infer_request(self) -> pb.ModelInferRequest:
+        return pb.ModelInferRequest.FromString(self.request)
+
+    def detached(self, request: pb.ModelInferRequest) -> UnaryExchange:
+        return UnaryExchange(DetachedContext(), request.SerializeToString())
+
+    def infer_response(self) -> tuple[pb.ModelInferResponse, Metadata]:
+        """A detached exchange's answer, after its call ended OK, and the headers that came with it."""
+        assert self.response is not None and isinstance(self.context, DetachedContext)
+        return pb.ModelInferResponse.FromString(self.response), self.context.initial
+
+    def waits(self) -> None:
+        pass
+
+    async def respond_infer(self, response: pb.ModelInferResponse, initial: Metadata) -> None:
+        if initial:
+            await self.context.send_initial_metadata(initial)
+        self.respond(response.SerializeToString())
+
+
+class DetachedContext:
+    """The context of a call the sidecar makes on its own behalf (a batch): no caller, headers kept."""
+
+    def __init__(self) -> None:
+        self.initial: Metadata = []
+
+    async def send_initial_metadata(self, metadata: Metadata) -> None:
+        self.initial = list(metadata)
 
 
 @dataclass(slots=True)
@@ -53,6 +105,24 @@ class StreamExchange:
     context: forward.Context
     requests: AsyncIterator[bytes]
     target: str = ""
+    on_message: OnMessage = unobserved
+
+    message_offset: ClassVar[int] = 0
+    message_format: ClassVar[str] = PROTOBUF
+
+    def observe(self, on_message: OnMessage) -> None:
+        self.on_message = on_message
+        self.requests = _observed(self.requests, on_message)
+
+    def sent(self, message: bytes) -> None:
+        """A response message went to the caller."""
+        self.on_message(False, message)
+
+
+async def _observed(requests: AsyncIterator[bytes], on_message: OnMessage) -> AsyncIterator[bytes]:
+    async for message in requests:
+        on_message(True, message)
+        yield message
 
 
 class GrpcServer:

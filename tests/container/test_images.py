@@ -34,8 +34,9 @@ from tests.support.docker import (
 # The first test also builds every image (about 6 min cold here, longer on a loaded machine).
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 
-# The sidecar's size goal (docs/packaging.md says where the bytes go).
-SIDECAR_MAX_BYTES = 150_000_000
+# The goal is 150 MB; JWT verification's cryptography (13 MB) put it at 165 (docs/packaging.md says
+# where the bytes go). This guards against growth beyond that.
+SIDECAR_MAX_BYTES = 170_000_000
 
 # Every module of the package, and what a setting turns on lazily (tracing's exporter, metrics, YAML
 # files, the registrar's retries, the log handlers): the image leaves parts of the standard library
@@ -79,6 +80,10 @@ def test_sidecar_image_is_built_for_production() -> None:
                    "import shutil; print([t for t in ('gcc', 'cc', 'g++', 'c++', 'make', 'ld', 'pip', 'pip3')"
                    " if shutil.which(t)])").strip()
     assert found == "[]", f"build tools in the final stage: {found}"
+    # The builder stage compiled the relay's twins, and they run (not stale, not failing to import).
+    build = docker("run", "--rm", "--entrypoint", "python3", tag("sidecar"), "-c",
+                   "from sidecar.h2 import build; print(build.describe())").strip()
+    assert build.startswith("compiled (sidecar.h2._"), build
     version = docker("run", "--rm", tag("sidecar"), "--version").strip()
     assert version == f"ai-sidecar {VERSION}"
     print(f"sidecar image: {image['Size'] / 1e6:.1f} MB")

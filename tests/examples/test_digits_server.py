@@ -139,11 +139,7 @@ def raw_request(x: np.ndarray[Any, Any], request_id: str = "") -> pb.ModelInferR
     return pb.ModelInferRequest(
         model_name="digits",
         id=request_id,
-        inputs=[
-            pb.ModelInferRequest.InferInputTensor(
-                name="INPUT0", datatype="FP32", shape=list(x.shape)
-            )
-        ],
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="INPUT0", datatype="FP32", shape=list(x.shape))],
         raw_input_contents=[x.astype("<f4").tobytes()],
     )
 
@@ -221,9 +217,7 @@ async def test_model_metadata(stub: Any) -> None:
     assert metadata.name == "digits"
     assert list(metadata.versions) == ["1"]
     assert metadata.platform == "numpy"
-    assert [(t.name, t.datatype, list(t.shape)) for t in metadata.inputs] == [
-        ("INPUT0", "FP32", [-1, 64])
-    ]
+    assert [(t.name, t.datatype, list(t.shape)) for t in metadata.inputs] == [("INPUT0", "FP32", [-1, 64])]
     assert [(t.name, t.datatype, list(t.shape)) for t in metadata.outputs] == [
         ("LABEL", "INT64", [-1]),
         ("PROBABILITIES", "FP32", [-1, 10]),
@@ -518,13 +512,9 @@ async def test_event_log_records_done_with_the_request_metadata(stub: Any, serve
     assert (event["event"], event["code"]) == ("error", "INVALID_ARGUMENT")
 
 
-async def test_sleep_past_the_deadline_is_seen_cancelled_by_the_model(
-    stub: Any, server: Server
-) -> None:
+async def test_sleep_past_the_deadline_is_seen_cancelled_by_the_model(stub: Any, server: Server) -> None:
     started = time.monotonic()
-    error = await rpc_error(
-        stub.ModelInfer(sleepy(raw_request(images(1)[0], "too-slow"), 5000), timeout=0.3)
-    )
+    error = await rpc_error(stub.ModelInfer(sleepy(raw_request(images(1)[0], "too-slow"), 5000), timeout=0.3))
     assert error.code() == Code.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 2.0
     events = await server.wait_for_event("too-slow")
@@ -548,6 +538,25 @@ async def test_latency_flag_delays_every_infer(tmp_path: Path) -> None:
                 started = time.monotonic()
                 await stub.ModelInfer(raw_request(images(1)[0]))
                 assert time.monotonic() - started >= 0.25
+    finally:
+        assert server.stop() == 0, server.stderr()
+
+
+async def test_fixed_cost_serves_one_call_at_a_time_each_at_least_the_floor(tmp_path: Path) -> None:
+    # Lower bounds only: a slow machine can make these calls slower, never faster.
+    server = start_server(tmp_path, "--fixed-cost-ms", "40")
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stub = pb_grpc.GRPCInferenceServiceStub(channel)
+            await stub.ServerLive(pb.ServerLiveRequest())
+            started = time.monotonic()
+            answers = await asyncio.gather(*(stub.ModelInfer(raw_request(images(1, i)[0])) for i in range(5)))
+            assert time.monotonic() - started >= 5 * 0.04  # in turn, not side by side
+            # A call of 64 rows is one execution, answered with every row.
+            big = await stub.ModelInfer(raw_request(images(64)[0]))
+            assert list(big.outputs[0].shape) == [64] and len(answers) == 5
+            stats = await stub.ModelStatistics(pb.ModelStatisticsRequest(name="digits"))
+            assert stats.model_stats[0].execution_count == 6 and stats.model_stats[0].inference_count == 69
     finally:
         assert server.stop() == 0, server.stderr()
 

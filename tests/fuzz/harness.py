@@ -37,7 +37,7 @@ from sidecar.core.call import Call, Outcome
 from sidecar.filters.chain import Filter, Next
 from sidecar.filters.readiness import ReadinessGate
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.relay.dataplane import RelayDataplane
+from sidecar.ingress.relay.listener import RelayDataplane
 from sidecar.observability import Telemetry
 from tests.fuzz import streams as s
 from tests.support import REPO

@@ -52,7 +52,7 @@ def test_help_lists_every_setting_with_its_env_var_and_default():
 
 
 def test_run_help_documents_every_setting():
-    proc = sidecar("run", "--help", env=clean_env(COLUMNS="200"))
+    proc = sidecar("run", "--help", env=clean_env(COLUMNS="1000"))
     assert proc.returncode == 0
     assert "--config FILE" in proc.stdout
     for s in SETTINGS:

@@ -124,6 +124,7 @@ class StreamInstances:
     async def start(self) -> None:
         self.server = grpc.aio.server()
         handlers = {kind: grpc.stream_stream_rpc_method_handler(self._handler(kind)) for kind in KINDS}
+        handlers["remaining"] = grpc.unary_unary_rpc_method_handler(self._remaining)
         generic = grpc.method_handlers_generic_handler("test.Streams", handlers)
         self.server.add_generic_rpc_handlers((generic,))
         # One server, one socket per instance: the sidecar sees three instances.
@@ -144,6 +145,11 @@ class StreamInstances:
 
         return handle
 
+    @staticmethod
+    async def _remaining(request: bytes, context: Any) -> bytes:
+        """The time the instance was told it has (what grpc-timeout said), in seconds."""
+        return str(context.time_remaining()).encode()
+
     async def stop(self) -> None:
         if self.server is not None:
             await self.server.stop(0)
@@ -160,8 +166,11 @@ class Stack:
         return dict(doc.get(service.upper(), {}))
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+# Both gRPC egress planes: the stream-level proxy (the default) and the grpc.aio fallback.
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["proxy", "grpcio"])
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     rest, streams = RestInstances(), StreamInstances()
     own = grpc.aio.server()  # the client's own "model": only its health, so its sidecar is ready
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), own)
@@ -183,7 +192,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         # In a thread: the instances run on this loop while the sidecar starts.
         sidecar = await asyncio.to_thread(
             start_sidecar, own_port, "--registry-file", str(tmp / "registry.yaml"),
-            "--egress-policy-file", str(tmp / "policy.yaml"), app_name="client",
+            "--egress-policy-file", str(tmp / "policy.yaml"), "--egress-dataplane", request.param,
+            app_name="client",
         )
         yield Stack(sidecar, rest, streams)
     finally:
@@ -291,3 +301,14 @@ async def test_a_stream_that_forwarded_a_message_is_tried_once_and_ends_with_the
     after = stack.egress(STREAMS)
     assert after["attempts"] - before.get("attempts", 0) == 1
     assert after.get("retries", 0) == before.get("retries", 0)
+
+
+async def test_a_grpc_call_tells_the_instance_the_time_left(stack: Stack):
+    async with grpc.aio.insecure_channel(f"{HOST}:{stack.sidecar.ports['egress_grpc']}") as channel:
+        told = await channel.unary_unary("/test.Streams/remaining")(
+            b"", metadata=(("x-sidecar-target", STREAMS),), timeout=2.0
+        )
+    remaining = float(told)  # "None" (no deadline reached the instance) fails here
+    # gRPC rounds timeouts up to coarser units on the wire (grpc core does, to compress them): a
+    # little over the caller's 2 s may reach the instance.
+    assert 1.0 < remaining < 2.1

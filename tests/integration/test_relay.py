@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -13,12 +14,15 @@ import pytest
 
 from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
+from sidecar.core import env
 from sidecar.core.call import Call, Outcome
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
+from sidecar.h2 import build
+from sidecar.h2 import frames as f
 from sidecar.health.readiness import Readiness
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay.dataplane import RelayDataplane
+from sidecar.ingress.relay.listener import RelayDataplane
+from tests.support import twins
 from tests.support.digits import OIP, images, raw_request
 from tests.support.procs import HOST, Proc, running, start_sidecar
 
@@ -239,3 +243,31 @@ async def test_the_client_has_its_reply_before_the_filters_hear_the_end(model: P
     assert len(slow.heard_end) == 1
     # The reply went out before the filter's 0.5 s began, not after it.
     assert replied - slow.heard_end[0] < 0.25
+
+
+async def test_sidecar_no_extensions_is_accepted_and_the_start_up_log_names_the_build(model: Proc):
+    # The relay's switch for its pure-Python build is a SIDECAR_ variable that is not a setting:
+    # the configuration must not refuse it as unknown.
+    env = {"SIDECAR_NO_EXTENSIONS": "1"}
+    with running(start_sidecar(model.ports["grpc"], "--dataplane", "relay", env=env)) as proc:
+        async with grpc.aio.insecure_channel(f"{HOST}:{proc.ports['grpc']}") as ch:
+            reply = await pb_grpc.GRPCInferenceServiceStub(ch).ServerLive(pb.ServerLiveRequest(), timeout=10)
+        assert reply.live
+        assert "wire machinery: pure Python (SIDECAR_NO_EXTENSIONS is set)" in proc.log()
+
+
+async def test_the_sidecar_runs_the_build_this_run_of_the_suite_asked_for(model: Proc):
+    # scripts/test.sh runs the relay's tests twice: on the compiled twins, then with the switch
+    # set (the pure pass). The sidecars the tests start inherit the switch, and run that build.
+    if os.environ.get(env.NO_EXTENSIONS):
+        expected = f"pure Python ({env.NO_EXTENSIONS} is set)"
+    else:
+        for name in build.TWINS:
+            twins.load(name, "compiled")  # skips, or fails in CI, where the tree was never built
+        expected = f"compiled ({', '.join(f'sidecar.h2._{n}' for n in build.TWINS)})"
+    with running(start_sidecar(model.ports["grpc"], "--dataplane", "relay")) as proc:
+        async with grpc.aio.insecure_channel(f"{HOST}:{proc.ports['grpc']}") as ch:
+            stub = pb_grpc.GRPCInferenceServiceStub(ch)
+            reply = await stub.ModelInfer(raw_request(images()[0][:2]), timeout=10)
+        assert reply.outputs
+        assert f"wire machinery: {expected}" in proc.log()

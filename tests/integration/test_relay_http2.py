@@ -20,7 +20,7 @@ import pytest
 
 from inference import grpc_service_pb2 as pb
 from inference import grpc_service_pb2_grpc as pb_grpc
-from sidecar.ingress.relay import frames as f
+from sidecar.h2 import frames as f
 from tests.support import REPO
 from tests.support.digits import images, raw_request
 from tests.support.procs import HOST, Proc, http_get, running, start_listening, start_model, start_sidecar

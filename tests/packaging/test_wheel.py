@@ -10,6 +10,7 @@ dependencies into the venv.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -57,11 +58,16 @@ def tree_files() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory, tree_files: list[str]) -> pathlib.Path:
+def src(tmp_path_factory: pytest.TempPathFactory, tree_files: list[str]) -> pathlib.Path:
     src = tmp_path_factory.mktemp("src")
     for name in tree_files:
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, src / name)
+    return src
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory, src: pathlib.Path) -> pathlib.Path:
     out = tmp_path_factory.mktemp("dist")
     start = time.monotonic()
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)])
@@ -97,6 +103,61 @@ def test_wheel_holds_every_module_of_the_tree(wheel: pathlib.Path, tree_files: l
     assert {"sidecar/py.typed", "inference/py.typed", "inference/grpc_service_pb2.pyi"} <= names
     packages = {f.rsplit("/", 1)[0] for f in expected if f.endswith("/__init__.py")}
     assert "sidecar/ingress/relay" in packages
+
+
+def test_wheel_holds_the_compiled_twins_and_their_sources(wheel: pathlib.Path, tree_files: list[str]) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    pyx = [f for f in tree_files if f.startswith("sidecar/") and f.endswith(".pyx")]
+    assert pyx, "the tree has no compiled twin"
+    for source in pyx:
+        stem = source.removesuffix(".pyx")
+        assert source in names
+        assert [n for n in names if n.startswith(stem + ".cpython-") and n.endswith(".so")], source
+    assert not [n for n in names if n.endswith(".c")]
+
+
+def _describe(python: pathlib.Path) -> str:
+    code = "from sidecar.h2 import build; print(build.describe())"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIDECAR_")}
+    return _run([str(python), "-c", code], cwd=python.parent, env=clean).stdout.strip()
+
+
+def test_installed_sidecar_runs_the_compiled_build(venv: pathlib.Path) -> None:
+    assert _describe(venv / "bin" / "python").startswith("compiled (sidecar.h2._")
+
+
+def test_without_a_c_compiler_the_wheel_builds_and_runs_the_pure_modules(
+    tmp_path: pathlib.Path, src: pathlib.Path
+) -> None:
+    # The same tree (without the wheel fixture's build/), built with a compiler that always fails.
+    fresh, out = tmp_path / "src", tmp_path / "dist"
+    shutil.copytree(src, fresh, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    env = {**os.environ, "CC": "false", "LDSHARED": "false"}
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(out), str(fresh)]
+    result = _run(argv, env=env)
+    assert "did not compile" in result.stdout + result.stderr
+    (built,) = out.glob("*.whl")
+    assert not [n for n in zipfile.ZipFile(built).namelist() if n.endswith(".so")]
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", str(venv)])
+    # build.py needs nothing beyond the standard library, so the wheel alone is enough to ask it.
+    _run([str(venv / "bin" / "pip"), "install", "--quiet", "--no-deps", str(built)])
+    described = _describe(venv / "bin" / "python")
+    assert described == "pure Python (no compiled build is installed: sidecar.h2._messages is not built)"
+
+
+def test_the_editable_install_builds_the_twins_in_place(tmp_path: pathlib.Path, src: pathlib.Path) -> None:
+    # As scripts/test.sh installs the tree (pip install -e), in a venv of its own: the shared
+    # editable install is never touched.
+    tree, venv = tmp_path / "tree", tmp_path / "venv"
+    shutil.copytree(src, tree, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    _run([sys.executable, "-m", "venv", str(venv)])
+    _run([str(venv / "bin" / "pip"), "install", "--quiet", "--no-deps", "-e", str(tree)])
+    # The one dependency the twins' imports reach (grpc_headers -> hpack_decoder -> hpack).
+    _run([str(venv / "bin" / "pip"), "install", "--quiet", "hpack>=4.1,<5"])
+    built = sorted(p.name.split(".")[0] for p in (tree / "sidecar" / "h2").glob("_*.so"))
+    assert built == sorted(p.stem for p in (tree / "sidecar" / "h2").glob("_*.pyx"))
+    assert _describe(venv / "bin" / "python").startswith("compiled (sidecar.h2._")
 
 
 def test_wheel_metadata_has_the_one_version(wheel: pathlib.Path) -> None:

@@ -92,6 +92,7 @@ class OpenLoop:
         timeout: float = 5.0,
         seed: int = 1,
         max_seconds: float = 3600.0,
+        count: int | None = None,
     ) -> None:
         self._address = f"{HOST}:{port}"
         self._rate = rate
@@ -101,6 +102,8 @@ class OpenLoop:
         self._timeout = timeout
         self._rng = random.Random(seed)
         self._max_seconds = max_seconds  # a bound whatever the caller does
+        self._count = count  # calls to send, then stop by itself (None: until stop())
+        self.done = threading.Event()  # set once every call sent has ended
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="open-loop", daemon=True)
         self.records: list[Record] = []
@@ -144,6 +147,8 @@ class OpenLoop:
             asyncio.run(self._main())
         except BaseException as e:  # reported by stop()
             self.error = e
+        finally:
+            self.done.set()
 
     async def _main(self) -> None:
         async with grpc.aio.insecure_channel(self._address) as channel:
@@ -159,7 +164,11 @@ class OpenLoop:
                 self.records.append(Record(at, time.monotonic() - at, code, details))
 
             start = at = time.monotonic()
+            sent = 0
             while not self._stop.is_set() and at - start < self._max_seconds:
+                if self._count is not None and sent >= self._count:
+                    break
+                sent += 1
                 at += self._rng.expovariate(self._rate)
                 delay = at - time.monotonic()
                 if delay > 0:

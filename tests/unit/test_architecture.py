@@ -13,7 +13,9 @@ PURE = ["core", "filters/chain.py", "health/readiness.py", "health/probe_window.
         "telemetry/names.py", "telemetry/b3.py", "drain/settings.py",
         "inject/settings.py", "inject/pod.py", "inject/patch.py", "inject/review.py",
         "ratelimit/bucket.py", "ratelimit/gcra.py", "ratelimit/resp.py", "admission", "rbac",
-        "policy/document.py", "policy/reader.py", "auth/keys.py", "auth/verifier.py"]
+        "policy/document.py", "policy/reader.py", "auth/keys.py", "auth/verifier.py",
+        "capture/policy.py", "capture/events.py", "capture/redact.py", "capture/queue.py",
+        "capture/dispatch.py", "batching", "filters/capture.py", "filters/batching.py"]
 IO_LIBRARIES = {"grpc", "grpc_health", "aiohttp", "uvloop", "yaml", "socket", "asyncio.subprocess"}
 
 
@@ -76,10 +78,21 @@ def test_only_the_cli_installs_uvloop_or_runs_the_loop():
 
 def test_the_relay_data_plane_never_imports_grpc():
     # The relay exists so that grpc's per-call machinery is off the data path.
-    for path in modules("ingress/relay"):
+    for path in modules("ingress/relay") + modules("h2"):
         for name in imports(path):
             top = name.split(".")[0]
             assert top not in ("grpc", "grpc_health"), f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_the_wire_machinery_imports_nothing_above_it():
+    # sidecar/h2 sits below ingress and egress (both build on it): it knows no filters, no
+    # telemetry, no settings and no assembly.
+    above = ("ingress", "egress", "filters", "telemetry", "config", "config_values", "app", "cli", "admin")
+    for path in modules("h2"):
+        for name in imports(path):
+            assert not name.startswith(tuple(f"sidecar.{a}" for a in above)), (
+                f"{path.relative_to(ROOT)} imports {name}"
+            )
 
 
 # Adapters: what touches the outside world, and what assembles it. Filters use none of them.

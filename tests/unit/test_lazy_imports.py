@@ -55,7 +55,7 @@ def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
 
 def test_the_default_sidecar_imports_neither_opentelemetry_nor_yaml_nor_tenacity_nor_the_grpcio_plane():
     modules = imported()
-    assert "sidecar.ingress.relay.dataplane" in modules  # the relay is the default plane
+    assert "sidecar.ingress.relay.listener" in modules  # the relay is the default plane
     assert loaded(modules, METRICS) == list(METRICS)  # metrics are on by default
     assert loaded(modules, TRACING + YAML + EUREKA_RETRIES + GRPCIO_PLANE) == []
 

@@ -3,8 +3,8 @@
 import struct
 
 from inference import grpc_service_pb2 as pb
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay.first_message import gathered
+from sidecar.h2 import frames as f
+from sidecar.h2.reader import gathered
 from sidecar.oip.model_name import NEED_MORE, from_grpc_frame, from_message
 
 

@@ -88,3 +88,15 @@ async def test_calls_through_the_filter_expose_as_the_library_would(code: Code):
         await chain(Call(method=INFER, metadata=[], deadline=None, protocol="grpc", model="digits"))
     labels = (SERVICE, "ModelInfer", "digits")
     assert request_families(metrics) == library_exposition([("ingress", "", "", code, 0.0125, labels)] * 3)
+
+
+def test_relay_limit_hits_are_read_at_scrape_as_a_counter_by_kind():
+    metrics = make_metrics()
+    counts = {"rapid_reset": 3}
+    metrics.watch_relay_limits(lambda: counts)
+    body, _ = metrics.exposition()
+    assert b"# TYPE ai_sidecar_relay_limits_total counter" in body
+    assert b'ai_sidecar_relay_limits_total{kind="rapid_reset"} 3.0' in body
+    counts["ping_flood"] = 1  # read again at the next scrape, not copied at registration
+    body, _ = metrics.exposition()
+    assert b'ai_sidecar_relay_limits_total{kind="ping_flood"} 1.0' in body

@@ -2,9 +2,9 @@
 
 from grpc_health.v1 import health_pb2
 
-from sidecar.ingress.relay import frames as f
+from sidecar.h2 import frames as f
+from sidecar.h2.hpack_decoder import Decoder
 from sidecar.ingress.relay import health
-from sidecar.ingress.relay.hpack_decoder import Decoder
 
 SERVICES = frozenset({"", "inference.GRPCInferenceService"})
 

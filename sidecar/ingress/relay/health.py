@@ -12,8 +12,9 @@ from typing import Final
 
 from sidecar.core.call import Outcome
 from sidecar.core.status import Code
-from sidecar.ingress.relay import frames as f
-from sidecar.ingress.relay import grpc_headers as gh
+from sidecar.h2 import frames as f
+from sidecar.h2 import hpack_encoder as he
+from sidecar.h2.limits import HEALTH_MAX_REQUEST, HEALTH_MAX_STREAMS
 
 CHECK: Final = "/grpc.health.v1.Health/Check"
 WATCH: Final = "/grpc.health.v1.Health/Watch"
@@ -36,12 +37,12 @@ def answer(
     else:
         message = _message(SERVING if ready else NOT_SERVING)
         reply = (
-            f.header_block_frames(sid, gh.response_headers(), False, max_frame)
+            f.header_block_frames(sid, he.response_headers(), False, max_frame)
             + f.frame(f.DATA, 0, sid, message)
-            + f.header_block_frames(sid, gh.status_trailers(Code.OK), True, max_frame)
+            + f.header_block_frames(sid, he.status_trailers(Code.OK), True, max_frame)
         )
         return reply, len(message)
-    return f.header_block_frames(sid, gh.trailers_only(result), True, max_frame), 0
+    return f.header_block_frames(sid, he.trailers_only(result), True, max_frame), 0
 
 
 def watch(
@@ -55,10 +56,10 @@ def watch(
     service = service_of(request)
     if service is None:
         result = Outcome(Code.INVALID_ARGUMENT, "malformed HealthCheckRequest")
-        return f.header_block_frames(sid, gh.trailers_only(result), True, max_frame), 0, None
+        return f.header_block_frames(sid, he.trailers_only(result), True, max_frame), 0, None
     status = watched_status(service, ready, services)
     message = _message(status)
-    headers = f.header_block_frames(sid, gh.response_headers(), False, max_frame)
+    headers = f.header_block_frames(sid, he.response_headers(), False, max_frame)
     return headers + f.frame(f.DATA, 0, sid, message), len(message), (service, status)
 
 
@@ -93,20 +94,22 @@ def service_of(request: bytes) -> str | None:
         return None
 
 
-# Request bytes buffered for one health call.
-MAX_REQUEST: Final = 64 * 1024
-# Health calls (Check awaiting its request, open Watches) one connection may have at once.
-MAX_STREAMS: Final = 16
-
-
 class LocalHealth:
     """The health calls one connection answers itself: Checks and Watches awaiting their request,
     and open Watches with the status each was last told. Frames out, no I/O."""
 
-    __slots__ = ("_requests", "_services", "_watches")
+    __slots__ = ("_max_request", "_max_streams", "_requests", "_services", "_watches")
 
-    def __init__(self, services: frozenset[str]) -> None:
+    def __init__(
+        self,
+        services: frozenset[str],
+        *,
+        max_request: int = HEALTH_MAX_REQUEST,
+        max_streams: int = HEALTH_MAX_STREAMS,
+    ) -> None:
         self._services = services
+        self._max_request = max_request
+        self._max_streams = max_streams
         self._requests: dict[int, tuple[str, bytearray]] = {}  # path, request so far
         self._watches: dict[int, tuple[str, int]] = {}  # service, last status sent
 
@@ -119,7 +122,7 @@ class LocalHealth:
 
     def open(self, sid: int, path: str) -> bool:
         """Take a new health call; False when the connection has as many as it may."""
-        if len(self._requests) + len(self._watches) >= MAX_STREAMS:
+        if len(self._requests) + len(self._watches) >= self._max_streams:
             return False
         self._requests[sid] = (path, bytearray())
         return True
@@ -129,7 +132,7 @@ class LocalHealth:
         if request is not None:
             buf = request[1]
             buf += payload
-            if len(buf) > MAX_REQUEST:
+            if len(buf) > self._max_request:
                 raise f.ConnectionError_(f.PROTOCOL_ERROR, "health request too large")
 
     def ended(self, sid: int, ready: bool, max_frame: int) -> tuple[bytes, int] | None:
@@ -150,12 +153,12 @@ class LocalHealth:
         self._requests.pop(sid, None)
         self._watches.pop(sid, None)
 
-    def changed(self, ready: bool) -> list[bytes]:
-        """Readiness changed: one DATA frame for each Watch whose status it changed."""
+    def changed(self, ready: bool) -> list[tuple[int, bytes]]:
+        """Readiness changed: (stream, DATA frame) for each Watch whose status it changed."""
         updates = []
         for sid, (service, last) in list(self._watches.items()):
             status = watched_status(service, ready, self._services)
             if status != last:
                 self._watches[sid] = (service, status)
-                updates.append(update(sid, status))
+                updates.append((sid, update(sid, status)))
         return updates

@@ -1,0 +1,721 @@
+"""The streams of one client connection relayed 1:1 over one model connection: ids, states, flow, settings.
+
+Stream ids map 1:1, so most frames pass as they arrive (reader.py); this layer sees the rest. It
+keeps each side's SETTINGS and HPACK context, stream ids and states (idle, awaiting its verdict,
+relayed, answered here, dropped), the flow-control debt of what it answers itself, and GOAWAY.
+Frames come in from two FrameReaders and go out through an Outbox.
+
+The layer above (StreamEvents) hears of a relayed stream twice, its start and its end; that is
+the API a compiled twin of this layer keeps:
+- `opened(stream, headers, end_stream)`: a client opened `stream` (built by `new_stream`, of the
+  layer above's class) with these decoded request headers. True relays it, False answers it
+  here, StreamError resets it unseen. A relayed stream awaits its verdict, the client's later
+  frames waiting (header blocks reach the model in the client's order), until the layer above
+  calls `admit` (HEADERS to the model, with fields added or replaced) or `refuse` (a reply from
+  here); usually within `opened`.
+  A verdict that needs the stream's first request bytes (the model a call names, read from its
+  message) waits for them: the layer above calls `await_data(stream)` in `opened`, is told
+  `held(stream)` after each read while they may still come, and looks with `held_data`, which
+  takes nothing (the frames are read on as they would have been). `held` returns whether it
+  still waits; a verdict given within `held` needs no resumed read, as within `opened`.
+- `trailers(stream, headers)` or `reset(stream, code, by_client)`: it ended. Endings the model
+  sent are told after the read's writes are out, so the layer above adds no latency.
+In between, its DATA passes with no call up: the reader counts its messages into the stream's
+`request_bytes` and `response_bytes`. That is the one message path. A stream marked with
+`observe` before its admission has each message handed up whole (`message`, copied once) as
+its last byte passes, the frames still passing as they are: payload capture hooks in there,
+and streams not observed pay nothing. Holding or rewriting messages (dynamic batching, an
+egress proxy re-framing per upstream) extends the same path: an intercepting counter in place
+of the observer, and the reader leaving that stream's DATA out of its spans.
+
+Streams answered here (`opened` returned False: grpc.health.v1) are never seen by the model;
+their DATA and end go up (`data`, `ended`), the replies come down (`answer`). A stream awaiting
+its verdict can also be taken (`take`: a batched call), then goes as those do until the layer
+above ends it (`answered`); it counts as in flight for `idle` and is handed back by `close`. Knows nothing
+about calls, filters or sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from sidecar.core.call import MetadataValue
+from sidecar.h2 import build
+from sidecar.h2 import frames as f
+from sidecar.h2 import hpack_encoder as he
+from sidecar.h2.hpack_decoder import Decoder, HeaderListTooLarge, Headers, HPACKDecodeError
+from sidecar.h2.limits import Budget, LimitHits, Limits
+from sidecar.h2.outbox import Hold, Outbox
+from sidecar.h2.reader import Counter, Frame, FrameReader
+
+if TYPE_CHECKING:
+    from sidecar.h2 import messages
+else:
+    messages = build.twin("messages")  # compiled or pure: build.py chooses
+
+# Model frames this layer looks into, as they pass; the model's others just pass, but SETTINGS,
+# which come up: the client hears the relay's own limits, not the model's (see _model_settings).
+_MODEL_LOOK = frozenset({f.HEADERS, f.RST_STREAM, f.GOAWAY})
+_MODEL_UP = frozenset({f.SETTINGS})
+# Every client frame comes up but those of relayed streams and connection credit.
+_CLIENT_UP = range(256)
+Fields = Sequence[tuple[str, MetadataValue]]  # appended to a block as literals
+
+
+class Stream:
+    """A stream relayed to the model, as this layer keeps it; the layer above subclasses it."""
+
+    __slots__ = ("block", "changed", "end_stream", "headers", "replied", "request_bytes", "response_bytes",
+                 "sid")  # fmt: skip
+
+    def __init__(self, sid: int) -> None:
+        self.sid = sid
+        # Until the verdict: the client's block, what it decoded to, whether it changed the table.
+        self.block = b""
+        self.headers: Headers = []
+        self.changed = False
+        self.end_stream = False
+        self.replied = False  # the model sent response headers
+        self.request_bytes: messages.MessageBytes = messages.MessageBytes()
+        self.response_bytes: messages.MessageBytes = messages.MessageBytes()
+
+
+S = TypeVar("S", bound=Stream)
+S_contra = TypeVar("S_contra", bound=Stream, contravariant=True)
+
+
+class StreamEvents(Protocol[S_contra]):
+    """What this layer tells the layer above (the module docstring says when)."""
+
+    def opened(self, stream: S_contra, headers: Headers, end_stream: bool) -> bool: ...
+    def trailers(self, stream: S_contra, headers: Headers) -> None: ...
+    def reset(self, stream: S_contra, code: int, by_client: bool) -> None: ...
+    def message(self, stream: S_contra, from_client: bool, message: bytes) -> None: ...
+    def held(self, stream: S_contra) -> bool:
+        """More of the stream awaiting its verdict (see `await_data`) may be held; whether it still waits."""
+        ...
+
+    def data(self, sid: int, payload: bytes) -> None: ...
+    def ended(self, sid: int, reset: bool) -> bool:
+        """The client ended (reset: reset) a stream answered here; whether it still is (an open Watch)."""
+        ...
+
+
+class Streams(Generic[S]):
+    """The stream layer of one relayed connection."""
+
+    def __init__(
+        self,
+        out: Outbox,
+        events: StreamEvents[S],
+        new_stream: Callable[[int], S],
+        limits: Limits,
+        client_error: Callable[[f.ConnectionError_], None],
+        model_error: Callable[[f.ConnectionError_], None],
+        *,
+        hits: LimitHits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`hits`: where the limits that fire are counted; `clock`: seconds, for the budgets."""
+        self._out = out
+        self._events = events
+        self._new_stream = new_stream
+        self._limits = limits
+        self._client_error = client_error  # told after the GOAWAY is queued
+        self._model_error = model_error
+        self.relayed: dict[int, S] = {}  # streams the model saw and has not ended
+        self.pending: S | None = None  # the new stream awaiting its verdict
+        self._awaiting: S | None = None  # the pending stream whose verdict waits for its DATA
+        self._requests: dict[int, Counter] = {}  # the relayed streams' counters: their DATA passes
+        self._responses: dict[int, Counter] = {}
+        # The client's frames go to the model: their bound is its setting, SETTINGS_MAX_FRAME_SIZE.
+        self._client_reader = FrameReader(
+            up=_CLIENT_UP, counters=self._requests, forward=out.to_model, handle=self._client_frame,
+            credit=self._client_credit, max_frame=f.DEFAULT_MAX_FRAME, max_block=limits.max_block,
+            max_continuations=limits.max_continuations,
+        )  # fmt: skip
+        self._model_reader = FrameReader(
+            up=_MODEL_UP, look=_MODEL_LOOK, counters=self._responses, forward=out.to_client,
+            handle=self._model_frame, credit=self._model_credit, max_frame=f.MAX_FRAME_LIMIT,
+            max_block=limits.max_block,
+        )  # fmt: skip
+        self._client_decoder = Decoder(max_list=limits.max_header_list_size)
+        self._model_decoder = Decoder()
+        self._model_blocks = he.ModelBlocks()
+        self.max_frame_to_client = f.DEFAULT_MAX_FRAME  # the client's setting
+        self._max_frame_to_model = f.DEFAULT_MAX_FRAME
+        self._dropped: dict[int, None] = {}  # answered here, until the client ends them
+        self._local: set[int] = set()  # answered here by the layer above
+        self._taken: dict[int, S] = {}  # taken from the model by the layer above, to be answered here
+        self._last_sid = 0
+        self._max_forwarded = 0
+        self._debt = 0  # DATA bytes sent to the client from here; its WINDOW_UPDATEs for them stop here
+        self._ended: list[tuple[S, Headers | None, int]] = []  # ended by the model in this read
+        self._opening = False  # the layer above is in opened(): a verdict needs no resumed read
+        self._preface = False
+        self.model = False  # a model connection is there to relay to
+        self.waiting = True  # the client's frames wait (the model connection is opening)
+        self.going_away = False
+        self.closed = False
+        self.idle = asyncio.Event()  # set while no stream is relayed or awaiting its verdict
+        self.idle.set()
+        # ---- issue 12's limits (h2limits): budgets per connection, counted in `hits` ----
+        self.hits = hits if hits is not None else LimitHits()
+        self._clock = clock
+        self._max_streams = limits.max_concurrent_streams
+        self._resets = Budget(limits.reset_budget, limits.reset_window)
+        self._pings = Budget(limits.ping_budget, limits.control_window)
+        self._settings_frames = Budget(limits.settings_budget, limits.control_window)
+        self._empty = Budget(limits.empty_frame_budget, limits.control_window)
+        self._malformed = Budget(limits.malformed_stream_budget, limits.control_window)
+        # The relay's own SETTINGS (RFC 9113 6.5): the limits it enforces on the client.
+        self._own_settings = {
+            f.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+            f.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
+        }
+        # Who sent each SETTINGS the client has not acknowledged yet, in the order it gets them:
+        # True the relay (its ACK stops here), False the model (its ACK goes on).
+        self._unacked: deque[bool] = deque()
+        # Flow control of the streams answered here (RFC 9113 6.9): the client's initial stream
+        # window, each such stream's window, and what waits for it to open.
+        self._initial_window = 65535
+        self._windows: dict[int, int] = {}
+        self._waiting: dict[int, list[tuple[bytes, int]]] = {}
+
+    # ---- reading ----
+
+    def client_data(self, data: bytes) -> None:
+        if self.waiting or self.pending is not None:
+            reader = self._client_reader
+            reader.feed(data)
+            self._out.hold_client(Hold.AWAITING, reader.buffered > self._limits.held_high)
+            if self._awaiting is not None and not self.waiting:
+                self._read_client()  # the frames stay held; the layer above is told of them
+            return
+        self._read_client(data)
+
+    def resume(self) -> None:
+        """Read what the client sent while its frames waited; what it produces goes out when this returns."""
+        self.waiting = False
+        self._out.hold_client(Hold.AWAITING, False)
+        self._read_client()
+
+    def _read_client(self, data: bytes = b"") -> None:
+        self._out.begin()
+        try:
+            if not self._preface:
+                self._client_reader.feed(data)
+                data = b""
+                first = self._client_reader.take(len(f.PREFACE))
+                if first is None:
+                    return
+                if first != f.PREFACE:
+                    raise f.ConnectionError_(f.PROTOCOL_ERROR, "not an HTTP/2 connection preface")
+                self._preface = True
+                # The relay's own SETTINGS go first (before it acknowledges the client's, and
+                # whatever the model's say), so the client knows the limits it is held to.
+                self._unacked.append(True)
+                self._out.to_client(f.settings_frame(self._own_settings))
+                if self.model:
+                    self._out.to_model(f.PREFACE)
+            self._client_reader.read(data)
+            while self._awaiting is not None and self._tell_held(self._awaiting):
+                self._client_reader.read()  # its verdict came at once: read on (a loop, not recursion)
+        except f.ConnectionError_ as e:
+            if e.kind:
+                self.hits.hit(e.kind)
+            self.going_away = True
+            self._out.to_client(f.goaway(self._last_sid, e.code, str(e).encode()[:256]))
+            self._client_error(e)
+        finally:
+            self._out.end()
+
+    def model_data(self, data: bytes) -> None:
+        self._out.begin()
+        try:
+            self._model_reader.read(data)
+        except f.ConnectionError_ as e:
+            self._model_error(e)  # a malformed frame: what came before it has gone on
+        finally:
+            self._out.end()
+            if self._ended:
+                # The client has the replies: only now does the layer above hear of their end.
+                ended, self._ended = self._ended, []
+                for st, trailers, code in ended:
+                    if trailers is not None:
+                        self._events.trailers(st, trailers)
+                    else:
+                        self._events.reset(st, code, False)
+
+    # ---- what the layer above decides ----
+
+    def observe(self, st: S) -> None:
+        """Deliver each of st's messages, both directions, to `message` (see the module docstring)."""
+        events = self._events
+        st.request_bytes = messages.MessageObserver(lambda m: events.message(st, True, m))
+        st.response_bytes = messages.MessageObserver(lambda m: events.message(st, False, m))
+        if st.sid in self.relayed:
+            self._requests[st.sid], self._responses[st.sid] = st.request_bytes, st.response_bytes
+
+    def await_data(self, st: S) -> None:
+        """st's verdict waits for its first request bytes: `held` is told as they may come in."""
+        if self.pending is st:
+            self._awaiting = st
+
+    def held_data(self, st: S, limit: int) -> tuple[bytes, bool]:
+        """st's DATA payloads among the client's held frames (about `limit` bytes at most, none
+        taken), and whether no more will come before its verdict: it ended, or was reset, or the
+        held frames fill what may be held."""
+        reader = self._client_reader
+        data, ended = reader.gathered(st.sid, limit)
+        return data, ended or reader.buffered > self._limits.held_high
+
+    def _tell_held(self, st: S) -> bool:
+        """Tell the layer above st's DATA may be in; True if its verdict came at once (read on)."""
+        self._opening = True
+        try:
+            waits = self._events.held(st)
+        finally:
+            self._opening = False
+        if self.pending is not st:
+            return True
+        if not waits:
+            self._awaiting = None
+        return False
+
+    def admit(self, st: S, extra: Fields, headers: Headers | None) -> None:
+        """st's verdict: relay it, its block with `extra` fields appended, or re-encoded from `headers`."""
+        if self.pending is not st or self.closed:
+            return
+        self.pending = self._awaiting = None
+        self._client_reader.paused = False
+        if self._opening:
+            self._forward(st, extra, headers)  # the read that opened it goes on
+            return
+        self._out.begin()
+        try:
+            self._forward(st, extra, headers)
+            # The rest of the read that brought this stream (its DATA, often) goes up in the same
+            # write as its HEADERS.
+            self.resume()
+        finally:
+            self._out.end()
+
+    def _forward(self, st: S, extra: Fields, headers: Headers | None) -> None:
+        sid = st.sid
+        self._max_forwarded = sid
+        self.relayed[sid] = st
+        self._requests[sid], self._responses[sid] = st.request_bytes, st.response_bytes
+        if headers is None:
+            self._send_block(sid, st.block, st.headers, extra, st.end_stream)
+        else:
+            # The layer above removed or replaced fields: the model gets a block encoded here, so
+            # the client's block (and what it did to the table) never reaches it.
+            self._diverge()
+            self._send_block(sid, st.block, headers, [], st.end_stream)
+        st.block, st.headers = b"", []
+
+    def refuse(self, st: S, block: bytes) -> None:
+        """st's verdict: not relayed; the client gets `block` ending the stream, its DATA goes nowhere."""
+        self._unpend(st)
+        if self.closed:
+            return
+        if st.changed:
+            self._diverge()
+        self.reply(st.sid, block)
+        if not st.end_stream:
+            self._drop(st.sid)
+        if not self.model and self.going_away:
+            self._out.close_client()
+            return
+        if not self._opening:
+            self.resume()
+
+    def take(self, st: S) -> None:
+        """st's verdict: not relayed, answered here later (`answered`); the client's frames are read
+        on meanwhile, st's own DATA and end going up as a locally answered stream's (`data`, `ended`)."""
+        if self.pending is not st or self.closed:
+            return
+        self._unpend(st)
+        self._local.add(st.sid)
+        self._taken[st.sid] = st
+        self.idle.clear()
+        if st.changed:
+            self._diverge()
+        st.block, st.headers = b"", []  # never sent on
+        if not self._opening:
+            self.resume()
+
+    def answered(self, st: S, frames: bytes, data_bytes: int) -> None:
+        """A stream taken here is over: `frames` (holding `data_bytes` of DATA) end it towards the
+        client; none when the client reset it."""
+        if self._taken.pop(st.sid, None) is None:
+            return
+        self._local.discard(st.sid)
+        self._drop(st.sid)
+        if frames and not self.closed:
+            self.answer(st.sid, frames, data_bytes)
+        self._check_idle()
+
+    def reply(self, sid: int, block: bytes) -> None:
+        """End stream `sid` towards the client with the header block `block`."""
+        self._out.to_client(f.header_block_frames(sid, block, True, self.max_frame_to_client))
+
+    def answer(self, sid: int, frames: bytes, data_bytes: int) -> None:
+        """Frames for stream `sid`, answered here, holding `data_bytes` of DATA (which the client
+        credits back). They wait, after any still waiting, while the stream's window is short."""
+        waiting = self._waiting.get(sid)
+        if waiting is None:
+            window = self._windows.get(sid, self._initial_window)
+            if data_bytes <= window:
+                self._windows[sid] = window - data_bytes
+                self._debt += data_bytes
+                self._out.to_client(frames)
+                return
+            self._windows[sid] = window
+            waiting = self._waiting[sid] = []
+        waiting.append((frames, data_bytes))
+
+    def _window_opened(self, sid: int) -> None:
+        """Send what waits on stream `sid` as far as its window now allows."""
+        waiting = self._waiting.get(sid)
+        if waiting is None:
+            return
+        window = self._windows[sid]
+        while waiting and waiting[0][1] <= window:
+            frames, data_bytes = waiting.pop(0)
+            window -= data_bytes
+            self._debt += data_bytes
+            self._out.to_client(frames)
+        self._windows[sid] = window
+        if not waiting:
+            del self._waiting[sid]
+            if sid not in self._local:
+                del self._windows[sid]
+
+    def _forget_window(self, sid: int) -> None:
+        self._windows.pop(sid, None)
+        self._waiting.pop(sid, None)
+
+    def go_away(self, code: int = f.NO_ERROR) -> None:
+        if not self.going_away and not self.closed:
+            self.going_away = True
+            self._out.to_client(f.goaway(self._last_sid, code))
+
+    def model_lost(self) -> list[S]:
+        """The model connection is gone: its relayed streams, over for this layer; the caller ends them."""
+        self.model = False
+        return self._release()
+
+    def close(self) -> list[S]:
+        """The connection is closing: every stream it still relays or holds, over for this layer."""
+        self.closed = True
+        self._client_reader.paused = True
+        self._awaiting = None
+        self._waiting.clear()
+        held = [] if self.pending is None else [self.pending]
+        held.extend(self._taken.values())
+        self._taken.clear()
+        self.idle.set()
+        return self._release() + held
+
+    def _release(self) -> list[S]:
+        released = list(self.relayed.values())
+        self.relayed.clear()
+        self._requests.clear()
+        self._responses.clear()
+        self._check_idle()
+        return released
+
+    # ---- the client's frames ----
+
+    def _client_frame(self, frame: Frame) -> None:
+        kind, flags, sid = frame.kind, frame.flags, frame.sid
+        model = self.model
+        if sid > self._last_sid and kind not in (f.HEADERS, f.PRIORITY):
+            # RFC 9113 section 5.1: only HEADERS or PRIORITY may arrive on an idle stream.
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, f"frame type {kind} on idle stream {sid}")
+        if kind == f.DATA:
+            if len(frame.raw) == f.HEADER_LEN and not flags & f.END_STREAM:
+                self._spend(self._empty, "empty DATA frames", "empty_frames")
+                if sid in self.relayed:
+                    if model:
+                        self._out.to_model(frame.raw)
+                    return
+            self._data_for_no_one(frame)
+        elif kind == f.HEADERS:
+            self._client_headers(frame)
+        elif kind == f.WINDOW_UPDATE:  # on a stream not relayed (connection credit: _client_credit)
+            if sid in self._windows:
+                self._windows[sid] = min(self._windows[sid] + f.window_increment(frame.payload), f.MAX_WINDOW)
+                self._window_opened(sid)
+            elif model and self._forwardable(sid):
+                self._out.to_model(frame.raw)
+        elif kind == f.SETTINGS:
+            if not flags & f.ACK:
+                self._spend(self._settings_frames, "SETTINGS frames", "settings_flood")
+                self._client_settings(f.settings(frame.payload))
+                if model:
+                    self._out.to_model(frame.raw)
+            elif not (self._unacked and self._unacked.popleft()) and model:
+                self._out.to_model(frame.raw)  # the model's SETTINGS acknowledged; the relay's stop here
+        elif kind == f.PING:
+            if not flags & f.ACK:
+                self._spend(self._pings, "PING frames", "ping_flood")
+                # PING belongs to one connection (RFC 9113 6.7): the relay answers the client's.
+                self._out.to_client(f.ping_ack(frame.payload))
+            elif model:
+                self._out.to_model(frame.raw)  # the client answering one of the model's
+        elif kind == f.RST_STREAM:
+            self._spend(self._resets, "RST_STREAM frames", "rapid_reset")
+            self._forget_window(sid)
+            st = self._pop(sid)
+            if st is not None:
+                self._events.reset(st, f.error_code(frame.payload), True)
+            self._dropped.pop(sid, None)
+            if sid in self._local:
+                self._local.discard(sid)
+                self._events.ended(sid, True)
+            if model and (st is not None or self._forwardable(sid)):
+                self._out.to_model(frame.raw)
+        elif kind == f.PUSH_PROMISE:
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
+        elif kind == f.CONTINUATION:
+            # RFC 9113 6.10: the reader takes a block's CONTINUATIONs; this one follows no open block.
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, f"CONTINUATION on stream {sid} without a header block")
+        elif model and (sid == 0 or self._forwardable(sid)):
+            self._out.to_model(frame.raw)  # GOAWAY, PRIORITY and extension frames
+
+    def _client_credit(self, increment: int) -> None:
+        if not increment:
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")
+        # Credit for DATA sent from here stops here; the rest is the model's.
+        paid = min(increment, self._debt)
+        self._debt -= paid
+        if increment > paid and self.model:
+            self._out.credit_model(increment - paid)
+
+    def _data_for_no_one(self, frame: Frame) -> None:
+        """DATA on a stream the model never saw: credit it back; the layer above gets it if it answers."""
+        length = len(frame.raw) - f.HEADER_LEN
+        if length:
+            self._out.to_client(f.window_update(0, length))
+        if frame.sid in self._local:
+            self._events.data(frame.sid, f.unpad(frame.flags, frame.payload))
+        if frame.flags & f.END_STREAM:
+            self._client_ended(frame.sid)
+
+    def _spend(self, budget: Budget, what: str, kind: str) -> None:
+        """One more of what `budget` bounds; past it, GOAWAY(ENHANCE_YOUR_CALM), counted as `kind`."""
+        if not budget.spend(self._clock()):
+            raise f.calm(f"more than {budget.limit} {what} in {budget.seconds:g}s", kind)
+
+    def _client_settings(self, values: dict[int, int]) -> None:
+        window = values.get(f.INITIAL_WINDOW_SIZE)
+        if window is not None:
+            if window > f.MAX_WINDOW:
+                raise f.ConnectionError_(f.FLOW_CONTROL_ERROR, f"SETTINGS_INITIAL_WINDOW_SIZE {window}")
+            # RFC 9113 6.9.2: the change applies to every open stream's window.
+            delta, self._initial_window = window - self._initial_window, window
+            for sid in list(self._windows):
+                self._windows[sid] += delta
+                self._window_opened(sid)
+        size = values.get(f.HEADER_TABLE_SIZE)
+        if size is not None:
+            self._model_decoder.limit = size
+        frame_size = f.max_frame_size(values, "")
+        if frame_size is not None:
+            self.max_frame_to_client = frame_size
+        if not self.model:
+            self._out.to_client(f.settings_ack())
+
+    def _forwardable(self, sid: int) -> bool:
+        """Whether the model knows this stream (it saw its HEADERS, or a later stream's)."""
+        return sid in self.relayed or (
+            sid <= self._max_forwarded and sid not in self._dropped and sid not in self._local
+        )
+
+    def _client_headers(self, frame: Frame) -> None:
+        sid, block = frame.sid, frame.block
+        end_stream = bool(frame.flags & f.END_STREAM)
+        decoder = self._client_decoder
+        generation = decoder.generation
+        try:
+            headers = decoder.decode(block)
+        except HPACKDecodeError as e:
+            raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the client: {e}") from None
+        except HeaderListTooLarge as e:
+            raise f.calm(f"{e} (SETTINGS_MAX_HEADER_LIST_SIZE)", "header_list_size") from None
+        changed = decoder.generation != generation
+        if sid <= self._last_sid:
+            if sid in self.relayed and self.model:
+                # Trailers from the client: unusual in gRPC, allowed in HTTP/2.
+                self._send_block(sid, block, headers, [], end_stream)
+            else:
+                if changed:
+                    self._diverge()
+                if end_stream:
+                    self._client_ended(sid)
+            return
+        if sid % 2 == 0:
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, f"client opened even stream {sid}")
+        self._last_sid = sid
+        if self.going_away:
+            self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
+            return
+        if len(self.relayed) + len(self._local) >= self._max_streams:
+            # RFC 9113 5.1.2: past the advertised limit; REFUSED_STREAM says it may be retried.
+            self.hits.hit("concurrent_streams")
+            self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
+            return
+        if not end_stream and self._client_reader.reset_next:
+            # Opened and reset in one write (rapid reset): the model never hears of it. The
+            # RST_STREAM, read next, is counted against the reset budget.
+            if changed:
+                self._diverge()
+            self._drop(sid)
+            return
+        st = self._new_stream(sid)
+        st.block, st.headers, st.changed, st.end_stream = block, headers, changed, end_stream
+        # Header blocks must reach the model in the client's order: the client's frames wait
+        # until this stream's verdict.
+        self.pending = st
+        self._client_reader.paused = True
+        self.idle.clear()
+        self._opening = True
+        try:
+            relayed = self._events.opened(st, headers, end_stream)
+        except f.StreamError as refused:  # a name of its own: mypyc types `e` from the first except
+            self._unpend(st)
+            self._reset_unseen(sid, refused.code, changed, end_stream)
+            if refused.code == f.PROTOCOL_ERROR:
+                self._spend(self._malformed, "malformed requests", "malformed_streams")
+            return
+        finally:
+            self._opening = False
+        if not relayed:
+            self._unpend(st)
+            self._local.add(sid)
+            self._windows[sid] = self._initial_window
+            if changed:
+                self._diverge()
+            if end_stream:
+                self._client_ended(sid)
+
+    def _unpend(self, st: S) -> None:
+        """st awaits its verdict no more: the client's frames are read again."""
+        if self.pending is st:
+            self.pending = self._awaiting = None
+            self._client_reader.paused = self.closed
+            self._check_idle()
+
+    def _reset_unseen(self, sid: int, code: int, changed: bool, end_stream: bool) -> None:
+        """Reset a stream whose HEADERS the model never sees; its DATA, if any, goes nowhere."""
+        if changed:
+            self._diverge()
+        self._out.to_client(f.rst_stream(sid, code))
+        if not end_stream:
+            self._drop(sid)
+
+    def _client_ended(self, sid: int) -> None:
+        self._dropped.pop(sid, None)
+        if sid in self._local and not self._events.ended(sid, False):
+            self._local.discard(sid)
+            if sid not in self._waiting:  # answered in full: its window is no longer needed
+                self._windows.pop(sid, None)
+
+    def _send_block(self, sid: int, block: bytes, headers: Headers, extra: Fields, end_stream: bool) -> None:
+        if extra or self._model_blocks.reencoding:
+            block = self._model_blocks.block(block, headers, extra)
+        self._out.to_model(f.header_block_frames(sid, block, end_stream, self._max_frame_to_model))
+
+    def _diverge(self) -> None:
+        if self.model:
+            self._model_blocks.diverge()
+
+    def _drop(self, sid: int) -> None:
+        self._dropped[sid] = None
+        if len(self._dropped) > self._limits.max_dropped:
+            del self._dropped[next(iter(self._dropped))]
+
+    # ---- the model's frames ----
+
+    def _model_credit(self, increment: int) -> None:
+        if not increment:
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, "model WINDOW_UPDATE of 0")
+        self._out.credit_client(increment)  # it rides with the next write to the client (outbox.py)
+
+    def _model_frame(self, frame: Frame) -> None:
+        """A frame the client gets as it is (the reader passes it on); this layer only looks."""
+        kind, sid = frame.kind, frame.sid
+        pending = self.pending
+        if pending is not None and pending.sid == sid and kind in (f.HEADERS, f.RST_STREAM):
+            # The model answers a stream it was never sent (its call still awaits the filters).
+            raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model answered stream {sid} before its request")
+        if kind == f.HEADERS:
+            try:
+                headers = self._model_decoder.decode(frame.block)
+            except HPACKDecodeError as e:
+                raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the model: {e}") from None
+            if frame.flags & f.END_STREAM:
+                st = self._pop(sid)
+                if st is not None:
+                    self._ended.append((st, headers, 0))
+            else:
+                st = self.relayed.get(sid)
+                if st is not None:
+                    st.replied = True
+        elif kind == f.RST_STREAM:
+            st = self._pop(sid)
+            if st is not None:
+                self._ended.append((st, None, f.error_code(frame.payload)))
+        elif kind == f.GOAWAY:
+            # The client has the model's GOAWAY and its last stream id; a second one from the
+            # relay could only repeat it or, against RFC 9113 6.8, raise that id.
+            self.going_away = True
+        elif kind == f.SETTINGS:
+            self._model_settings(frame)
+
+    def _model_settings(self, frame: Frame) -> None:
+        """The model's SETTINGS, up from its reader: the client gets them with the relay's own
+        limits in place of the model's (the lower of the two), the rest as the model sent them:
+        its window, frame size and table size govern what passes end to end."""
+        if frame.flags & f.ACK:
+            self._out.to_client(frame.raw)
+            return
+        values = f.settings(frame.payload)
+        frame_size = f.max_frame_size(values, "model ")  # checked before the client sees any of it
+        size = values.get(f.HEADER_TABLE_SIZE)
+        if size is not None:
+            self._client_decoder.limit = size
+            self._model_blocks.table_size = min(size, 4096)
+        if frame_size is not None:
+            self._client_reader.max_frame = self._max_frame_to_model = frame_size
+        own = self._own_settings
+        if any(k in own for k in values):
+            merged = {k: min(v, own[k]) if k in own else v for k, v in values.items()}
+            self._out.to_client(f.settings_frame(merged))
+        else:
+            self._out.to_client(frame.raw)
+        self._unacked.append(False)
+
+    def _pop(self, sid: int) -> S | None:
+        """Relayed stream `sid` is over for this layer: its DATA passes no more."""
+        st = self.relayed.pop(sid, None)
+        if st is not None:
+            del self._requests[sid], self._responses[sid]
+            self._check_idle()
+        return st
+
+    def _check_idle(self) -> None:
+        if not self.relayed and self.pending is None and not self._taken:
+            self.idle.set()
+
+    @property
+    def last_sid(self) -> int:
+        """The highest stream id the client opened (the connection's idle check looks for new ones)."""
+        return self._last_sid
