@@ -22,8 +22,9 @@ Verdicts (bench/soak_verdicts.py says why): RSS from the median of a --window af
 --warmup (default: minutes 10-15 of 30) to the median of the last window, under 5 %, and the
 least-squares trend of RSS after the warm-up, taken over the whole run, under 5 % too (a leak grows
 steadily, so no warm-up hides it); descriptors in the last window no more than in the first, each
-window's floor (a socket open at the moment of a sample is no leak; a leaked one raises every later
-sample, and a leak grows with every restart, which takes new channels and connections); no failed call;
+window's median (a socket open or just closed at the moment of a sample is no leak; a leaked one
+raises every later sample, and a leak grows with every restart, which takes new channels and
+connections); no failed call;
 every drain exits 0. The growth from minute 2, what the soak judged before, is printed beside
 them. Results go to bench/results/soak-<UTC time>.json and a markdown summary to stdout;
 `--judge FILE [--warmup S] [--window S]` judges a saved run again.
@@ -186,7 +187,7 @@ def report(result: dict[str, Any], path: pathlib.Path) -> int:
           f"max {machine_load['other_cores_max']:.2f} cores\n")
     w, m = round(o["window"] / 60, 1), round(o["warmup"] / 60, 1)
     print(f"| process | RSS median, {m:g}-{m + w:g} min → last {w:g} min (MiB) | growth | trend over the run "
-          f"| from 2 min (not judged) | peak | fds (floor) first → last |")
+          f"| from 2 min (not judged) | peak | fds (median) first → last |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, v in judged.items():
         rss = f"{v['rss_first_mib']:.1f} → {v['rss_last_mib']:.1f}"

@@ -58,10 +58,11 @@ def verdicts(samples: list[dict[str, Any]], names: list[str], warmup: float, win
         # grows with calls or restarts grows steadily, so it shows here whatever the warm-up.
         fit = statistics.linear_regression([s["t"] for s in measured], [s[name]["rss_mib"] for s in measured])
         trend = fit.slope * end / after["first_mib"]
-        # The floor of each window: a socket open at the moment of a sample (a registry fetch, a
-        # reconnect) adds one now and then, while a leaked descriptor raises every later sample.
-        fd_start = min(s[name]["fds"] for s in measured if s["t"] < warmup + window)
-        fd_end = min(s[name]["fds"] for s in measured if s["t"] > end - window)
+        # The median of each window: a socket open at the moment of a sample (a registry fetch, a
+        # reconnect) adds one now and then, one between a close and the next open takes one away,
+        # while a leaked descriptor raises every later sample.
+        fd_start = statistics.median_low([s[name]["fds"] for s in measured if s["t"] < warmup + window])
+        fd_end = statistics.median_low([s[name]["fds"] for s in measured if s["t"] > end - window])
         out[name] = {
             "rss_first_mib": after["first_mib"], "rss_last_mib": after["last_mib"],
             "rss_growth": after["growth"], "rss_trend": round(trend, 4),

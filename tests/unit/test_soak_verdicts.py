@@ -49,10 +49,13 @@ def test_descriptors_that_grow_fail_and_fewer_pass():
     assert judged(run(lambda t: 60.0, lambda t: 31 if t < 900 else 30))["fds_ok"]
 
 
-def test_a_descriptor_open_now_and_then_is_no_growth():
+def test_a_descriptor_open_or_closed_now_and_then_is_no_growth():
     # A registry fetch or a reconnect under way at the moment of a sample: 31 in every third sample
-    # late in the run, none in the first window; the floor stays 30.
+    # late in the run, none in the first window.
     v = judged(run(lambda t: 60.0, lambda t: 31 if t > 1200 and (t // 10) % 3 == 0 else 30))
+    assert v["fds_ok"] and (v["fds_first"], v["fds_last"]) == (30, 30), v
+    # A connection closed and not yet opened again, once in the first window.
+    v = judged(run(lambda t: 60.0, lambda t: 29 if t == 700 else 30))
     assert v["fds_ok"] and (v["fds_first"], v["fds_last"]) == (30, 30), v
 
 
