@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -48,13 +49,14 @@ async def unary(
     mc: grpc.aio.UnaryUnaryMultiCallable, request: bytes, metadata: Metadata, timeout: float | None
 ) -> Forwarded:
     """A unary call; nothing is sent to the caller yet, so the caller may still retry it."""
+    started = time.monotonic()
     upstream = mc(request, metadata=metadata, timeout=timeout)
     try:
         response = await upstream
         initial = await upstream.initial_metadata()
         trailing = await upstream.trailing_metadata()
     except grpc.aio.AioRpcError as e:
-        return failed(e)
+        return failed(e, timeout, time.monotonic() - started)
     return Forwarded(
         Outcome(Code.OK, "", list(trailing) if trailing else []),
         response,
@@ -79,6 +81,7 @@ async def streaming(
 ) -> Forwarded:
     """A call of any streaming kind, relayed message by message in both directions; `sent` hears
     of each response message written to the caller."""
+    started = time.monotonic()
     upstream = mc(metadata=metadata, timeout=timeout)
     # Our own task moves request messages up, so the handler can stop it (and
     # await it) before it returns.
@@ -99,7 +102,7 @@ async def streaming(
         details = await upstream.details()
         trailing = await upstream.trailing_metadata()
     except grpc.aio.AioRpcError as e:
-        result = failed(e)
+        result = failed(e, timeout, time.monotonic() - started)
         if result.initial_metadata:
             await context.send_initial_metadata(result.initial_metadata)
         result.committed = forwarded.committed
@@ -124,11 +127,22 @@ async def _pump(requests: AsyncIterator[bytes], upstream: grpc.aio.StreamStreamC
         pass  # the upstream call ended first; its status is what the caller gets
 
 
-def failed(e: grpc.aio.AioRpcError) -> Forwarded:
+def ended_by_deadline(code: Code, timeout: float | None, elapsed: float) -> bool:
+    """A CANCELLED that the deadline caused: a server that enforces the deadline itself resets the
+    stream (grpc-java sends RST_STREAM CANCEL as it passes), and the client may see the reset before
+    its own timer fires. The caller's deadline ended the call, so it is DEADLINE_EXCEEDED."""
+    return code is Code.CANCELLED and timeout is not None and elapsed >= timeout
+
+
+def failed(e: grpc.aio.AioRpcError, timeout: float | None = None, elapsed: float = 0.0) -> Forwarded:
     initial = e.initial_metadata()
     trailing = e.trailing_metadata()
+    code, details = from_grpc_code(e.code()), e.details() or ""
+    if ended_by_deadline(code, timeout, elapsed):
+        details = f"deadline exceeded; the upstream reset the call as it passed ({details})"
+        code = Code.DEADLINE_EXCEEDED
     return Forwarded(
-        Outcome(from_grpc_code(e.code()), e.details() or "", list(trailing) if trailing else []),
+        Outcome(code, details, list(trailing) if trailing else []),
         None,
         list(initial) if initial else None,
     )
