@@ -2,8 +2,8 @@
 
 A real sidecar in front of the real digits model probes it every 0.1 s with a
 0.15 s timeout and a failure threshold of 2. Clients send REST bodies that the
-loop must parse synchronously (about 60 MB of JSON each, within max_message_bytes,
-answered 400): each holds the loop for about a second, far longer than
+loop must parse synchronously (60 to 240 MB of JSON each, sized to this machine, within max_message_bytes,
+answered 400): each holds the loop for about 1.5 s, far longer than
 probe_timeout x failure_threshold. /readyz, polled from this process, and the
 sidecar's log must say READY throughout. The control: the same sidecar goes
 NOT_READY within its thresholds when the model really stops answering (SIGSTOP),
@@ -38,10 +38,33 @@ PROBES = (
 _PAIR = b'"\\u00e9":0,'
 
 
+# Seconds one body should hold the sidecar's loop: well over probe_timeout x failure_threshold on
+# whatever machine runs this, so the body is sized by how fast this machine parses.
+PARSE_SECONDS = 1.5
+BODY_BYTES = (60_000_000, 240_000_000)  # the least and most the body may be
+MAX_MESSAGE = "256MiB"
+
+
+def _flood(size: int) -> bytes:
+    return b'{"id":"flood",' + _PAIR * (size // len(_PAIR)) + b'"k":0}'
+
+
 @functools.cache
 def body() -> bytes:
-    """Built when a test needs it, not when pytest collects the file."""
-    return b'{"id":"flood",' + _PAIR * (60_000_000 // len(_PAIR)) + b'"k":0}'
+    """Built when a test needs it, not when pytest collects the file; large enough that the sidecar
+    parses it for about PARSE_SECONDS, as timed here on a sample (orjson, as the sidecar parses)."""
+    import orjson
+
+    sample = _flood(6_000_000)
+    took = []
+    for _ in range(3):
+        start = time.perf_counter()
+        orjson.loads(sample)
+        took.append(time.perf_counter() - start)
+    least, most = BODY_BYTES
+    size = int(len(sample) * PARSE_SECONDS / min(took))
+    return _flood(max(least, min(most, size)))
+
 
 CLIENTS = 4
 # How long after the model stops the sidecar may take to say so: the probes the thresholds need,
@@ -51,9 +74,14 @@ SLACK = 2.0
 
 @pytest.fixture
 def stack() -> Iterator[tuple[Proc, Proc]]:
-    with running(start_model()) as model, running(
-        start_sidecar(model.ports["grpc"], "--model", "digits", *PROBES)
-    ) as sidecar:
+    with (
+        running(start_model()) as model,
+        running(
+            start_sidecar(
+                model.ports["grpc"], "--model", "digits", "--max-message-bytes", MAX_MESSAGE, *PROBES
+            )
+        ) as sidecar,
+    ):
         yield model, sidecar
 
 
