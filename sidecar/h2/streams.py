@@ -61,6 +61,8 @@ else:
 # which come up: the client hears the relay's own limits, not the model's (see _model_settings).
 _MODEL_LOOK = frozenset({f.HEADERS, f.RST_STREAM, f.GOAWAY})
 _MODEL_UP = frozenset({f.SETTINGS})
+# In the queue of SETTINGS the client has to acknowledge: the relay's own.
+_OWN = -1
 # Every client frame comes up but those of relayed streams and connection credit.
 _CLIENT_UP = range(256)
 Fields = Sequence[tuple[str, MetadataValue]]  # appended to a block as literals
@@ -177,9 +179,12 @@ class Streams(Generic[S]):
             f.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             f.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
         }
-        # Who sent each SETTINGS the client has not acknowledged yet, in the order it gets them:
-        # True the relay (its ACK stops here), False the model (its ACK goes on).
-        self._unacked: deque[bool] = deque()
+        # Each SETTINGS the client has not acknowledged yet, in the order it gets them: OWN for
+        # the relay's (its ACK stops here), else the model's SETTINGS_MAX_FRAME_SIZE (0: none).
+        # The relay frames header blocks to the model at that size only once the model has the
+        # ACK: a peer enforces its new settings from then (grpc-core closes the connection on
+        # a larger frame before it), though RFC 9113 6.5.3 lets a sender use them at once.
+        self._unacked: deque[int] = deque()
         # Flow control of the streams answered here (RFC 9113 6.9): the client's initial stream
         # window, each such stream's window, and what waits for it to open.
         self._initial_window = 65535
@@ -218,7 +223,7 @@ class Streams(Generic[S]):
                 self._preface = True
                 # The relay's own SETTINGS go first (before it acknowledges the client's, and
                 # whatever the model's say), so the client knows the limits it is held to.
-                self._unacked.append(True)
+                self._unacked.append(_OWN)
                 self._out.to_client(f.settings_frame(self._own_settings))
                 if self.model:
                     self._out.to_model(f.PREFACE)
@@ -461,8 +466,12 @@ class Streams(Generic[S]):
                 self._client_settings(f.settings(frame.payload))
                 if model:
                     self._out.to_model(frame.raw)
-            elif not (self._unacked and self._unacked.popleft()) and model:
-                self._out.to_model(frame.raw)  # the model's SETTINGS acknowledged; the relay's stop here
+            else:
+                acked = self._unacked.popleft() if self._unacked else 0
+                if acked != _OWN and model:  # the model's SETTINGS acknowledged; the relay's stop here
+                    self._out.to_model(frame.raw)
+                    if acked:
+                        self._max_frame_to_model = acked
         elif kind == f.PING:
             if not flags & f.ACK:
                 self._spend(self._pings, "PING frames", "ping_flood")
@@ -694,14 +703,14 @@ class Streams(Generic[S]):
             self._client_decoder.limit = size
             self._model_blocks.table_size = min(size, 4096)
         if frame_size is not None:
-            self._client_reader.max_frame = self._max_frame_to_model = frame_size
+            self._client_reader.max_frame = frame_size
         own = self._own_settings
         if any(k in own for k in values):
             merged = {k: min(v, own[k]) if k in own else v for k, v in values.items()}
             self._out.to_client(f.settings_frame(merged))
         else:
             self._out.to_client(frame.raw)
-        self._unacked.append(False)
+        self._unacked.append(frame_size or 0)
 
     def _pop(self, sid: int) -> S | None:
         """Relayed stream `sid` is over for this layer: its DATA passes no more."""

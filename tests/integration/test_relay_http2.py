@@ -79,11 +79,6 @@ async def test_header_blocks_larger_than_a_frame_cross_as_continuations(stack, d
     if dataplane == "grpcio":
         reason = "grpcio's server refuses metadata over 16 KiB (grpc.max_metadata_size's hard limit)"
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-    else:
-        # A known bug, not a pass: docs/known-issues.md, "Relay: metadata over 16 KiB fails now and
-        # then". Seen since the frame and stream limits (h2limits); it fails in about half the runs.
-        reason = "relay: the model connection closes now and then on a header block over 16 KiB"
-        request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
     big = "v" * 40_000  # > 16 KiB: HEADERS + CONTINUATIONs, from the client and back from the model
     async with _channel(stack, ("grpc.max_metadata_size", 1 << 20)) as ch:
         call = ch.unary_unary("/test.Streams/Unary")(b"x", metadata=[("x-echo-big", big)], timeout=10)
@@ -237,4 +232,3 @@ def _request_counts(text: str) -> Counter[tuple[str, str, str]]:
             labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
             out[(labels["service"], labels["method"], labels["code"])] += int(float(line.rsplit(" ", 1)[1]))
     return out
-

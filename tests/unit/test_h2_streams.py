@@ -220,3 +220,46 @@ async def test_a_taken_stream_lets_the_connection_go_on_and_ends_when_answered_o
     streams2.refuse(refused, b"\x88")
     assert not streams2.idle.is_set()  # stream 1 is still to be answered
     assert streams2.close() == [held]
+
+
+def _frame_lengths(raw: bytes) -> list[tuple[int, int, int]]:
+    """(type, flags, payload length) of each frame in raw, after a preface if it starts with one."""
+    out, pos = [], len(f.PREFACE) if raw.startswith(f.PREFACE) else 0
+    while pos < len(raw):
+        length, kind, flags, _ = f.parse_header(raw[pos : pos + f.HEADER_LEN])
+        out.append((kind, flags, length))
+        pos += f.HEADER_LEN + length
+    return out
+
+
+async def test_header_blocks_use_the_models_larger_frames_only_once_the_model_has_the_ack():
+    # grpc-core enforces the SETTINGS_MAX_FRAME_SIZE it advertised only from the ACK on, and
+    # closes the connection on a larger frame before it: the relay must frame to the old size.
+    events = _Events(hold=True)
+    streams, _, model = _relay(events)
+    streams.client_data(f.PREFACE + f.settings_frame({}))
+    streams.model_data(f.settings_frame({f.MAX_FRAME_SIZE: 1 << 22}))
+    encoder = hpack.Encoder()
+    big = [*REQUEST, ("x-big", "v" * 40_000)]
+
+    def send(sid: int) -> list[tuple[int, int, int]]:
+        block = encoder.encode(big)
+        chunks = [block[i : i + 16_384] for i in range(0, len(block), 16_384)]
+        frames = f.frame(f.HEADERS, f.END_STREAM, sid, chunks[0])
+        for i, chunk in enumerate(chunks[1:], 1):
+            frames += f.frame(f.CONTINUATION, f.END_HEADERS if i == len(chunks) - 1 else 0, sid, chunk)
+        model.writes.clear()
+        streams.client_data(frames)
+        streams.admit(streams.pending, [("x-added", "1")], None)  # re-framed by the relay
+        return _frame_lengths(b"".join(model.writes))
+
+    before = send(1)
+    assert {kind for kind, _, _ in before} == {f.HEADERS, f.CONTINUATION}
+    assert max(length for _, _, length in before) <= f.DEFAULT_MAX_FRAME, before
+    model.writes.clear()
+    streams.client_data(f.settings_ack())  # the relay's own: it stops here
+    assert model.writes == []
+    streams.client_data(f.settings_ack())  # the model's
+    assert _frame_lengths(b"".join(model.writes)) == [(f.SETTINGS, f.ACK, 0)]
+    after = send(3)
+    assert [kind for kind, _, _ in after] == [f.HEADERS] and after[0][2] > f.DEFAULT_MAX_FRAME
