@@ -125,6 +125,11 @@ def gathered(buf: bytes, pos: int, sid: int, limit: int) -> tuple[bytes, bool]:
     return b"".join(parts), False
 
 
+# How many frames past a new stream's HEADERS the relay looks for its reset (rapid reset: opened
+# and cancelled in one write). A reset further on reaches the model, and counts against the
+# connection's reset budget like every other.
+RESET_LOOKAHEAD: Final = 16
+
 # What a direction's reader does with a frame type (for frames not of a relayed stream).
 PASS: Final = 0  # passes on as it is, in the span
 UP: Final = 1  # goes up instead (the span before it first)
@@ -136,7 +141,7 @@ class FrameReader(FrameBuffer):
 
     __slots__ = ("_actions", "_block", "_block_count", "_block_flags", "_block_look", "_block_raw",
                  "_block_sid", "_block_size", "_credit", "_forward", "_handle", "counters", "max_block",
-                 "max_continuations", "max_frame", "paused", "reset_next")  # fmt: skip
+                 "max_continuations", "max_frame", "paused")  # fmt: skip
 
     def __init__(
         self,
@@ -167,7 +172,6 @@ class FrameReader(FrameBuffer):
         self.max_continuations = max_continuations
         self.paused = False  # read() stops before the next frame while set
         # While a HEADERS frame is handled: the frame right after it, whole, resets its stream.
-        self.reset_next = False
         # The header block being gathered: its stream (0: none), HEADERS flags, fragments and
         # frames so far, their bytes and CONTINUATION count, and whether it goes up or is looked at.
         self._block_sid = 0
@@ -184,6 +188,26 @@ class FrameReader(FrameBuffer):
         if window is None:
             return b"", False
         return gathered(*window, sid, limit)
+
+    def reset_ahead(self, sid: int, frames: int = RESET_LOOKAHEAD) -> bool:
+        """Whether an RST_STREAM of stream `sid` is among the next `frames` whole frames waiting
+        unread: a stream its client reset before the model saw it need not be relayed."""
+        window = self.window()
+        if window is None:
+            return False
+        buf, pos = window
+        n = len(buf)
+        unpack = f.HEADER.unpack_from
+        while frames and n - pos >= f.HEADER_LEN:
+            high, low, kind, _, stream = unpack(buf, pos)
+            end = pos + f.HEADER_LEN + ((high << 16) | low)
+            if end > n:
+                return False
+            if kind == f.RST_STREAM and stream & 0x7FFFFFFF == sid:
+                return True
+            pos = end
+            frames -= 1
+        return False
 
     def read(self, data: bytes = b"") -> None:
         """Take `data` (a socket read), then walk every complete frame until paused: spans to
@@ -270,13 +294,6 @@ class FrameReader(FrameBuffer):
                         self._finish(whole)
                         need = f.HEADER_LEN
                         continue
-                    # Whether the very next frame resets this stream (rapid reset: a stream opened
-                    # and cancelled in one write need not be relayed); for normal calls, two compares.
-                    self.reset_next = (
-                        n - end >= f.HEADER_LEN + 4
-                        and buf[end + 3] == f.RST_STREAM
-                        and buf[end + 5 : end + 9] == raw[5:9]
-                    )
                     frame = Frame(kind, flags, sid, raw, block)
                 else:
                     f.check(length, kind, flags, sid, max_frame)
@@ -287,7 +304,7 @@ class FrameReader(FrameBuffer):
                     continue
                 if pos > span:
                     self._forward(buf[span:pos])
-                pos = span = end
+                pos = span = self._pos = end  # where reset_ahead looks from, while it is handled
                 self._handle(frame)
         finally:
             if pos > span:
@@ -330,7 +347,6 @@ class FrameReader(FrameBuffer):
 
     def _finish(self, frame: Frame) -> None:
         """A block gathered in parts is whole: up, or looked at and then passed on as it came."""
-        self.reset_next = False
         self._handle(frame)
         if self._block_look:
             self._forward(frame.raw)

@@ -153,6 +153,7 @@ class Streams(Generic[S]):
         self._dropped: dict[int, None] = {}  # answered here, until the client ends them
         self._local: set[int] = set()  # answered here by the layer above
         self._taken: dict[int, S] = {}  # taken from the model by the layer above, to be answered here
+        self._unseen: dict[int, S] = {}  # admitted, but reset by the client before the model saw them
         self._last_sid = 0
         self._max_forwarded = 0
         self._debt = 0  # DATA bytes sent to the client from here; its WINDOW_UPDATEs for them stop here
@@ -312,6 +313,15 @@ class Streams(Generic[S]):
 
     def _forward(self, st: S, extra: Fields, headers: Headers | None) -> None:
         sid = st.sid
+        if self._client_reader.reset_ahead(sid):
+            # Reset by its client while its verdict was made: the model never sees it. Its call
+            # ends as the RST_STREAM is read.
+            if st.changed:
+                self._diverge()
+            self._drop(sid)
+            self._unseen[sid] = st
+            st.block, st.headers = b"", []
+            return
         self._max_forwarded = sid
         self.relayed[sid] = st
         self._requests[sid], self._responses[sid] = st.request_bytes, st.response_bytes
@@ -424,7 +434,9 @@ class Streams(Generic[S]):
         self._waiting.clear()
         held = [] if self.pending is None else [self.pending]
         held.extend(self._taken.values())
+        held.extend(self._unseen.values())
         self._taken.clear()
+        self._unseen.clear()
         self.idle.set()
         return self._release() + held
 
@@ -482,14 +494,17 @@ class Streams(Generic[S]):
         elif kind == f.RST_STREAM:
             self._spend(self._resets, "RST_STREAM frames", "rapid_reset")
             self._forget_window(sid)
-            st = self._pop(sid)
+            unseen = self._unseen.pop(sid, None)
+            forward = model and unseen is None and self._forwardable(sid)  # before it is forgotten
+            st = self._pop(sid) or unseen
             if st is not None:
                 self._events.reset(st, f.error_code(frame.payload), True)
+                self._check_idle()
             self._dropped.pop(sid, None)
             if sid in self._local:
                 self._local.discard(sid)
                 self._events.ended(sid, True)
-            if model and (st is not None or self._forwardable(sid)):
+            if forward:
                 self._out.to_model(frame.raw)
         elif kind == f.PUSH_PROMISE:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "PUSH_PROMISE from a client")
@@ -581,9 +596,9 @@ class Streams(Generic[S]):
             self.hits.hit("concurrent_streams")
             self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
             return
-        if not end_stream and self._client_reader.reset_next:
+        if self._client_reader.reset_ahead(sid):
             # Opened and reset in one write (rapid reset): the model never hears of it. The
-            # RST_STREAM, read next, is counted against the reset budget.
+            # RST_STREAM, read soon after, is counted against the reset budget.
             if changed:
                 self._diverge()
             self._drop(sid)
@@ -721,7 +736,7 @@ class Streams(Generic[S]):
         return st
 
     def _check_idle(self) -> None:
-        if not self.relayed and self.pending is None and not self._taken:
+        if not self.relayed and self.pending is None and not self._taken and not self._unseen:
             self.idle.set()
 
     @property

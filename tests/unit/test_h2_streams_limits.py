@@ -15,6 +15,7 @@ from sidecar.h2 import frames as f
 from sidecar.h2.hpack_decoder import Headers
 from sidecar.h2.limits import LimitHits, Limits
 from sidecar.h2.outbox import Outbox
+from sidecar.h2.reader import RESET_LOOKAHEAD
 from sidecar.h2.streams import Stream, Streams
 from tests.unit.test_h2_streams import REQUEST, _Transport
 
@@ -168,6 +169,43 @@ async def test_a_stream_opened_and_reset_in_one_write_never_reaches_the_model():
     relay.send(relay.request(1) + f.rst_stream(1, f.CANCEL) + relay.request(3))
     assert [sid for kind, _, sid, _ in relay.to_model() if kind in (f.HEADERS, f.RST_STREAM)] == [3]
     assert relay.events.resets == []
+
+
+def _to_model_of(relay: _Relay, *kinds: int) -> list[tuple[int, int]]:
+    return [(kind, sid) for kind, _, sid, _ in relay.to_model() if kind in kinds]
+
+
+async def test_a_reset_some_frames_behind_its_headers_in_one_write_keeps_the_stream_from_the_model():
+    relay = _Relay()
+    data = f.frame(f.DATA, 0, 1, b"\x00\x00\x00\x00\x01x")
+    relay.send(relay.request(1) + data + f.window_update(0, 10) + _PING + f.rst_stream(1, f.CANCEL))
+    assert _to_model_of(relay, f.HEADERS, f.DATA, f.RST_STREAM) == []
+    assert relay.events.resets == [] and not relay.errors
+
+
+async def test_a_stream_reset_while_its_verdict_waits_never_reaches_the_model_and_its_call_ends():
+    relay = _Relay()
+    admit = relay.events.opened
+    held: list[Stream] = []
+    relay.events.opened = lambda st, headers, end: held.append(st) or True  # type: ignore[method-assign]
+    relay.send(relay.request(1))
+    assert held and _to_model_of(relay, f.HEADERS) == []
+    relay.send(f.rst_stream(1, f.CANCEL))  # a later read, while the verdict is still out
+    relay.events.opened = admit  # type: ignore[method-assign]
+    relay.streams.admit(held[0], [], None)
+    assert _to_model_of(relay, f.HEADERS, f.RST_STREAM) == []
+    assert relay.events.resets == [1]  # its call heard the client's reset
+    assert relay.streams.idle.is_set() and not relay.errors
+    relay.send(relay.request(3))  # the connection goes on
+    assert _to_model_of(relay, f.HEADERS) == [(f.HEADERS, 3)]
+
+
+async def test_a_reset_past_the_lookahead_reaches_the_model_after_its_stream():
+    relay = _Relay()
+    data = f.frame(f.DATA, 0, 1, b"x")
+    relay.send(relay.request(1) + data * RESET_LOOKAHEAD + f.rst_stream(1, f.CANCEL))
+    assert _to_model_of(relay, f.HEADERS, f.RST_STREAM) == [(f.HEADERS, 1), (f.RST_STREAM, 1)]
+    assert relay.events.resets == [1]
 
 
 async def test_resets_past_the_budget_in_a_window_are_answered_enhance_your_calm():
