@@ -154,6 +154,7 @@ class Streams(Generic[S]):
         self._local: set[int] = set()  # answered here by the layer above
         self._taken: dict[int, S] = {}  # taken from the model by the layer above, to be answered here
         self._unseen: dict[int, S] = {}  # admitted, but reset by the client before the model saw them
+        self._scanned = 0  # the new stream looked for its reset in all the client has sent since
         self._last_sid = 0
         self._max_forwarded = 0
         self._debt = 0  # DATA bytes sent to the client from here; its WINDOW_UPDATEs for them stop here
@@ -198,6 +199,7 @@ class Streams(Generic[S]):
         if self.waiting or self.pending is not None:
             reader = self._client_reader
             reader.feed(data)
+            self._scanned = 0  # a verdict to come looks for a reset again
             self._out.hold_client(Hold.AWAITING, reader.buffered > self._limits.held_high)
             if self._awaiting is not None and not self.waiting:
                 self._read_client()  # the frames stay held; the layer above is told of them
@@ -313,7 +315,7 @@ class Streams(Generic[S]):
 
     def _forward(self, st: S, extra: Fields, headers: Headers | None) -> None:
         sid = st.sid
-        if self._client_reader.reset_ahead(sid):
+        if self._scanned != sid and self._client_reader.reset_ahead(sid):
             # Reset by its client while its verdict was made: the model never sees it. Its call
             # ends as the RST_STREAM is read.
             if st.changed:
@@ -596,6 +598,7 @@ class Streams(Generic[S]):
             self.hits.hit("concurrent_streams")
             self._reset_unseen(sid, f.REFUSED_STREAM, changed, end_stream)
             return
+        self._scanned = sid  # what the client has sent so far holds no reset of it nearby
         if self._client_reader.reset_ahead(sid):
             # Opened and reset in one write (rapid reset): the model never hears of it. The
             # RST_STREAM, read soon after, is counted against the reset budget.
