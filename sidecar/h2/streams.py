@@ -5,52 +5,27 @@ keeps each side's SETTINGS and HPACK context, stream ids and states (idle, await
 relayed, answered here, dropped), the flow-control debt of what it answers itself, and GOAWAY.
 Frames come in from two FrameReaders and go out through an Outbox.
 
-The layer above (StreamEvents) hears of a relayed stream twice, its start and its end; that is
-the API a compiled twin of this layer keeps:
-- `opened(stream, headers, end_stream)`: a client opened `stream` (built by `new_stream`, of the
-  layer above's class) with these decoded request headers. True relays it, False answers it
-  here, StreamError resets it unseen. A relayed stream awaits its verdict, the client's later
-  frames waiting (header blocks reach the model in the client's order), until the layer above
-  calls `admit` (HEADERS to the model, with fields added or replaced) or `refuse` (a reply from
-  here); usually within `opened`.
-  A verdict that needs the stream's first request bytes (the model a call names, read from its
-  message) waits for them: the layer above calls `await_data(stream)` in `opened`, is told
-  `held(stream)` after each read while they may still come, and looks with `held_data`, which
-  takes nothing (the frames are read on as they would have been). `held` returns whether it
-  still waits; a verdict given within `held` needs no resumed read, as within `opened`.
-- `trailers(stream, headers)` or `reset(stream, code, by_client)`: it ended. Endings the model
-  sent are told after the read's writes are out, so the layer above adds no latency.
-In between, its DATA passes with no call up: the reader counts its messages into the stream's
-`request_bytes` and `response_bytes`. That is the one message path. A stream marked with
-`observe` before its admission has each message handed up whole (`message`, copied once) as
-its last byte passes, the frames still passing as they are: payload capture hooks in there,
-and streams not observed pay nothing. Holding or rewriting messages (dynamic batching, an
-egress proxy re-framing per upstream) extends the same path: an intercepting counter in place
-of the observer, and the reader leaving that stream's DATA out of its spans.
-
-Streams answered here (`opened` returned False: grpc.health.v1) are never seen by the model;
-their DATA and end go up (`data`, `ended`), the replies come down (`answer`). A stream awaiting
-its verdict can also be taken (`take`: a batched call), then goes as those do until the layer
-above ends it (`answered`); it counts as in flight for `idle` and is handed back by `close`. Knows nothing
-about calls, filters or sockets.
+The layer above hears of a relayed stream twice, its start and its end, through the API in
+stream_events.py, which says what is told when. Knows nothing about calls, filters or sockets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic
 
-from sidecar.core.call import MetadataValue
 from sidecar.h2 import build
 from sidecar.h2 import frames as f
-from sidecar.h2 import hpack_encoder as he
-from sidecar.h2.hpack_decoder import Decoder, HeaderListTooLarge, Headers, HPACKDecodeError
-from sidecar.h2.limits import Budget, LimitHits, Limits
+from sidecar.h2.control import ControlBudgets, SettingsSync
+from sidecar.h2.header_contexts import HeaderContexts
+from sidecar.h2.hpack_decoder import Headers
+from sidecar.h2.limits import LimitHits, Limits
+from sidecar.h2.local_windows import LocalWindows
 from sidecar.h2.outbox import Hold, Outbox
 from sidecar.h2.reader import Counter, Frame, FrameReader
+from sidecar.h2.stream_events import Fields, S, StreamEvents
 
 if TYPE_CHECKING:
     from sidecar.h2 import messages
@@ -61,50 +36,8 @@ else:
 # which come up: the client hears the relay's own limits, not the model's (see _model_settings).
 _MODEL_LOOK = frozenset({f.HEADERS, f.RST_STREAM, f.GOAWAY})
 _MODEL_UP = frozenset({f.SETTINGS})
-# In the queue of SETTINGS the client has to acknowledge: the relay's own.
-_OWN = -1
 # Every client frame comes up but those of relayed streams and connection credit.
 _CLIENT_UP = range(256)
-Fields = Sequence[tuple[str, MetadataValue]]  # appended to a block as literals
-
-
-class Stream:
-    """A stream relayed to the model, as this layer keeps it; the layer above subclasses it."""
-
-    __slots__ = ("block", "changed", "end_stream", "headers", "replied", "request_bytes", "response_bytes",
-                 "sid")  # fmt: skip
-
-    def __init__(self, sid: int) -> None:
-        self.sid = sid
-        # Until the verdict: the client's block, what it decoded to, whether it changed the table.
-        self.block = b""
-        self.headers: Headers = []
-        self.changed = False
-        self.end_stream = False
-        self.replied = False  # the model sent response headers
-        self.request_bytes: messages.MessageBytes = messages.MessageBytes()
-        self.response_bytes: messages.MessageBytes = messages.MessageBytes()
-
-
-S = TypeVar("S", bound=Stream)
-S_contra = TypeVar("S_contra", bound=Stream, contravariant=True)
-
-
-class StreamEvents(Protocol[S_contra]):
-    """What this layer tells the layer above (the module docstring says when)."""
-
-    def opened(self, stream: S_contra, headers: Headers, end_stream: bool) -> bool: ...
-    def trailers(self, stream: S_contra, headers: Headers) -> None: ...
-    def reset(self, stream: S_contra, code: int, by_client: bool) -> None: ...
-    def message(self, stream: S_contra, from_client: bool, message: bytes) -> None: ...
-    def held(self, stream: S_contra) -> bool:
-        """More of the stream awaiting its verdict (see `await_data`) may be held; whether it still waits."""
-        ...
-
-    def data(self, sid: int, payload: bytes) -> None: ...
-    def ended(self, sid: int, reset: bool) -> bool:
-        """The client ended (reset: reset) a stream answered here; whether it still is (an open Watch)."""
-        ...
 
 
 class Streams(Generic[S]):
@@ -145,11 +78,7 @@ class Streams(Generic[S]):
             handle=self._model_frame, credit=self._model_credit, max_frame=f.MAX_FRAME_LIMIT,
             max_block=limits.max_block,
         )  # fmt: skip
-        self._client_decoder = Decoder(max_list=limits.max_header_list_size)
-        self._model_decoder = Decoder()
-        self._model_blocks = he.ModelBlocks()
-        self.max_frame_to_client = f.DEFAULT_MAX_FRAME  # the client's setting
-        self._max_frame_to_model = f.DEFAULT_MAX_FRAME
+        self._hpack = HeaderContexts(limits.max_header_list_size)
         self._dropped: dict[int, None] = {}  # answered here, until the client ends them
         self._local: set[int] = set()  # answered here by the layer above
         self._taken: dict[int, S] = {}  # taken from the model by the layer above, to be answered here
@@ -157,7 +86,6 @@ class Streams(Generic[S]):
         self._scanned = 0  # the new stream looked for its reset in all the client has sent since
         self._last_sid = 0
         self._max_forwarded = 0
-        self._debt = 0  # DATA bytes sent to the client from here; its WINDOW_UPDATEs for them stop here
         self._ended: list[tuple[S, Headers | None, int]] = []  # ended by the model in this read
         self._opening = False  # the layer above is in opened(): a verdict needs no resumed read
         self._preface = False
@@ -169,29 +97,10 @@ class Streams(Generic[S]):
         self.idle.set()
         # ---- issue 12's limits (h2limits): budgets per connection, counted in `hits` ----
         self.hits = hits if hits is not None else LimitHits()
-        self._clock = clock
         self._max_streams = limits.max_concurrent_streams
-        self._resets = Budget(limits.reset_budget, limits.reset_window)
-        self._pings = Budget(limits.ping_budget, limits.control_window)
-        self._settings_frames = Budget(limits.settings_budget, limits.control_window)
-        self._empty = Budget(limits.empty_frame_budget, limits.control_window)
-        self._malformed = Budget(limits.malformed_stream_budget, limits.control_window)
-        # The relay's own SETTINGS (RFC 9113 6.5): the limits it enforces on the client.
-        self._own_settings = {
-            f.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
-            f.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
-        }
-        # Each SETTINGS the client has not acknowledged yet, in the order it gets them: OWN for
-        # the relay's (its ACK stops here), else the model's SETTINGS_MAX_FRAME_SIZE (0: none).
-        # The relay frames header blocks to the model at that size only once the model has the
-        # ACK: a peer enforces its new settings from then (grpc-core closes the connection on
-        # a larger frame before it), though RFC 9113 6.5.3 lets a sender use them at once.
-        self._unacked: deque[int] = deque()
-        # Flow control of the streams answered here (RFC 9113 6.9): the client's initial stream
-        # window, each such stream's window, and what waits for it to open.
-        self._initial_window = 65535
-        self._windows: dict[int, int] = {}
-        self._waiting: dict[int, list[tuple[bytes, int]]] = {}
+        self._budgets = ControlBudgets(limits, clock)
+        self._settings = SettingsSync(limits)
+        self._windows = LocalWindows(out.to_client, self._local)  # of the streams answered here
 
     # ---- reading ----
 
@@ -226,8 +135,7 @@ class Streams(Generic[S]):
                 self._preface = True
                 # The relay's own SETTINGS go first (before it acknowledges the client's, and
                 # whatever the model's say), so the client knows the limits it is held to.
-                self._unacked.append(_OWN)
-                self._out.to_client(f.settings_frame(self._own_settings))
+                self._out.to_client(self._settings.own_frame())
                 if self.model:
                     self._out.to_model(f.PREFACE)
             self._client_reader.read(data)
@@ -380,43 +288,12 @@ class Streams(Generic[S]):
 
     def reply(self, sid: int, block: bytes) -> None:
         """End stream `sid` towards the client with the header block `block`."""
-        self._out.to_client(f.header_block_frames(sid, block, True, self.max_frame_to_client))
+        self._out.to_client(f.header_block_frames(sid, block, True, self._settings.max_frame_to_client))
 
     def answer(self, sid: int, frames: bytes, data_bytes: int) -> None:
         """Frames for stream `sid`, answered here, holding `data_bytes` of DATA (which the client
         credits back). They wait, after any still waiting, while the stream's window is short."""
-        waiting = self._waiting.get(sid)
-        if waiting is None:
-            window = self._windows.get(sid, self._initial_window)
-            if data_bytes <= window:
-                self._windows[sid] = window - data_bytes
-                self._debt += data_bytes
-                self._out.to_client(frames)
-                return
-            self._windows[sid] = window
-            waiting = self._waiting[sid] = []
-        waiting.append((frames, data_bytes))
-
-    def _window_opened(self, sid: int) -> None:
-        """Send what waits on stream `sid` as far as its window now allows."""
-        waiting = self._waiting.get(sid)
-        if waiting is None:
-            return
-        window = self._windows[sid]
-        while waiting and waiting[0][1] <= window:
-            frames, data_bytes = waiting.pop(0)
-            window -= data_bytes
-            self._debt += data_bytes
-            self._out.to_client(frames)
-        self._windows[sid] = window
-        if not waiting:
-            del self._waiting[sid]
-            if sid not in self._local:
-                del self._windows[sid]
-
-    def _forget_window(self, sid: int) -> None:
-        self._windows.pop(sid, None)
-        self._waiting.pop(sid, None)
+        self._windows.answer(sid, frames, data_bytes)
 
     def go_away(self, code: int = f.NO_ERROR) -> None:
         if not self.going_away and not self.closed:
@@ -433,7 +310,7 @@ class Streams(Generic[S]):
         self.closed = True
         self._client_reader.paused = True
         self._awaiting = None
-        self._waiting.clear()
+        self._windows.clear()
         held = [] if self.pending is None else [self.pending]
         held.extend(self._taken.values())
         held.extend(self._unseen.values())
@@ -460,7 +337,7 @@ class Streams(Generic[S]):
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"frame type {kind} on idle stream {sid}")
         if kind == f.DATA:
             if len(frame.raw) == f.HEADER_LEN and not flags & f.END_STREAM:
-                self._spend(self._empty, "empty DATA frames", "empty_frames")
+                self._budgets.spend("empty_frames")
                 if sid in self.relayed:
                     if model:
                         self._out.to_model(frame.raw)
@@ -469,33 +346,28 @@ class Streams(Generic[S]):
         elif kind == f.HEADERS:
             self._client_headers(frame)
         elif kind == f.WINDOW_UPDATE:  # on a stream not relayed (connection credit: _client_credit)
-            if sid in self._windows:
-                self._windows[sid] = min(self._windows[sid] + f.window_increment(frame.payload), f.MAX_WINDOW)
-                self._window_opened(sid)
-            elif model and self._forwardable(sid):
+            opened = self._windows.update(sid, f.window_increment(frame.payload))  # one answered here
+            if not opened and model and self._forwardable(sid):
                 self._out.to_model(frame.raw)
         elif kind == f.SETTINGS:
             if not flags & f.ACK:
-                self._spend(self._settings_frames, "SETTINGS frames", "settings_flood")
+                self._budgets.spend("settings_flood")
                 self._client_settings(f.settings(frame.payload))
                 if model:
                     self._out.to_model(frame.raw)
             else:
-                acked = self._unacked.popleft() if self._unacked else 0
-                if acked != _OWN and model:  # the model's SETTINGS acknowledged; the relay's stop here
+                if self._settings.client_ack() and model:  # the model's; the relay's own stop here
                     self._out.to_model(frame.raw)
-                    if acked:
-                        self._max_frame_to_model = acked
         elif kind == f.PING:
             if not flags & f.ACK:
-                self._spend(self._pings, "PING frames", "ping_flood")
+                self._budgets.spend("ping_flood")
                 # PING belongs to one connection (RFC 9113 6.7): the relay answers the client's.
                 self._out.to_client(f.ping_ack(frame.payload))
             elif model:
                 self._out.to_model(frame.raw)  # the client answering one of the model's
         elif kind == f.RST_STREAM:
-            self._spend(self._resets, "RST_STREAM frames", "rapid_reset")
-            self._forget_window(sid)
+            self._budgets.spend("rapid_reset")
+            self._windows.forget(sid)
             unseen = self._unseen.pop(sid, None)
             forward = model and unseen is None and self._forwardable(sid)  # before it is forgotten
             st = self._pop(sid) or unseen
@@ -519,11 +391,9 @@ class Streams(Generic[S]):
     def _client_credit(self, increment: int) -> None:
         if not increment:
             raise f.ConnectionError_(f.PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")
-        # Credit for DATA sent from here stops here; the rest is the model's.
-        paid = min(increment, self._debt)
-        self._debt -= paid
-        if increment > paid and self.model:
-            self._out.credit_model(increment - paid)
+        rest = self._windows.repaid(increment)  # credit for DATA sent from here stops here
+        if rest and self.model:
+            self._out.credit_model(rest)
 
     def _data_for_no_one(self, frame: Frame) -> None:
         """DATA on a stream the model never saw: credit it back; the layer above gets it if it answers."""
@@ -535,27 +405,19 @@ class Streams(Generic[S]):
         if frame.flags & f.END_STREAM:
             self._client_ended(frame.sid)
 
-    def _spend(self, budget: Budget, what: str, kind: str) -> None:
-        """One more of what `budget` bounds; past it, GOAWAY(ENHANCE_YOUR_CALM), counted as `kind`."""
-        if not budget.spend(self._clock()):
-            raise f.calm(f"more than {budget.limit} {what} in {budget.seconds:g}s", kind)
-
     def _client_settings(self, values: dict[int, int]) -> None:
         window = values.get(f.INITIAL_WINDOW_SIZE)
         if window is not None:
             if window > f.MAX_WINDOW:
                 raise f.ConnectionError_(f.FLOW_CONTROL_ERROR, f"SETTINGS_INITIAL_WINDOW_SIZE {window}")
             # RFC 9113 6.9.2: the change applies to every open stream's window.
-            delta, self._initial_window = window - self._initial_window, window
-            for sid in list(self._windows):
-                self._windows[sid] += delta
-                self._window_opened(sid)
+            self._windows.initial(window)
         size = values.get(f.HEADER_TABLE_SIZE)
         if size is not None:
-            self._model_decoder.limit = size
+            self._hpack.client_table_size(size)
         frame_size = f.max_frame_size(values, "")
         if frame_size is not None:
-            self.max_frame_to_client = frame_size
+            self._settings.max_frame_to_client = frame_size
         if not self.model:
             self._out.to_client(f.settings_ack())
 
@@ -568,15 +430,7 @@ class Streams(Generic[S]):
     def _client_headers(self, frame: Frame) -> None:
         sid, block = frame.sid, frame.block
         end_stream = bool(frame.flags & f.END_STREAM)
-        decoder = self._client_decoder
-        generation = decoder.generation
-        try:
-            headers = decoder.decode(block)
-        except HPACKDecodeError as e:
-            raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the client: {e}") from None
-        except HeaderListTooLarge as e:
-            raise f.calm(f"{e} (SETTINGS_MAX_HEADER_LIST_SIZE)", "header_list_size") from None
-        changed = decoder.generation != generation
+        headers, changed = self._hpack.client(block)
         if sid <= self._last_sid:
             if sid in self.relayed and self.model:
                 # Trailers from the client: unusual in gRPC, allowed in HTTP/2.
@@ -620,14 +474,14 @@ class Streams(Generic[S]):
             self._unpend(st)
             self._reset_unseen(sid, refused.code, changed, end_stream)
             if refused.code == f.PROTOCOL_ERROR:
-                self._spend(self._malformed, "malformed requests", "malformed_streams")
+                self._budgets.spend("malformed_streams")
             return
         finally:
             self._opening = False
         if not relayed:
             self._unpend(st)
             self._local.add(sid)
-            self._windows[sid] = self._initial_window
+            self._windows.open(sid)
             if changed:
                 self._diverge()
             if end_stream:
@@ -652,17 +506,15 @@ class Streams(Generic[S]):
         self._dropped.pop(sid, None)
         if sid in self._local and not self._events.ended(sid, False):
             self._local.discard(sid)
-            if sid not in self._waiting:  # answered in full: its window is no longer needed
-                self._windows.pop(sid, None)
+            self._windows.ended(sid)
 
     def _send_block(self, sid: int, block: bytes, headers: Headers, extra: Fields, end_stream: bool) -> None:
-        if extra or self._model_blocks.reencoding:
-            block = self._model_blocks.block(block, headers, extra)
-        self._out.to_model(f.header_block_frames(sid, block, end_stream, self._max_frame_to_model))
+        block = self._hpack.for_model(block, headers, extra)
+        self._out.to_model(f.header_block_frames(sid, block, end_stream, self._settings.max_frame_to_model))
 
     def _diverge(self) -> None:
         if self.model:
-            self._model_blocks.diverge()
+            self._hpack.diverge()
 
     def _drop(self, sid: int) -> None:
         self._dropped[sid] = None
@@ -684,10 +536,7 @@ class Streams(Generic[S]):
             # The model answers a stream it was never sent (its call still awaits the filters).
             raise f.ConnectionError_(f.PROTOCOL_ERROR, f"model answered stream {sid} before its request")
         if kind == f.HEADERS:
-            try:
-                headers = self._model_decoder.decode(frame.block)
-            except HPACKDecodeError as e:
-                raise f.ConnectionError_(f.COMPRESSION_ERROR, f"invalid HPACK from the model: {e}") from None
+            headers = self._hpack.model(frame.block)
             if frame.flags & f.END_STREAM:
                 st = self._pop(sid)
                 if st is not None:
@@ -718,17 +567,10 @@ class Streams(Generic[S]):
         frame_size = f.max_frame_size(values, "model ")  # checked before the client sees any of it
         size = values.get(f.HEADER_TABLE_SIZE)
         if size is not None:
-            self._client_decoder.limit = size
-            self._model_blocks.table_size = min(size, 4096)
+            self._hpack.model_table_size(size)
         if frame_size is not None:
             self._client_reader.max_frame = frame_size
-        own = self._own_settings
-        if any(k in own for k in values):
-            merged = {k: min(v, own[k]) if k in own else v for k, v in values.items()}
-            self._out.to_client(f.settings_frame(merged))
-        else:
-            self._out.to_client(frame.raw)
-        self._unacked.append(frame_size or 0)
+        self._out.to_client(self._settings.from_model(frame.raw, values, frame_size))
 
     def _pop(self, sid: int) -> S | None:
         """Relayed stream `sid` is over for this layer: its DATA passes no more."""
@@ -741,6 +583,11 @@ class Streams(Generic[S]):
     def _check_idle(self) -> None:
         if not self.relayed and self.pending is None and not self._taken and not self._unseen:
             self.idle.set()
+
+    @property
+    def max_frame_to_client(self) -> int:
+        """The client's SETTINGS_MAX_FRAME_SIZE: how large the frames answered here may be."""
+        return self._settings.max_frame_to_client
 
     @property
     def last_sid(self) -> int:

@@ -10,7 +10,8 @@ from sidecar.h2 import frames as f
 from sidecar.h2.hpack_decoder import Headers
 from sidecar.h2.limits import Limits
 from sidecar.h2.outbox import Outbox
-from sidecar.h2.streams import Stream, Streams
+from sidecar.h2.stream_events import Stream
+from sidecar.h2.streams import Streams
 
 REQUEST = [(":method", "POST"), (":scheme", "http"), (":path", "/pkg.Svc/M"), ("te", "trailers")]
 

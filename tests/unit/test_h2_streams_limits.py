@@ -16,7 +16,8 @@ from sidecar.h2.hpack_decoder import Headers
 from sidecar.h2.limits import LimitHits, Limits
 from sidecar.h2.outbox import Outbox
 from sidecar.h2.reader import RESET_LOOKAHEAD
-from sidecar.h2.streams import Stream, Streams
+from sidecar.h2.stream_events import Stream
+from sidecar.h2.streams import Streams
 from tests.unit.test_h2_streams import REQUEST, _Transport
 
 LOCAL_PATH = "/local/Answer"
@@ -343,4 +344,4 @@ async def test_the_window_of_a_stream_answered_here_is_forgotten_once_it_is_answ
     relay.send(relay.request(201, LOCAL_PATH, f.END_HEADERS | f.END_STREAM))
     assert len(relay.streams._windows) == 1  # only the one still waiting
     relay.send(f.window_update(201, 5))
-    assert relay.streams._windows == {} and _data_sids(relay)[-1] == 201
+    assert len(relay.streams._windows) == 0 and _data_sids(relay)[-1] == 201

@@ -39,7 +39,8 @@ from sidecar.h2 import hpack_encoder as he
 from sidecar.h2.hpack_decoder import Headers
 from sidecar.h2.limits import LimitHits, Limits
 from sidecar.h2.outbox import Outbox
-from sidecar.h2.streams import Stream, Streams
+from sidecar.h2.stream_events import Stream
+from sidecar.h2.streams import Streams
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import batched, health
 from sidecar.ingress.relay.batched import BatchSeam
