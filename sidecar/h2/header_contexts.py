@@ -3,7 +3,7 @@
 The client's blocks are decoded bounded by the relay's SETTINGS_MAX_HEADER_LIST_SIZE, the model's
 as they pass to the client. The model gets the client's blocks as they are, so the two tables
 stay one, until a block is changed or never sent (the table diverges): from then on the model
-gets blocks encoded here (hpack_encoder.ModelBlocks). Each side's SETTINGS_HEADER_TABLE_SIZE
+gets blocks written here (hpack_encoder.ModelBlocks). Each side's SETTINGS_HEADER_TABLE_SIZE
 bounds the other's decoder. Errors come out as the connection errors they are. Knows nothing
 about streams, frames' framing or sockets.
 """
@@ -57,6 +57,5 @@ class HeaderContexts:
         self._model.limit = size
 
     def model_table_size(self, size: int) -> None:
-        """The model's SETTINGS_HEADER_TABLE_SIZE: the client encodes for it, and so does the relay."""
+        """The model's SETTINGS_HEADER_TABLE_SIZE: the client encodes for it (its blocks pass)."""
         self._client.limit = size
-        self._blocks.table_size = min(size, 4096)

@@ -42,3 +42,18 @@ def test_a_size_update_encodes_per_rfc_7541():
 def test_trailers_after_response_headers_carry_no_status_pseudo_header():
     block = he.trailers_only(Outcome(Code.UNAVAILABLE, "model gone"), after_headers=True)
     assert _decode(hpack.Decoder(), block) == [("grpc-status", "14"), ("grpc-message", "model gone")]
+
+
+def test_blocks_after_the_tables_diverge_decode_whole_and_leave_the_model_table_as_it_was():
+    client, model = hpack.Encoder(), hpack.Decoder()
+    blocks = he.ModelBlocks()
+    first = [(":method", "POST"), (":path", "/a"), ("x-kept", "1")]
+    sent = client.encode(first)
+    assert blocks.block(sent, first, []) is sent  # the client's own, while the tables agree
+    _decode(model, sent)
+    before = list(model.header_table.dynamic_entries)
+    blocks.diverge()  # a block the model never saw changed the client's table
+    second = [(":method", "POST"), (":path", "/b"), ("grpc-trace-bin", "AAEC"), ("x-kept", "1")]
+    block = blocks.block(client.encode(second), second, [("x-added", "2")])
+    assert _decode(model, block) == [*second, ("x-added", "2")]
+    assert list(model.header_table.dynamic_entries) == before
