@@ -5,8 +5,7 @@ The relay's own blocks (trailers-only replies, health responses, appended metada
 changes the table of the peer's decoder, which that peer's encoder on the other connection
 mirrors. Blocks relayed from one peer to the other pass as they are while the receiving decoder
 mirrors the sending encoder; once it cannot (a block it never saw changed the sender's table),
-ModelBlocks re-encodes every block, with a ClearingEncoder whose first block empties the
-receiver's table. Knows nothing about frames or sockets.
+ModelBlocks writes every block out as such literals. Knows nothing about frames or sockets.
 """
 
 from __future__ import annotations
@@ -23,6 +22,10 @@ from sidecar.core.status import Code
 from sidecar.h2.hpack_decoder import Headers
 
 _STATUS_200: Final = b"\x88"  # indexed field, static table entry 8 (":status: 200")
+
+
+# Fields whose literal a connection's ModelBlocks keeps (each some 60 bytes plus the field's).
+MAX_KEPT_LITERALS: Final = 256
 
 
 def integer(value: int, prefix_bits: int, first: int) -> bytes:
@@ -111,12 +114,14 @@ class ModelBlocks:
     on as they are (RFC 7541 2.3: the tables must agree). Literals without indexing neither use nor
     change the model's table, so no table state is kept here and none needs clearing; they cost a
     block some bytes on a local connection, not a re-encoding through a dynamic table and Huffman
-    per field (some 10x the CPU)."""
+    per field (some 10x the CPU). A call's fields mostly repeat the last call's (only grpc-timeout
+    and the like change), so each field's literal is kept, a bounded number per connection."""
 
-    __slots__ = ("reencoding",)
+    __slots__ = ("_literals", "reencoding")
 
     def __init__(self) -> None:
         self.reencoding = False  # whether `block` re-encodes (otherwise, with no extra fields, it is a no-op)
+        self._literals: dict[tuple[str, str], bytes] = {}
 
     def diverge(self) -> None:
         """A block the model never sees changed the client's table: re-encode from now on."""
@@ -125,5 +130,18 @@ class ModelBlocks:
     def block(self, block: bytes, headers: Headers, extra: Iterable[tuple[str, MetadataValue]]) -> bytes:
         """What the model gets for the client's `block`, which decoded to `headers`, plus `extra`."""
         if self.reencoding:
-            return literal_fields(headers) + literal_fields(extra)
+            return self._fields(headers) + literal_fields(extra)
         return block + literal_fields(extra) if extra else block
+
+    def _fields(self, headers: Headers) -> bytes:
+        literals = self._literals
+        out = []
+        for field in headers:
+            literal = literals.get(field)
+            if literal is None:
+                literal = literal_fields((field,))
+                if len(literals) >= MAX_KEPT_LITERALS:
+                    literals.clear()  # a client sending new values each call gains nothing here
+                literals[field] = literal
+            out.append(literal)
+        return b"".join(out)

@@ -57,3 +57,12 @@ def test_blocks_after_the_tables_diverge_decode_whole_and_leave_the_model_table_
     block = blocks.block(client.encode(second), second, [("x-added", "2")])
     assert _decode(model, block) == [*second, ("x-added", "2")]
     assert list(model.header_table.dynamic_entries) == before
+
+
+def test_the_literals_kept_after_divergence_stay_bounded_and_right():
+    blocks, model = he.ModelBlocks(), hpack.Decoder()
+    blocks.diverge()
+    for i in range(3 * he.MAX_KEPT_LITERALS):
+        fields = [(":path", "/a"), ("grpc-timeout", f"{i}m")]  # one field new each call
+        assert _decode(model, blocks.block(b"", fields, [])) == fields
+    assert len(blocks._literals) <= he.MAX_KEPT_LITERALS
