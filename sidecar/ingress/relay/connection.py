@@ -10,16 +10,17 @@ await per frame: everything one read brought in is parsed, and what it produced 
 write per direction.
 
 The connection's own bounds (limits.py, counted in LimitHits): no preface within
-preface_timeout closes it, no stream for idle_timeout sends GOAWAY(NO_ERROR) and closes it, a
-read larger than read_slice is handled in slices for at most read_budget seconds per loop turn
-(reading paused while the rest waits), and a client that reads nothing is dropped (outbox.py).
-Knows nothing about listening sockets or the composition root.
+preface_timeout closes it, no stream for idle_timeout sends GOAWAY(NO_ERROR) and closes it
+(timers.py keeps both clocks), a read larger than read_slice is handled in slices for at most
+read_budget seconds per loop turn (pacing.py: reading paused while the rest waits), and a client
+that reads nothing is dropped (outbox.py). Knows nothing about listening sockets or the
+composition root.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -34,13 +35,13 @@ from sidecar.h2.limits import LimitHits, Limits
 from sidecar.h2.outbox import Hold, Outbox
 from sidecar.health.readiness import Readiness
 from sidecar.ingress.relay import calls as c
+from sidecar.ingress.relay.pacing import ReadBudget
 from sidecar.ingress.relay.sockets import Dial, ModelSocket
+from sidecar.ingress.relay.timers import ConnectionTimers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMITS: Final = Limits()
-# Idle checks per idle_timeout: a connection goes between 1 and 1 + 1/IDLE_CHECKS of it after its last stream.
-IDLE_CHECKS: Final = 4
 
 
 class RelayConnection:
@@ -95,19 +96,30 @@ class RelayConnection:
             batching=batching,
         )
         self._streams = streams = self._calls.streams
-        # The model's bytes go straight to the stream layer; the client's pass the preface check
-        # and the read budget first (client_data).
+        # The model's bytes go straight to the stream layer; the client's through the read budget,
+        # to the preface check until the preface is in (_before_preface), then to the stream layer.
         self.model_data = streams.model_data
-        self._budget = limits.read_budget
-        self._slice = limits.read_slice
-        self._clock = clock
-        self._backlog: collections.deque[bytes] = collections.deque()  # a large read's slices to go
-        self._deferred = False  # some wait for a later turn, reading paused
+        self._reads = ReadBudget(
+            self._loop,
+            handle=self._before_preface,
+            budget=limits.read_budget,
+            size=limits.read_slice,
+            clock=clock,
+            pause=functools.partial(self._out.hold_client, Hold.BACKLOG),
+            hits=self.hits,
+            failed=self.failed,
+        )
+        self.client_data = self._reads.feed
+        self._timers = ConnectionTimers(
+            self._loop,
+            preface_timeout=limits.preface_timeout,
+            idle_timeout=limits.idle_timeout,
+            late=self._preface_late,
+            idle=self._idle,
+            busy=lambda: not streams.idle.is_set() or self._calls.watching,
+            last_sid=lambda: streams.last_sid,
+        )
         self._head = b""  # the preface's bytes so far
-        self._prefaced = False
-        self._timer: asyncio.TimerHandle | None = None  # the preface's deadline, then the idle check
-        self._idle_sid = 0  # the last stream id the idle check saw
-        self._idle_checks = 0  # checks in a row that found no stream and no new one
         self._connecting = True  # the model connection is not settled yet (it waits for the preface)
         self._closed = False
 
@@ -116,53 +128,7 @@ class RelayConnection:
     def client_connected(self, transport: asyncio.Transport) -> None:
         self._out.attach_client(transport)
         self._calls.peer = _grpc_peer(transport.get_extra_info("peername"))
-        self._timer = self._loop.call_later(self._limits.preface_timeout, self._preface_late)
-
-    def client_data(self, data: bytes) -> None:
-        if len(data) > self._slice or self._backlog:
-            self._sliced(data)
-        elif self._prefaced:
-            self._streams.client_data(data)
-        else:
-            self._before_preface(data)
-
-    def _sliced(self, data: bytes) -> None:
-        """A large read: handled a slice at a time for at most read_budget seconds per loop turn."""
-        backlog = self._backlog
-        if backlog:  # a read that was under way as reading paused: it waits behind the rest
-            backlog.append(data)
-            return
-        size = self._slice
-        backlog.extend(data[i : i + size] for i in range(0, len(data), size))
-        self._drain()
-
-    def _drain(self) -> None:
-        backlog, clock = self._backlog, self._clock
-        deadline = clock() + self._budget
-        while backlog and not self._closed:
-            data = backlog.popleft()
-            if self._prefaced:
-                self._streams.client_data(data)
-            else:
-                self._before_preface(data)
-            if backlog and clock() >= deadline:
-                # The rest waits for the next turn, after what else is ready: the loop stays fair.
-                if not self._deferred:
-                    self._deferred = True
-                    self.hits.hit("read_budget")
-                    self._out.hold_client(Hold.BACKLOG, True)
-                self._loop.call_soon(self._next_turn)
-                return
-        backlog.clear()
-        if self._deferred:
-            self._deferred = False
-            self._out.hold_client(Hold.BACKLOG, False)
-
-    def _next_turn(self) -> None:
-        try:
-            self._drain()
-        except Exception:
-            self.failed()  # as a socket callback would
+        self._timers.preface()
 
     def _before_preface(self, data: bytes) -> None:
         head = self._head + data[: len(f.PREFACE) - len(self._head)]
@@ -175,42 +141,24 @@ class RelayConnection:
         if len(head) < len(f.PREFACE):
             self._head = head
             return
-        self._prefaced = True
+        self._reads.handle = self._streams.client_data
         self._head = b""
-        self._cancel_timer()
+        self._timers.cancel()
         self._connecting_task = self._loop.create_task(self._connect())  # held: the loop holds tasks weakly
 
     def _preface_late(self) -> None:
-        self._timer = None
         self.hits.hit("preface_timeout")
         # Debug, not info: a flood of such connections must not flood the log (LimitHits counts them).
         log.debug("relay: closing connection from %s: no HTTP/2 preface within %gs", self._calls.peer,
                   self._limits.preface_timeout)  # fmt: skip
         self._close()
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _idle_check(self) -> None:
-        self._timer = None
-        if self._closed:
-            return
-        streams = self._streams
-        sid = streams.last_sid
-        if not streams.idle.is_set() or self._calls.watching or sid != self._idle_sid:
-            self._idle_sid, self._idle_checks = sid, 0
-        else:
-            self._idle_checks += 1
-            if self._idle_checks >= IDLE_CHECKS:
-                self.hits.hit("idle")
-                log.info("relay: closing connection from %s: no stream for %gs", self._calls.peer,
-                         self._limits.idle_timeout)  # fmt: skip
-                self.go_away()
-                self._close()
-                return
-        self._timer = self._loop.call_later(self._limits.idle_timeout / IDLE_CHECKS, self._idle_check)
+    def _idle(self) -> None:
+        self.hits.hit("idle")
+        log.info("relay: closing connection from %s: no stream for %gs", self._calls.peer,
+                 self._limits.idle_timeout)  # fmt: skip
+        self.go_away()
+        self._close()
 
     def _dropped(self, kind: str) -> None:
         """The client reads too little to keep (outbox.py): it is dropped."""
@@ -238,7 +186,7 @@ class RelayConnection:
             if self._model is not None:
                 self._model.close()
             return
-        self._timer = self._loop.call_later(self._limits.idle_timeout / IDLE_CHECKS, self._idle_check)
+        self._timers.idle_checks()
         self._streams.model = self._model is not None
         try:
             self._streams.resume()
@@ -318,7 +266,8 @@ class RelayConnection:
         if self._closed:
             return
         self._closed = True
-        self._cancel_timer()
+        self._reads.stop()
+        self._timers.stop()
         result = Outcome(Code.UNAVAILABLE, "connection closed")
         for st in self._streams.close():
             c.end(st, result)  # its filters see the end within this callback
