@@ -133,7 +133,7 @@ def _run(calls: int) -> float:
     return asyncio.run(go())
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=7)
@@ -141,6 +141,7 @@ def main() -> None:
     per_call = [_run(args.calls) / args.calls * 1e6 for _ in range(args.runs)]
     print(json.dumps({"min_us_per_call": round(min(per_call), 3),
                       "runs_us_per_call": [round(x, 3) for x in per_call]}))  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

@@ -62,3 +62,11 @@ class Outcome:
 
 
 OK = Outcome(Code.OK)
+
+
+def grpc_peer(address: object) -> str:
+    """A socket's peer address as grpc names it in `Call.peer`: ipv4:10.0.0.1:5000, ipv6:[::1]:5000."""
+    if not isinstance(address, tuple) or len(address) < 2:
+        return ""
+    host, port = address[0], address[1]
+    return f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"

@@ -251,7 +251,9 @@ async def test_header_blocks_use_the_models_larger_frames_only_once_the_model_ha
             frames += f.frame(f.CONTINUATION, f.END_HEADERS if i == len(chunks) - 1 else 0, sid, chunk)
         model.writes.clear()
         streams.client_data(frames)
-        streams.admit(streams.pending, [("x-added", "1")], None)  # re-framed by the relay
+        pending = streams.pending
+        assert pending is not None
+        streams.admit(pending, [("x-added", "1")], None)  # re-framed by the relay
         return _frame_lengths(b"".join(model.writes))
 
     before = send(1)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from sidecar.core.call import Outcome
+from sidecar.core.call import Outcome, grpc_peer
 from sidecar.core.status import Code
 from sidecar.filters.chain import Next
 from sidecar.h2 import frames as f
@@ -99,6 +99,9 @@ class RelayConnection:
         # The model's bytes go straight to the stream layer; the client's through the read budget,
         # to the preface check until the preface is in (_before_preface), then to the stream layer.
         self.model_data = streams.model_data
+        # Flow: one side pauses while the other cannot take more (outbox.py).
+        self.model_full = functools.partial(self._out.hold_client, Hold.MODEL_FULL)
+        self.client_full = self._out.client_full
         self._reads = ReadBudget(
             self._loop,
             handle=self._before_preface,
@@ -127,7 +130,7 @@ class RelayConnection:
 
     def client_connected(self, transport: asyncio.Transport) -> None:
         self._out.attach_client(transport)
-        self._calls.peer = _grpc_peer(transport.get_extra_info("peername"))
+        self._calls.peer = grpc_peer(transport.get_extra_info("peername"))
         self._timers.preface()
 
     def _before_preface(self, data: bytes) -> None:
@@ -273,19 +276,3 @@ class RelayConnection:
             c.end(st, result)  # its filters see the end within this callback
         self._out.close()
         self._on_close(self)
-
-    # ---- flow: pausing one side while the other cannot take more ----
-
-    def model_full(self, full: bool) -> None:
-        self._out.hold_client(Hold.MODEL_FULL, full)
-
-    def client_full(self, full: bool) -> None:
-        self._out.client_full(full)
-
-
-def _grpc_peer(peer: object) -> str:
-    """The peer as grpc names it: ipv4:10.0.0.1:5000, ipv6:[::1]:5000."""
-    if not isinstance(peer, tuple) or len(peer) < 2:
-        return ""
-    host, port = peer[0], peer[1]
-    return f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
