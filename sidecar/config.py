@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from sidecar import config_rules
+from sidecar.config_layers import Layer, read_environ, read_file
 from sidecar.config_relay import RelaySettings
 from sidecar.config_table import Setting, about, rows
 from sidecar.config_values import (
@@ -47,11 +47,8 @@ from sidecar.config_values import (
     Text,
     Urls,
 )
-from sidecar.core.env import CONFIG_FILE, NOT_SETTINGS, PREFIX
+from sidecar.core.env import CONFIG_FILE, PREFIX
 from sidecar.core.errors import ConfigError
-
-if TYPE_CHECKING:
-    import yaml
 
 # The one place SIDECAR_* environment variables are declared: each setting's own, plus
 # core/env.py's (the relay reads SIDECAR_NO_EXTENSIONS there too).
@@ -433,8 +430,8 @@ def _in_shown_order() -> list[dataclasses.Field[Any]]:
 
 
 SETTINGS: Final[tuple[Setting, ...]] = rows(_in_shown_order())
-_BY_NAME: Final = {s.name: s for s in SETTINGS}
-_BY_ENV: Final = {s.env: s for s in SETTINGS}
+_NAMES: Final = frozenset(s.name for s in SETTINGS)
+_NAME_BY_ENV: Final = {s.env: s.name for s in SETTINGS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -467,19 +464,16 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfi
     return from_arguments(parser.parse_args(list(argv)), environ)
 
 
-_Layer = dict[str, tuple[object, str]]  # setting name -> (raw value, where it came from)
-
-
 def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> SidecarConfig:
     """The config from flags parsed by a parser `add_arguments` set up, `environ` and the file."""
-    flags: _Layer = {}
+    flags: Layer = {}
     for s in SETTINGS:
         raw = getattr(args, s.name, None)
         if raw is not None:
             flags[s.name] = (raw, s.flag)
     path = getattr(args, "config", None) or environ.get(CONFIG_ENV) or None
-    file = _read_file(path) if path is not None else {}
-    env = _read_environ(environ)
+    file = read_file(path, _NAMES) if path is not None else {}
+    env = read_environ(environ, _NAME_BY_ENV)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -501,86 +495,3 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
         values["prefer_ip_address"] = KUBERNETES_ENV in environ and not values["advertise_host"]
     config_rules.check(values, sources)
     return SidecarConfig(**values)
-
-
-def _read_environ(environ: Mapping[str, str]) -> _Layer:
-    layer: _Layer = {}
-    for var, raw in environ.items():
-        if not var.startswith(ENV_PREFIX) or var in NOT_SETTINGS:
-            continue
-        setting = _BY_ENV.get(var)
-        if setting is not None:
-            layer[setting.name] = (raw, var)
-        elif not _is_service_link(var, raw):
-            # Compared without the shared prefix, which would make every name look close.
-            near = _did_you_mean(var.removeprefix(ENV_PREFIX), (s.name for s in SETTINGS))
-            hint = _hint(ENV_PREFIX + near.upper() if near else None)
-            raise ConfigError(f"unknown environment variable {var}{hint}")
-    return layer
-
-
-# Kubernetes injects <SERVICE>_SERVICE_HOST, <SERVICE>_PORT=tcp://... and friends for every
-# service in the namespace (unless enableServiceLinks: false); a service named "sidecar-..."
-# must not make the sidecar refuse to start.
-_SERVICE_LINK_NAME = re.compile(r"\w+_SERVICE_(HOST|PORT\w*)|\w+_PORT_\d+_(TCP|UDP|SCTP)\w*")
-_SERVICE_LINK_VALUE = re.compile(r"(tcp|udp|sctp)://\S+")
-
-
-def _is_service_link(var: str, value: str) -> bool:
-    return bool(
-        _SERVICE_LINK_NAME.fullmatch(var) or (var.endswith("_PORT") and _SERVICE_LINK_VALUE.fullmatch(value))
-    )
-
-
-def _read_file(path: str) -> _Layer:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ConfigError(f"config file {path}: cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path}: cannot read: not UTF-8 text") from None
-    import yaml  # here: only a sidecar given a config file needs PyYAML
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path}: invalid YAML{_yaml_problem(e)}") from None
-    if data is None:  # an empty file sets nothing
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: expected a mapping of settings, got {type(data).__name__}")
-    layer: _Layer = {}
-    spelled: dict[str, str] = {}
-    for key in data:
-        name = key.replace("-", "_") if isinstance(key, str) else None
-        if name is None or name not in _BY_NAME:
-            near = _did_you_mean(str(key), _BY_NAME)
-            if near and "-" in str(key):
-                near = near.replace("_", "-")  # answer in the spelling the file uses
-            raise ConfigError(f'unknown key "{key}" in {path}{_hint(near)}')
-        if name in spelled:
-            raise ConfigError(f'{name}: set twice in {path} (as "{spelled[name]}" and "{key}")')
-        spelled[name] = key
-        layer[name] = (data[key], path)
-    return layer
-
-
-def _yaml_problem(e: yaml.YAMLError) -> str:
-    mark = getattr(e, "problem_mark", None)
-    problem = getattr(e, "problem", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return where + (f": {problem}" if problem else "")
-
-
-def _did_you_mean(wrong: str, known: Iterable[str]) -> str | None:
-    """The known name closest to a misspelt one, compared case-blind with "-" read as "_"."""
-    import difflib  # here: only a start that is about to fail needs it
-
-    by_folded = {k.lower(): k for k in known}
-    close = difflib.get_close_matches(wrong.lower().replace("-", "_"), by_folded, n=1, cutoff=0.6)
-    return by_folded[close[0]] if close else None
-
-
-def _hint(suggestion: str | None) -> str:
-    return f' (did you mean "{suggestion}"?)' if suggestion else ""

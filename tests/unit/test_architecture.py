@@ -109,6 +109,7 @@ ADAPTERS = (
     "sidecar.discovery.static_file",
     "sidecar.health.prober",
     "sidecar.config",
+    "sidecar.config_layers",
     "sidecar.config_relay",
     "sidecar.config_table",
     "sidecar.observability",
@@ -121,7 +122,7 @@ def _under(name: str, packages: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in packages)
 
 
-CONFIG = ("sidecar.config", "sidecar.config_relay", "sidecar.config_table",
+CONFIG = ("sidecar.config", "sidecar.config_layers", "sidecar.config_relay", "sidecar.config_table",
           "sidecar.config_values")  # fmt: skip
 
 
