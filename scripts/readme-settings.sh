@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rewrites README.md's settings table from the settings themselves (the fields of SidecarConfig in
-# sidecar/config.py), as `ai-sidecar --print-settings-table` prints it. tests/unit/test_readme.py
-# fails while the two differ. Run from anywhere: bash scripts/readme-settings.sh
+# sidecar/config.py and of its base in sidecar/config_relay.py), as `ai-sidecar --print-settings-table`
+# prints it. tests/unit/test_readme.py fails while the two differ. Run from anywhere:
+# bash scripts/readme-settings.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m sidecar --print-settings-table > README.settings.tmp

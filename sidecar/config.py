@@ -2,8 +2,9 @@
 
 Knows nothing about what the settings drive (sockets, gRPC, logging) or how the CLI presents them.
 
-Every setting is a field of `SidecarConfig`; the field's metadata is its row in the table (help,
-parser, flag spelling), so adding a setting is adding one field. From that row:
+Every setting is a field of `SidecarConfig` (the relay's of its base, config_relay.py); the field's
+metadata is its row in the table (help, parser, flag spelling; config_table.py), so adding a setting
+is adding one field. From that row:
 
 - flag: `--` + kebab-case name (`--grpc-port`), unless the row names another (`--model`);
 - environment variable: `SIDECAR_` + upper snake (`SIDECAR_GRPC_PORT`);
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from sidecar import config_rules
+from sidecar.config_layers import Layer, read_environ, read_file
+from sidecar.config_relay import RelaySettings
+from sidecar.config_table import Setting, about, rows
 from sidecar.config_values import (
     AppName,
     AutoDuration,
@@ -35,7 +38,6 @@ from sidecar.config_values import (
     Int,
     Invalid,
     KiB,
-    Kind,
     MiB,
     Mode,
     Names,
@@ -45,12 +47,8 @@ from sidecar.config_values import (
     Text,
     Urls,
 )
-from sidecar.core.env import CONFIG_FILE, NOT_SETTINGS, PREFIX
+from sidecar.core.env import CONFIG_FILE, PREFIX
 from sidecar.core.errors import ConfigError
-from sidecar.h2 import limits as h2
-
-if TYPE_CHECKING:
-    import yaml
 
 # The one place SIDECAR_* environment variables are declared: each setting's own, plus
 # core/env.py's (the relay reads SIDECAR_NO_EXTENSIONS there too).
@@ -59,42 +57,28 @@ CONFIG_ENV: Final = CONFIG_FILE
 # Set by the kubelet in every container: how `auto` settings know they run in Kubernetes.
 KUBERNETES_ENV: Final = "KUBERNETES_SERVICE_HOST"
 
-_META: Final = "sidecar.setting"
-
-
-@dataclass(frozen=True)
-class _About:
-    kind: Kind
-    help: str
-    flag: str | None
-    repeatable: bool
-
-
-def _about(kind: Kind, help: str, *, flag: str | None = None, repeatable: bool = False) -> dict[str, _About]:
-    return {_META: _About(kind, help, flag, repeatable)}
-
 
 _PORT_HELP = "0 picks a free port"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SidecarConfig:
+class SidecarConfig(RelaySettings):
     """Every setting of `ai-sidecar run`, validated. Build it with `load_config`."""
 
-    app_name: str = field(metadata=_about(AppName(), "Name this service registers and reports under."))
+    app_name: str = field(metadata=about(AppName(), "Name this service registers and reports under."))
     model_address: str = field(
-        metadata=_about(HostPort(), "The model server, HOST:PORT ([::1]:PORT for IPv6).")
+        metadata=about(HostPort(), "The model server, HOST:PORT ([::1]:PORT for IPv6).")
     )
     model_protocol: str = field(
         default="grpc",
-        metadata=_about(
+        metadata=about(
             Choice(("grpc", "http"), upper=False),
             "Protocol the model server speaks: OIP v2 gRPC, or the OIP v2 REST binding (e.g. PHP).",
         ),
     )
     dataplane: str = field(
         default="auto",
-        metadata=_about(
+        metadata=about(
             Choice(("auto", "relay", "grpcio"), upper=False),
             "gRPC ingress: relay (frame-level HTTP/2) or grpcio (grpc.aio); "
             "auto: relay unless the model is REST.",
@@ -102,24 +86,24 @@ class SidecarConfig:
     )
     listen_host: str = field(
         default="0.0.0.0",
-        metadata=_about(Host(), "Address the gRPC and HTTP listeners bind (the pod IP)."),
+        metadata=about(Host(), "Address the gRPC and HTTP listeners bind (the pod IP)."),
     )
     grpc_port: int = field(
         default=8081,
-        metadata=_about(Int(0, 65535, "PORT"), f"OIP v2 gRPC listen port; {_PORT_HELP}."),
+        metadata=about(Int(0, 65535, "PORT"), f"OIP v2 gRPC listen port; {_PORT_HELP}."),
     )
     http_port: int = field(
         default=8080,
-        metadata=_about(Int(0, 65535, "PORT"), f"OIP v2 REST listen port; {_PORT_HELP}."),
+        metadata=about(Int(0, 65535, "PORT"), f"OIP v2 REST listen port; {_PORT_HELP}."),
     )
-    admin_host: str = field(default="127.0.0.1", metadata=_about(Host(), "Address admin listeners bind."))
+    admin_host: str = field(default="127.0.0.1", metadata=about(Host(), "Address admin listeners bind."))
     max_message_bytes: int = field(
         default=64 * MiB,
-        metadata=_about(Size(KiB, 2**31 - 1), "Largest request or response message (e.g. 64MiB)."),
+        metadata=about(Size(KiB, 2**31 - 1), "Largest request or response message (e.g. 64MiB)."),
     )
     models: tuple[str, ...] = field(
         default=(),
-        metadata=_about(
+        metadata=about(
             Names(),
             "Model to probe and advertise; repeat or comma-separate.",
             flag="--model",
@@ -128,26 +112,26 @@ class SidecarConfig:
     )
     probe_interval: float = field(
         default=2.0,
-        metadata=_about(Duration(positive=True), "Time between model health probes."),
+        metadata=about(Duration(positive=True), "Time between model health probes."),
     )
     probe_timeout: float = field(
-        default=1.0, metadata=_about(Duration(positive=True), "Deadline of one health probe.")
+        default=1.0, metadata=about(Duration(positive=True), "Deadline of one health probe.")
     )
     probe_failure_threshold: int = field(
         default=3,
-        metadata=_about(Int(1), "Consecutive failed probes before the model is not ready."),
+        metadata=about(Int(1), "Consecutive failed probes before the model is not ready."),
     )
     probe_success_threshold: int = field(
         default=1,
-        metadata=_about(Int(1), "Consecutive passed probes before the model is ready again."),
+        metadata=about(Int(1), "Consecutive passed probes before the model is ready again."),
     )
     drain_timeout: float = field(
         default=30.0,
-        metadata=_about(Duration(positive=False), "On SIGTERM, how long in-flight calls may finish."),
+        metadata=about(Duration(positive=False), "On SIGTERM, how long in-flight calls may finish."),
     )
     drain_delay: float | None = field(
         default=None,
-        metadata=_about(
+        metadata=about(
             AutoDuration(positive=False),
             "On SIGTERM, serve this long while reporting not ready; auto: until calls stop coming"
             " (drain_quiet_period).",
@@ -155,14 +139,14 @@ class SidecarConfig:
     )
     drain_quiet_period: float = field(
         default=5.0,
-        metadata=_about(
+        metadata=about(
             Duration(positive=False),
             "With drain_delay auto: stop serving once no call has arrived for this long.",
         ),
     )
     drain_min_delay: float | None = field(
         default=None,
-        metadata=_about(
+        metadata=about(
             AutoDuration(positive=False),
             "With drain_delay auto: serve at least this long; auto: registry_fetch_interval + 5s with"
             " Eureka, else 5s.",
@@ -170,7 +154,7 @@ class SidecarConfig:
     )
     drain_max_delay: float = field(
         default=100.0,
-        metadata=_about(
+        metadata=about(
             Duration(positive=False),
             "With drain_delay auto: serve at most this long (Spring Cloud's default caches:"
             " 30s + 35s + 30s).",
@@ -178,115 +162,56 @@ class SidecarConfig:
     )
     rest_timeout: float = field(
         default=60.0,
-        metadata=_about(
+        metadata=about(
             Duration(positive=True),
             "Deadline of a REST call to the model if the client sets none (a grpc-timeout header sets"
             " a sooner one).",
         ),
     )
-    # ---- the relay's connection bounds (issue 12, connlimits; sidecar/h2/limits.py) ----
-    relay_max_connections: int = field(
-        default=h2.MAX_CONNECTIONS,
-        metadata=_about(Int(1), "Client connections the relay holds at once; more are closed as accepted."),
-    )
-    relay_preface_timeout: float = field(
-        default=h2.PREFACE_TIMEOUT,
-        metadata=_about(
-            Duration(positive=True),
-            "A relay client connection without its HTTP/2 preface by then is closed (the model is dialled"
-            " only after it).",
-        ),
-    )
-    relay_idle_timeout: float = field(
-        default=h2.IDLE_TIMEOUT,
-        metadata=_about(
-            Duration(positive=True), "A relay client connection with no stream this long gets GOAWAY, closed."
-        ),
-    )
-    relay_read_budget: float = field(
-        default=h2.READ_BUDGET,
-        metadata=_about(
-            Duration(positive=True),
-            "Time the relay spends on one connection's reads per loop turn; the rest waits (fairness).",
-        ),
-    )
-    relay_client_write_high: int = field(
-        default=h2.CLIENT_WRITE_HIGH,
-        metadata=_about(
-            Size(16 * KiB, 64 * MiB),
-            "Bytes queued towards a relay client before it counts as not reading and is paused.",
-        ),
-    )
-    relay_client_sndbuf: int = field(
-        default=h2.CLIENT_SNDBUF,
-        metadata=_about(
-            Size(4 * KiB, 64 * MiB), "Kernel send buffer of each relay client socket (SO_SNDBUF)."
-        ),
-    )
-    relay_client_rcvbuf: int = field(
-        default=h2.CLIENT_RCVBUF,
-        metadata=_about(
-            Size(4 * KiB, 64 * MiB), "Kernel receive buffer of each relay client socket (SO_RCVBUF)."
-        ),
-    )
-    relay_write_max: int = field(
-        default=h2.WRITE_MAX,
-        metadata=_about(
-            Size(1 * MiB, 2**31 - 1),
-            "Bytes queued towards a relay client that reads nothing before it is dropped.",
-        ),
-    )
-    relay_write_stall: float = field(
-        default=h2.WRITE_STALL,
-        metadata=_about(
-            Duration(positive=True), "How long a relay client may read nothing before it is dropped."
-        ),
-    )
-    # ---- end of connlimits' block ----
     admin_port: int = field(
         default=15000,
-        metadata=_about(
+        metadata=about(
             Int(0, 65535, "PORT"), "Admin listen port on admin_host (drain, registry); 0 = any free port."
         ),
     )
     drain_wait_port: int = field(
         default=0,
-        metadata=_about(
+        metadata=about(
             Int(0, 65535, "PORT"),
             "Port of GET /drained on listen_host, answered once drained (a model's preStop); 0 = off.",
         ),
     )
     eureka_url: tuple[str, ...] = field(
         default=(),
-        metadata=_about(
+        metadata=about(
             Urls(), "Eureka server URLs, comma-separated, tried in order (e.g. http://eureka:8761/eureka/)."
         ),
     )
     zone: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(r"[A-Za-z0-9._-]+", "a zone name"), "Zone this instance runs in (Eureka metadata)."
         ),
     )
     weight: int = field(
-        default=1, metadata=_about(Int(1, 1000), "Load-balancing weight advertised in Eureka metadata.")
+        default=1, metadata=about(Int(1, 1000), "Load-balancing weight advertised in Eureka metadata.")
     )
     instance_id: str = field(
         default="{host}:{app}:{grpc_port}",
-        metadata=_about(
+        metadata=about(
             Text(r"[^\s/]*", "an instance id template (no spaces or slashes)", empty=False),
             "Eureka instance id; {host}, {app}, {grpc_port}, {http_port} are filled in.",
         ),
     )
     advertise_host: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(r"[A-Za-z0-9._-]+", "a host name"), "Host name registered in Eureka; empty = this machine's."
         ),
     )
     advertise_ip: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(r"[0-9A-Fa-f.:]+", "an IP address"),
             "IP registered in Eureka (the pod IP); empty = listen_host if specific, else the host name's.",
         ),
@@ -294,38 +219,38 @@ class SidecarConfig:
     # `auto` (None) is resolved by load_config from the environment; a loaded config holds a bool.
     prefer_ip_address: bool | None = field(
         default=None,
-        metadata=_about(
+        metadata=about(
             AutoSwitch(),
             "Register the IP as hostName, which Spring clients connect to; auto: on in Kubernetes without"
             " advertise_host.",
         ),
     )
     lease_renewal_interval: int = field(
-        default=30, metadata=_about(Int(1, 3600, "SECONDS"), "Seconds between Eureka heartbeats.")
+        default=30, metadata=about(Int(1, 3600, "SECONDS"), "Seconds between Eureka heartbeats.")
     )
     lease_duration: int = field(
         default=90,
-        metadata=_about(Int(1, 36000, "SECONDS"), "Seconds Eureka keeps an instance without a heartbeat."),
+        metadata=about(Int(1, 36000, "SECONDS"), "Seconds Eureka keeps an instance without a heartbeat."),
     )
     registry_fetch_interval: float = field(
         default=30.0,
-        metadata=_about(Duration(positive=True), "Time between registry (delta) fetches for discovery."),
+        metadata=about(Duration(positive=True), "Time between registry (delta) fetches for discovery."),
     )
     registry_file: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(describe="a path"), "Static YAML registry used for discovery when there is no Eureka."
         ),
     )
     egress_grpc_port: int = field(
         default=15001,
-        metadata=_about(
+        metadata=about(
             Int(0, 65535, "PORT"), "Loopback gRPC egress port (call services by name); 0 = any free port."
         ),
     )
     egress_dataplane: str = field(
         default="proxy",
-        metadata=_about(
+        metadata=about(
             Choice(("proxy", "grpcio"), upper=False),
             "gRPC egress: proxy (stream-level HTTP/2, routes by :authority or x-sidecar-target) "
             "or grpcio (grpc.aio, x-sidecar-target only).",
@@ -333,7 +258,7 @@ class SidecarConfig:
     )
     egress_http_port: int = field(
         default=15080,
-        metadata=_about(
+        metadata=about(
             Int(0, 65535, "PORT"),
             "Loopback HTTP egress port: /{service}/{path}, or Host: {service}, or an HTTP proxy"
             " for http://{service}/{path}; 0 = any free port.",
@@ -341,71 +266,71 @@ class SidecarConfig:
     )
     egress_policy_file: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(describe="a path"),
             "YAML of egress policies (balancer, retries, breakers, ejection) per target service.",
         ),
     )
     inference_policy_file: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(describe="a path", metavar="PATH"),
             "YAML of per-model payload capture (CloudEvents to HTTP, Kafka, a file) and dynamic batching.",
         ),
     )
     log_level: str = field(
         default="INFO",
-        metadata=_about(
+        metadata=about(
             Choice(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True, metavar="LEVEL"),
             "Least severe log records written.",
         ),
     )
     metrics: bool = field(
         default=True,
-        metadata=_about(Switch(), "Prometheus metrics at GET /metrics on the HTTP port."),
+        metadata=about(Switch(), "Prometheus metrics at GET /metrics on the HTTP port."),
     )
     tracing: bool = field(
         default=False,
-        metadata=_about(
+        metadata=about(
             Switch(), "OpenTelemetry tracing: a server span per call, a client span per upstream attempt."
         ),
     )
     trace_propagation: tuple[str, ...] = field(
         default=("w3c",),
-        metadata=_about(
+        metadata=about(
             Choices(("w3c", "b3", "b3multi")),
             "Trace headers sent upstream (W3C traceparent, B3 single, B3 multi); all are read from callers.",
         ),
     )
     trace_sample_ratio: float = field(
         default=1.0,
-        metadata=_about(
+        metadata=about(
             Ratio(), "Share of new traces sampled (parentbased_traceidratio: a caller's decision wins)."
         ),
     )
     trace_exporter: str = field(
         default="otlp",
-        metadata=_about(
+        metadata=about(
             Choice(("otlp", "file"), upper=False),
             "Where spans go: OTLP over gRPC to otlp_endpoint, or JSON lines appended to trace_file.",
         ),
     )
     otlp_endpoint: str = field(
         default="http://localhost:4317",
-        metadata=_about(
+        metadata=about(
             Text(r"https?://[^\s/]+/?", "an http(s):// URL of host:port", empty=False, metavar="URL"),
             "OTLP/gRPC collector (http:// plaintext, https:// TLS).",
         ),
     )
     trace_file: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(describe="a path", metavar="PATH"), "File spans are appended to when trace_exporter is file."
         ),
     )
     access_log: str = field(
         default="off",
-        metadata=_about(
+        metadata=about(
             Mode(("off", "on", "sampled")),
             "JSON access log on stdout: every call, or sampled (failures and access_log_sample_ratio"
             " of the rest).",
@@ -413,180 +338,100 @@ class SidecarConfig:
     )
     access_log_sample_ratio: float = field(
         default=0.01,
-        metadata=_about(Ratio(), "Share of successful calls logged when access_log is sampled."),
+        metadata=about(Ratio(), "Share of successful calls logged when access_log is sampled."),
     )
     policy_file: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(describe="a path", metavar="PATH"),
             "Governance policy document (limits, JWT, RBAC, admission, egress), watched and hot-reloaded.",
         ),
     )
     policy_config_server: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(r"https?://\S+", "an http(s):// URL", metavar="URL"),
             "Spring Cloud Config Server the policy document is polled from (instead of policy_file).",
         ),
     )
     policy_config_name: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(r"[A-Za-z0-9._,-]+", "an application name"),
             "Application name asked of the Config Server; empty = app_name.",
         ),
     )
     policy_config_profile: str = field(
         default="default",
-        metadata=_about(Text(r"[A-Za-z0-9._,-]+", "a profile list"), "Config Server profile(s)."),
+        metadata=about(Text(r"[A-Za-z0-9._,-]+", "a profile list"), "Config Server profile(s)."),
     )
     policy_config_label: str = field(
         default="",
-        metadata=_about(Text(r"[A-Za-z0-9._()-]+", "a label"), "Config Server label; empty = its default."),
+        metadata=about(Text(r"[A-Za-z0-9._()-]+", "a label"), "Config Server label; empty = its default."),
     )
     policy_poll_interval: float = field(
         default=5.0,
-        metadata=_about(
+        metadata=about(
             Duration(positive=True), "Time between polls of the policy (the file's hash, or Config Server)."
         ),
     )
     jwks_file: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(describe="a path", metavar="PATH"), "JWKS file the policy's jwt section checks tokens with."
         ),
     )
     jwks_url: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(r"https?://\S+", "an http(s):// URL", metavar="URL"),
             "JWKS URL the policy's jwt section verifies tokens with (instead of jwks_file).",
         ),
     )
     jwks_refresh_interval: float = field(
         default=300.0,
-        metadata=_about(Duration(positive=True), "Time between JWKS fetches."),
+        metadata=about(Duration(positive=True), "Time between JWKS fetches."),
     )
     jwks_cooldown: float = field(
         default=30.0,
-        metadata=_about(
+        metadata=about(
             Duration(positive=False), "Least time between JWKS fetches that tokens with unknown kids trigger."
         ),
     )
     redis_address: str = field(
         default="",
-        metadata=_about(
+        metadata=about(
             Text(r"[^\s/]+:\d+", "HOST:PORT", metavar="HOST:PORT"),
             "Redis for global rate limits (the policy's rate_limits.mode: global); empty = none.",
         ),
     )
     redis_timeout: float = field(
         default=0.01,
-        metadata=_about(
+        metadata=about(
             Duration(positive=True), "Longest a call waits for Redis before the limits' failure mode decides."
         ),
     )
-    # ---- the relay's HTTP/2 limits on a client (issue 12, h2limits); defaults: sidecar/h2/limits.py ----
-    h2_max_concurrent_streams: int = field(
-        default=h2.MAX_CONCURRENT_STREAMS,
-        metadata=_about(
-            Int(1, 2**31 - 1),
-            "Relay: streams a client connection may have open (advertised); past it REFUSED_STREAM.",
-        ),
-    )
-    h2_max_header_list_size: int = field(
-        default=h2.MAX_HEADER_LIST_SIZE,
-        metadata=_about(
-            Size(1, 2**31 - 1),
-            "Relay: decoded size of a request's header list (advertised); past it GOAWAY ENHANCE_YOUR_CALM.",
-        ),
-    )
-    h2_max_header_block: int = field(
-        default=h2.MAX_BLOCK,
-        metadata=_about(
-            Size(1, 2**31 - 1), "Relay: bytes of one encoded header block (HEADERS and CONTINUATIONs)."
-        ),
-    )
-    h2_max_continuations: int = field(
-        default=h2.MAX_CONTINUATIONS,
-        metadata=_about(Int(1), "Relay: CONTINUATION frames one header block may have."),
-    )
-    h2_health_max_streams: int = field(
-        default=h2.HEALTH_MAX_STREAMS,
-        metadata=_about(Int(1), "Relay: health calls it answers itself open at once on one connection."),
-    )
-    h2_reset_budget: int = field(
-        default=h2.RESET_BUDGET,
-        metadata=_about(Int(1), "Relay: RST_STREAMs a client connection may send per h2_reset_window."),
-    )
-    h2_reset_window: float = field(
-        default=h2.RESET_WINDOW,
-        metadata=_about(Duration(positive=True), "Relay: the window of h2_reset_budget."),
-    )
-    h2_ping_budget: int = field(
-        default=h2.PING_BUDGET,
-        metadata=_about(Int(1), "Relay: PINGs a client connection may send per h2_control_window."),
-    )
-    h2_settings_budget: int = field(
-        default=h2.SETTINGS_BUDGET,
-        metadata=_about(Int(1), "Relay: SETTINGS a client connection may send per h2_control_window."),
-    )
-    h2_empty_frame_budget: int = field(
-        default=h2.EMPTY_FRAME_BUDGET,
-        metadata=_about(
-            Int(1), "Relay: empty DATA frames not ending a stream a client may send per h2_control_window."
-        ),
-    )
-    h2_malformed_stream_budget: int = field(
-        default=h2.MALFORMED_STREAM_BUDGET,
-        metadata=_about(
-            Int(1), "Relay: malformed requests one connection may send per h2_control_window."
-        ),
-    )
-    h2_control_window: float = field(
-        default=h2.CONTROL_WINDOW,
-        metadata=_about(
-            Duration(positive=True), "Relay: window of the PING, SETTINGS, empty-frame and malformed budgets."
-        ),
-    )
-    # ---- end of h2limits' block ----
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
-    """One row of the settings table: how a SidecarConfig field is spelled, parsed and shown."""
+def _in_shown_order() -> list[dataclasses.Field[Any]]:
+    """SidecarConfig's fields in the order they were added, which --help and README's table show.
 
-    name: str
-    kind: Kind
-    help: str
-    default: object  # dataclasses.MISSING when required
-    flag: str
-    repeatable: bool
-
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
-
-    @property
-    def required(self) -> bool:
-        return self.default is dataclasses.MISSING
-
-    def shown_default(self) -> str:
-        return "required" if self.required else self.kind.show(self.default)
+    dataclasses.fields lists the base's first; the relay's connection bounds were added after
+    rest_timeout, and its HTTP/2 limits last.
+    """
+    relay = dataclasses.fields(RelaySettings)
+    connections = [f for f in relay if f.name.startswith("relay_")]
+    shown: list[dataclasses.Field[Any]] = []
+    for f in dataclasses.fields(SidecarConfig)[len(relay) :]:
+        shown.append(f)
+        if f.name == "rest_timeout":
+            shown += connections
+    return shown + [f for f in relay if f not in connections]
 
 
-def _table() -> tuple[Setting, ...]:
-    rows = []
-    for f in dataclasses.fields(SidecarConfig):
-        about = f.metadata[_META]
-        flag = about.flag or "--" + f.name.replace("_", "-")
-        rows.append(Setting(f.name, about.kind, about.help, f.default, flag, about.repeatable))
-    return tuple(rows)
-
-
-SETTINGS: Final[tuple[Setting, ...]] = _table()
-_BY_NAME: Final = {s.name: s for s in SETTINGS}
-_BY_ENV: Final = {s.env: s for s in SETTINGS}
+SETTINGS: Final[tuple[Setting, ...]] = rows(_in_shown_order())
+_NAMES: Final = frozenset(s.name for s in SETTINGS)
+_NAME_BY_ENV: Final = {s.env: s.name for s in SETTINGS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -619,19 +464,16 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> SidecarConfi
     return from_arguments(parser.parse_args(list(argv)), environ)
 
 
-_Layer = dict[str, tuple[object, str]]  # setting name -> (raw value, where it came from)
-
-
 def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> SidecarConfig:
     """The config from flags parsed by a parser `add_arguments` set up, `environ` and the file."""
-    flags: _Layer = {}
+    flags: Layer = {}
     for s in SETTINGS:
         raw = getattr(args, s.name, None)
         if raw is not None:
             flags[s.name] = (raw, s.flag)
     path = getattr(args, "config", None) or environ.get(CONFIG_ENV) or None
-    file = _read_file(path) if path is not None else {}
-    env = _read_environ(environ)
+    file = read_file(path, _NAMES) if path is not None else {}
+    env = read_environ(environ, _NAME_BY_ENV)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -653,86 +495,3 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str]) -> Side
         values["prefer_ip_address"] = KUBERNETES_ENV in environ and not values["advertise_host"]
     config_rules.check(values, sources)
     return SidecarConfig(**values)
-
-
-def _read_environ(environ: Mapping[str, str]) -> _Layer:
-    layer: _Layer = {}
-    for var, raw in environ.items():
-        if not var.startswith(ENV_PREFIX) or var in NOT_SETTINGS:
-            continue
-        setting = _BY_ENV.get(var)
-        if setting is not None:
-            layer[setting.name] = (raw, var)
-        elif not _is_service_link(var, raw):
-            # Compared without the shared prefix, which would make every name look close.
-            near = _did_you_mean(var.removeprefix(ENV_PREFIX), (s.name for s in SETTINGS))
-            hint = _hint(ENV_PREFIX + near.upper() if near else None)
-            raise ConfigError(f"unknown environment variable {var}{hint}")
-    return layer
-
-
-# Kubernetes injects <SERVICE>_SERVICE_HOST, <SERVICE>_PORT=tcp://... and friends for every
-# service in the namespace (unless enableServiceLinks: false); a service named "sidecar-..."
-# must not make the sidecar refuse to start.
-_SERVICE_LINK_NAME = re.compile(r"\w+_SERVICE_(HOST|PORT\w*)|\w+_PORT_\d+_(TCP|UDP|SCTP)\w*")
-_SERVICE_LINK_VALUE = re.compile(r"(tcp|udp|sctp)://\S+")
-
-
-def _is_service_link(var: str, value: str) -> bool:
-    return bool(
-        _SERVICE_LINK_NAME.fullmatch(var) or (var.endswith("_PORT") and _SERVICE_LINK_VALUE.fullmatch(value))
-    )
-
-
-def _read_file(path: str) -> _Layer:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ConfigError(f"config file {path}: cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path}: cannot read: not UTF-8 text") from None
-    import yaml  # here: only a sidecar given a config file needs PyYAML
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path}: invalid YAML{_yaml_problem(e)}") from None
-    if data is None:  # an empty file sets nothing
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: expected a mapping of settings, got {type(data).__name__}")
-    layer: _Layer = {}
-    spelled: dict[str, str] = {}
-    for key in data:
-        name = key.replace("-", "_") if isinstance(key, str) else None
-        if name is None or name not in _BY_NAME:
-            near = _did_you_mean(str(key), _BY_NAME)
-            if near and "-" in str(key):
-                near = near.replace("_", "-")  # answer in the spelling the file uses
-            raise ConfigError(f'unknown key "{key}" in {path}{_hint(near)}')
-        if name in spelled:
-            raise ConfigError(f'{name}: set twice in {path} (as "{spelled[name]}" and "{key}")')
-        spelled[name] = key
-        layer[name] = (data[key], path)
-    return layer
-
-
-def _yaml_problem(e: yaml.YAMLError) -> str:
-    mark = getattr(e, "problem_mark", None)
-    problem = getattr(e, "problem", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return where + (f": {problem}" if problem else "")
-
-
-def _did_you_mean(wrong: str, known: Iterable[str]) -> str | None:
-    """The known name closest to a misspelt one, compared case-blind with "-" read as "_"."""
-    import difflib  # here: only a start that is about to fail needs it
-
-    by_folded = {k.lower(): k for k in known}
-    close = difflib.get_close_matches(wrong.lower().replace("-", "_"), by_folded, n=1, cutoff=0.6)
-    return by_folded[close[0]] if close else None
-
-
-def _hint(suggestion: str | None) -> str:
-    return f' (did you mean "{suggestion}"?)' if suggestion else ""

@@ -1,4 +1,4 @@
-"""The relay's HTTP/2 limits as settings (sidecar/config.py's h2_* rows, sidecar/app.py's relay_limits):
+"""The relay's HTTP/2 limits as settings (sidecar/config_relay.py's h2_* rows, sidecar/app.py's relay_limits):
 each reaches its Limits field, and the defaults are sidecar/h2/limits.py's constants."""
 
 from sidecar.app import relay_limits
