@@ -22,6 +22,7 @@ Two ways, as bench/observability.py measures observability:
     python bench/governance.py                      # 500 calls/s, 10 s + 2 s warm-up, 5 repeats
     python bench/governance.py --rate 1000 --repeat 3
     python bench/governance.py --callgrind          # 300 calls per window, 3 windows per target
+    python bench/governance.py --callgrind --targets relay,relay+jwt-strip --repeat 1
 """
 
 from __future__ import annotations
@@ -89,9 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-others", type=float, default=0.15, help="see bench/README.md; 0 turns it off")
     p.add_argument("--micro-only", action="store_true", help="only the in-process measurement")
     p.add_argument("--callgrind", action="store_true", help="instructions per call under callgrind instead")
+    p.add_argument("--targets", default=",".join(TARGETS), help="with --callgrind: which, comma-separated")
     a = p.parse_args(argv)
     if a.callgrind:
-        print(instructions(a.repeat if a.repeat != 5 else 3))
+        targets = tuple(t for t in a.targets.split(",") if t)
+        unknown = set(targets) - set(TARGETS)
+        if unknown or "relay" not in targets:
+            p.error(f"--targets: want relay and any of {', '.join(TARGETS[1:])}; got {a.targets}")
+        print(instructions(a.repeat if a.repeat != 5 else 3, targets=targets))
         return 0
     print(in_process())
     if a.micro_only:
@@ -280,7 +286,7 @@ def in_process(calls: int = 10_000, repeat: int = 5) -> str:
 
 
 
-def instructions(repeat: int, calls: int = 300) -> str:
+def instructions(repeat: int, calls: int = 300, targets: tuple[str, ...] = TARGETS) -> str:
     """Instructions per call of each policy's relay under callgrind, and what each adds to the plain
     relay's: bench/callgrind.py's windows, with this file's policies and the token on every call."""
     import callgrind
@@ -293,20 +299,20 @@ def instructions(repeat: int, calls: int = 300) -> str:
         payload_path = d / "payload.bin"
         payload_path.write_bytes(payload())
         jwks, token = keys_and_token(d)
-        targets: dict[str, Callable[[int, list[str], pathlib.Path], Proc]] = {}
-        for name in TARGETS:
+        started: dict[str, Callable[[int, list[str], pathlib.Path], Proc]] = {}
+        for name in targets:
             flags = {"model": "digits"}
             if name in POLICIES:
                 policy = d / f"{name}.yaml"
                 policy.write_text(POLICIES[name])
                 flags |= {"policy-file": str(policy), "jwks-file": str(jwks)}
-            targets[name] = functools.partial(callgrind.start_relay, extra={}, flags=flags)
+            started[name] = functools.partial(callgrind.start_relay, extra={}, flags=flags)
         opts = callgrind.Options(
-            TARGETS, 10.0, calls, 5.0, repeat, 2, 1, out,
+            targets, 10.0, calls, 5.0, repeat, 2, 1, out,
             headers=(("authorization", f"Bearer {token}"), ("x-client-id", "bench")),
         )
         with running(start_model()) as model:
-            results = callgrind.measure(opts, binary, payload_path, model.ports["grpc"], out, targets)
+            results = callgrind.measure(opts, binary, payload_path, model.ports["grpc"], out, started)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     base = results["relay"]["median_net_per_call"]
     lines = [
