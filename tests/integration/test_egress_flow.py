@@ -135,11 +135,25 @@ def messages(data: bytes) -> list[bytes]:
     return out
 
 
-async def test_a_stream_its_client_does_not_read_stalls_no_other_call_on_its_connection(egress_port):
+# Streams left unread at once. Each may hold up to the proxy's stream window (1 MiB) of the upstream
+# connection's window (16 MiB), credited back only as the client reads. With 24 unread floods on
+# one connection everything on it stalls, even the first flood's first 64 KiB (the same client
+# straight at the instance's relay passes): a known, not yet diagnosed, limit of the proxy.
+ISOLATED = pytest.param(1, id="one-unread")
+TOO_MANY = pytest.param(24, id="24-unread", marks=pytest.mark.xfail(strict=True, raises=TimeoutError, reason=(
+    "known limit, not yet diagnosed: 24 unread floods stall every call on their connection through "
+    "the egress proxy (not straight at the instance's relay)")))  # fmt: skip
+
+
+@pytest.mark.parametrize("unread", [ISOLATED, TOO_MANY])
+async def test_a_stream_its_client_does_not_read_stalls_no_other_call_on_its_connection(egress_port, unread):
     client = await Client.connect(egress_port)
     try:
-        client.unread.add(client.next_sid)
-        flood_sid, flood = client.call("/test.Streams/Flood", str(FLOOD).encode())
+        floods = []
+        for _ in range(unread):
+            client.unread.add(client.next_sid)
+            floods.append(client.call("/test.Streams/Flood", str(FLOOD).encode()))
+        _, flood = floods[0]
         # The flood fills the client's window for it, and then everything between stops.
         async with asyncio.timeout(20):
             await flood.filled.wait()
@@ -157,7 +171,8 @@ async def test_a_stream_its_client_does_not_read_stalls_no_other_call_on_its_con
         assert max(took) < 1.0, took
         assert len(flood.data) == CLIENT_WINDOW and not flood.done.is_set()  # still blocked
 
-        client.read_on(flood_sid)
+        for sid, _ in floods:
+            client.read_on(sid)
         async with asyncio.timeout(60):
             await flood.done.wait()
         got = messages(bytes(flood.data))
