@@ -10,6 +10,7 @@ transport's alone. Knows nothing about transports.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 
 from sidecar.core.call import Call, Outcome
@@ -37,10 +38,10 @@ class AttemptChain:
         """The router's attempt for `call`: `run` at the picked instance, through the attempt filters;
         `port` is the instance's port this transport calls (for the span's server.port)."""
         chain = self._chain
+        if chain is None:
+            return functools.partial(run, call)  # no coroutine of its own around each try
 
         async def attempt(endpoint: Endpoint, timeout: float) -> AttemptResult:
-            if chain is None:
-                return await run(call, endpoint, timeout)
             pending = _Pending(run, endpoint, timeout)
             tried = dataclasses.replace(
                 call,

@@ -84,8 +84,9 @@ class EgressRouter:
         return route
 
     def deadline_for(self, service: str, caller: Deadline | None) -> Deadline:
-        default = Deadline.after(self._policies.for_service(service).timeout, self._clock)
-        return default if caller is None else caller
+        if caller is not None:
+            return caller
+        return Deadline.after(self._policies.for_service(service).timeout, self._clock)
 
     async def call(self, service: str, deadline: Deadline, attempt: Attempt) -> AttemptResult:
         route = self.route(service)

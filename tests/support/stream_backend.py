@@ -37,6 +37,15 @@ async def server_stream(
         yield f"item-{i}".encode()
 
 
+async def flood(
+    request: bytes, context: grpc.aio.ServicerContext[Any, Any]
+) -> AsyncIterator[bytes]:
+    """int(request) messages of 64 KiB: a stream that outruns any window a reader leaves unread."""
+    block = bytes(range(256)) * 256
+    for i in range(int(request)):
+        yield i.to_bytes(4, "big") + block[4:]
+
+
 async def client_stream(
     requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
 ) -> bytes:
@@ -74,6 +83,7 @@ async def main() -> None:
                 {
                     "Unary": grpc.unary_unary_rpc_method_handler(unary),
                     "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
+                    "Flood": grpc.unary_stream_rpc_method_handler(flood),
                     "ClientStream": grpc.stream_unary_rpc_method_handler(client_stream),
                     "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
                     "FailMidstream": grpc.unary_stream_rpc_method_handler(fail_midstream),

@@ -129,3 +129,21 @@ def test_recv_refuses_data_beyond_a_window():
     recv2.received(1, 100)
     with pytest.raises(f.ConnectionError_):
         recv2.received(3, 51)
+
+
+def test_a_reset_stream_reports_what_it_dropped_as_sent_so_its_source_is_credited():
+    peer = Peer()
+    flow = peer.flow
+    flow.open(1)
+    flow.open(3)
+    flow.data(1, b"a" * (DEFAULT_WINDOW + 100), False)  # 100 bytes wait for window
+    flow.data(1, b"b" * 50, False)
+    flow.data(3, b"c" * (DEFAULT_WINDOW - 1), False)  # stream 3 waits for the connection
+    flow.close(1)
+    assert peer.sent[-1] == (1, 150)  # what stream 1 held goes back, though never written
+    assert sum(n for sid, n in peer.sent if sid == 1) == DEFAULT_WINDOW + 150
+    flow.close_all()
+    assert sum(n for sid, n in peer.sent if sid == 3) == DEFAULT_WINDOW - 1
+    assert not flow.sending(3)
+    flow.close(1)  # already gone: nothing more
+    assert sum(n for sid, n in peer.sent if sid == 1) == DEFAULT_WINDOW + 150

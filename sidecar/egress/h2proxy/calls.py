@@ -257,7 +257,7 @@ class ProxiedCall:
             self.taken = True
             if not self.replayable:
                 held.clear()
-        timer = asyncio.get_running_loop().call_later(timeout, t.expire)
+        timer = conn.loop.call_later(timeout, t.expire)
         try:
             return await t.done
         finally:
@@ -278,7 +278,7 @@ class Try:
         self.sid = 0
         self.written = 0
         self.trailing: Metadata | None = None
-        self.done: asyncio.Future[AttemptResult] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[AttemptResult] = conn.loop.create_future()
 
     def _finish(self, code: Code, message: str, committed: bool, load: float | None = None) -> None:
         if not self.done.done():

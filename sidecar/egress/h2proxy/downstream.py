@@ -108,6 +108,7 @@ class Downstream(Wire):
         self.read(data)
 
     def lost(self) -> None:
+        self.send.close_all()  # while the calls are known: what they held is credited upstream
         calls, self.calls = self.calls, {}
         for pc in calls.values():
             pc.client_cancelled()
@@ -132,8 +133,8 @@ class Downstream(Wire):
 
     def _stream_closed(self, sid: int) -> None:
         """A frame on a stream the client ended: a stream error STREAM_CLOSED (RFC 9113 5.1)."""
+        self.reset(sid, f.STREAM_CLOSED)  # before the call goes: its queued DATA is credited upstream
         pc = self.calls.pop(sid, None)
-        self.reset(sid, f.STREAM_CLOSED)
         self._ended(sid, True)
         if pc is not None:
             pc.client_cancelled()
@@ -146,8 +147,8 @@ class Downstream(Wire):
                 self._stream_closed(sid)
             elif not end_stream or any(k[:1] == ":" for k, _ in headers):
                 # RFC 9113 8.1: trailers end the stream and carry no pseudo-header field.
-                self.calls.pop(sid, None)
                 self.reset(sid, f.PROTOCOL_ERROR)
+                self.calls.pop(sid, None)
                 self._ended(sid, True)
                 pc.client_cancelled()
                 self._check_idle()

@@ -56,9 +56,20 @@ class SendFlow:
         self._streams[sid] = _Queue(self.initial)
 
     def close(self, sid: int) -> None:
-        """Forget `sid`: what it still had queued goes nowhere (it was reset)."""
-        self._streams.pop(sid, None)
+        """Forget `sid`: what it still had queued goes nowhere (it was reset). Its DATA counts as
+        sent, so the side it came from is credited for it: bytes dropped here left the proxy, and
+        otherwise each reset stream would keep its share of that side's connection window."""
+        q = self._streams.pop(sid, None)
         self._blocked.pop(sid, None)
+        if q is not None and q.items:
+            dropped = sum(len(item) for item, _ in q.items if isinstance(item, bytes))
+            if dropped:
+                self._sent(sid, dropped)
+
+    def close_all(self) -> None:
+        """The connection is gone: every stream's queue is dropped, as close() drops one."""
+        for sid in list(self._streams):
+            self.close(sid)
 
     def sending(self, sid: int) -> bool:
         """Whether `sid` is open this way: its END_STREAM not yet written."""

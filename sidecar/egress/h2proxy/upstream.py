@@ -147,6 +147,6 @@ class Upstream(Wire):
 
     def _settled(self) -> None:
         if not self.streams:
-            self.idle_since = self._loop.time()
+            self.idle_since = self.loop.time()
             if self.going_away and not self.closed:
                 self.close()

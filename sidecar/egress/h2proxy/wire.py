@@ -5,7 +5,8 @@ both a Wire: it reads every frame in one loop per socket read (over sidecar/h2/r
 FrameBuffer, with no Frame built for DATA or HEADERS), decodes header blocks
 with this connection's own HPACK context, keeps both directions' windows (flow.py), answers
 SETTINGS and PING, and hands the subclass a stream's headers, DATA, reset and the peer's GOAWAY.
-Writes made in one socket callback leave in one send() when it ends. A stream error resets that
+Writes made in one socket callback, to this connection or any other of the loop's (the far side
+of a proxied stream), leave in one send() per connection when it ends. A stream error resets that
 stream; a connection error sends GOAWAY and closes. Knows nothing about calls, routing or what
 the other side of the proxy is.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import weakref
 from typing import Final, cast
 
 from sidecar.egress.h2proxy.flow import DEFAULT_WINDOW, RecvFlow, SendFlow
@@ -70,15 +72,37 @@ def _header_block(buf: bytes, pos: int, end: int, max_frame: int) -> tuple[int, 
     return end, b"".join(fragments)
 
 
+class _Batch:
+    """The writes made while any of one loop's proxy connections handles a socket read: the proxy
+    writes to the other side's connection from inside this one's callback, and those writes leave
+    when the callback ends, one send() per connection, with no loop callback per write."""
+
+    __slots__ = ("depth", "dirty")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.dirty: list[Wire] = []
+
+
+_batches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batch] = weakref.WeakKeyDictionary()
+
+
+def _batch_of(loop: asyncio.AbstractEventLoop) -> _Batch:
+    batch = _batches.get(loop)
+    if batch is None:
+        batch = _batches[loop] = _Batch()
+    return batch
+
+
 class Wire(asyncio.Protocol):
     """One HTTP/2 connection: the subclass says what its streams' frames mean."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self._out: list[bytes] = []
-        self._depth = 0
-        self._soon = False
+        self._batch = _batch_of(loop)
+        self._dirty = False  # writes wait: in the batch, or a flush is scheduled
         self.reader = FrameBuffer()
         self.max_frame = f.DEFAULT_MAX_FRAME  # what this side advertised: larger frames are an error
         self.decoder = Decoder()
@@ -96,12 +120,16 @@ class Wire(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         self._out.append(data)
-        if not self._depth and not self._soon:
-            self._soon = True
-            self._loop.call_soon(self.flush)
+        if not self._dirty:
+            self._dirty = True
+            batch = self._batch
+            if batch.depth:
+                batch.dirty.append(self)
+            else:  # outside any socket callback (a timer, a task): at the end of this loop turn
+                self.loop.call_soon(self.flush)
 
     def flush(self) -> None:
-        self._soon = False
+        self._dirty = False
         if self._out:
             data = b"".join(self._out)
             self._out.clear()
@@ -110,12 +138,15 @@ class Wire(asyncio.Protocol):
                 transport.write(data)
 
     def begin(self) -> None:
-        self._depth += 1
+        self._batch.depth += 1
 
     def end(self) -> None:
-        self._depth -= 1
-        if not self._depth:
-            self.flush()
+        batch = self._batch
+        batch.depth -= 1
+        if not batch.depth and batch.dirty:
+            dirty, batch.dirty = batch.dirty, []
+            for wire in dirty:
+                wire.flush()
 
     def block(self, block: bytes) -> bytes:
         """A header block as this connection writes it next (after any table size update owed)."""
