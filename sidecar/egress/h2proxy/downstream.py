@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Final
 
-from sidecar.core.call import Call
+from sidecar.core.call import Call, grpc_peer
 from sidecar.egress.h2proxy.calls import TARGET_KEY, ProxiedCall, Proxy, run
 from sidecar.egress.h2proxy.wire import MAX_CONCURRENT_STREAMS, Wire
 from sidecar.filters.chain import Next
@@ -92,7 +92,7 @@ class Downstream(Wire):
 
     def made(self) -> None:
         assert self.transport is not None
-        self.peer = _grpc_peer(self.transport.get_extra_info("peername"))
+        self.peer = grpc_peer(self.transport.get_extra_info("peername"))
         self.write(self.preamble({MAX_CONCURRENT_STREAMS: MAX_STREAMS}))
 
     def received(self, data: bytes) -> None:
@@ -276,9 +276,3 @@ class Downstream(Wire):
             log.info("egress: %d calls cut at the drain deadline", len(self.calls))
         self.close()
 
-
-def _grpc_peer(peer: object) -> str:
-    if not isinstance(peer, tuple) or len(peer) < 2:
-        return ""
-    host, port = peer[0], peer[1]
-    return f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
