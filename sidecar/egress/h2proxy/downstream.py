@@ -275,4 +275,3 @@ class Downstream(Wire):
         except TimeoutError:
             log.info("egress: %d calls cut at the drain deadline", len(self.calls))
         self.close()
-
