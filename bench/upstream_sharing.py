@@ -45,10 +45,30 @@ import procstat  # noqa: E402
 
 from local_stack import HOST, running, start_model  # noqa: E402
 from sidecar.h2 import frames as f  # noqa: E402
-from sidecar.h2.hpack_decoder import Decoder  # noqa: E402
-from sidecar.h2.hpack_encoder import ClearingEncoder  # noqa: E402
+from sidecar.h2.hpack_decoder import Decoder, Headers  # noqa: E402
+from sidecar.h2.hpack_encoder import table_size_update  # noqa: E402
 
 RESULTS = BENCH / "results"
+
+
+class ClearingEncoder(hpack.Encoder):
+    """An encoder whose first block empties the model's decoder table before using it (RFC 7541 6.3):
+    what a shared upstream connection would need per client, as the relay once re-encoded."""
+
+    def __init__(self, table_size: int) -> None:
+        super().__init__()
+        self.header_table_size = table_size
+        self.table_size_changes: list[int] = []  # announced by hand, below
+        self._size = table_size
+        self._first = True
+
+    def encode_fields(self, headers: Headers) -> bytes:
+        block: bytes = self.encode([(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])
+        if self._first:
+            self._first = False
+            # Size updates to 0 (evicts the model's whole table) and back, then the fields.
+            block = table_size_update(0) + table_size_update(self._size) + block
+        return block
 
 REQUEST = [
     (":method", "POST"), (":scheme", "http"), (":path", "/inference.GRPCInferenceService/ModelInfer"),

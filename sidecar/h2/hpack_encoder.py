@@ -15,8 +15,6 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Final
 
-import hpack
-
 from sidecar.core.call import MetadataValue, Outcome
 from sidecar.core.status import Code
 from sidecar.h2.hpack_decoder import Headers
@@ -85,25 +83,6 @@ def status_trailers(code: Code) -> bytes:
 def table_size_update(size: int) -> bytes:
     """An HPACK dynamic table size update (RFC 7541 section 6.3)."""
     return integer(size, 5, 0x20)
-
-
-class ClearingEncoder(hpack.Encoder):
-    """An encoder whose first block empties the model's decoder table before using it (RFC 7541 6.3)."""
-
-    def __init__(self, table_size: int) -> None:
-        super().__init__()
-        self.header_table_size = table_size
-        self.table_size_changes: list[int] = []  # announced by hand, below
-        self._size = table_size
-        self._first = True
-
-    def encode_fields(self, headers: Headers) -> bytes:
-        block: bytes = self.encode([(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers])
-        if self._first:
-            self._first = False
-            # Size updates to 0 (evicts the model's whole table) and back, then the fields.
-            block = table_size_update(0) + table_size_update(self._size) + block
-        return block
 
 
 class ModelBlocks:
